@@ -1,0 +1,97 @@
+"""What a flow sees of one inbound event, and how it answers.
+
+A flow never touches SQL: it reads the Turn, asks `turn.store` for the few
+things it needs, says replies and sets the new state. The dispatcher persists
+all of it in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from bot.company import Catalog
+from bot.core.events import Choice, Event, Reply
+from bot.i18n import Translator
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    """Company configuration the flows need (loaded once at start-up)."""
+
+    catalog: Catalog
+    timezone: str
+    phone_region: str
+
+
+@dataclass(slots=True)
+class CustomerView:
+    id: int
+    locale: str
+    locale_chosen: bool
+    timezone: str | None
+    phone: str | None
+    display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketInfo:
+    id: int
+    number: str
+    kind: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    product_line: str | None = None
+    model: str | None = None
+    visit_date: date | None = None
+    visit_window: str | None = None
+
+
+class TurnStore(Protocol):
+    """The store operations a flow may ask for, all within the turn's transaction."""
+
+    async def open_ticket(self, kind: str, status: str, **fields: Any) -> TicketInfo: ...
+
+    async def customer_tickets(self, limit: int) -> list[TicketInfo]: ...
+
+    async def own_ticket(self, number: str) -> TicketInfo | None:
+        """The customer's ticket with this number; None also for other customers' tickets."""
+        ...
+
+    async def ticket_by_id(self, ticket_id: int) -> TicketInfo | None: ...
+
+    async def update_customer(self, **values: Any) -> None: ...
+
+
+@dataclass(slots=True)
+class Turn:
+    event: Event
+    customer: CustomerView
+    company: Company
+    store: TurnStore
+    t: Translator
+    now: datetime
+    state: str = ""
+    slots: dict[str, Any] = field(default_factory=dict)
+    mode: str = "bot"
+    ticket_id: int | None = None  # the conversation's ticket with a person, if any
+    replies: list[Reply] = field(default_factory=list)
+    # The ticket this turn's messages belong to (set when a flow opens one).
+    message_ticket_id: int | None = None
+    # The label of the button the customer pressed, once a flow has accepted it.
+    chosen_label: str | None = None
+
+    def say(self, text: str, choices: list[Choice] | tuple[Choice, ...] = (), request: str | None = None) -> None:
+        self.replies.append(Reply(text=text, choices=tuple(choices), request=request))
+
+    def goto(self, state: str, slots: dict[str, Any] | None = None) -> None:
+        self.state = state
+        self.slots = {} if slots is None else slots
+
+    async def set_locale(self, locale: str, chosen: bool) -> None:
+        self.customer.locale = locale
+        self.customer.locale_chosen = chosen
+        await self.store.update_customer(locale=locale, locale_chosen=chosen)
+        self.t = Translator(locale, self.customer.timezone or self.company.timezone)

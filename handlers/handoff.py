@@ -1,0 +1,63 @@
+"""Talk to a person, and the entries whose automatic flow comes later.
+
+Handing over is a state of the ticket: it is `queued` for the agents and the
+conversation's mode becomes `queued`; what the customer writes meanwhile is
+added to that ticket.
+"""
+
+from __future__ import annotations
+
+from bot.core.turn import TicketInfo, Turn
+from bot.i18n import N_
+from handlers.menu import menu_choices
+from services.tickets import OPEN_STATUSES
+
+# Menu entries answered by a person until their own flow exists.
+BY_A_PERSON = {
+    "warranty": N_("I cannot check warranties automatically yet, so I have opened request %(number)s for a person, who will answer here. You can write your serial number and question now."),
+    "visit": N_("I cannot book visits automatically yet, so I have opened request %(number)s for a person, who will answer here. You can write which day suits you now."),
+}
+
+
+async def _current(turn: Turn) -> TicketInfo | None:
+    if turn.ticket_id is None:
+        return None
+    ticket = await turn.store.ticket_by_id(turn.ticket_id)
+    return ticket if ticket and ticket.status in OPEN_STATUSES else None
+
+
+async def talk_to_person(turn: Turn) -> None:
+    ticket = await _current(turn)
+    if ticket is None:
+        ticket = await turn.store.open_ticket("person", "queued")
+        text = turn.t._("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.", number=ticket.number)
+    else:
+        text = turn.t._("You are already waiting for a person with request %(number)s. They will answer in this chat.", number=ticket.number)
+    _queue(turn, ticket.id)
+    turn.say(text)
+
+
+async def open_for_person(turn: Turn, kind: str) -> None:
+    ticket = await turn.store.open_ticket(kind, "queued")
+    _queue(turn, ticket.id)
+    turn.say(turn.t._(BY_A_PERSON[kind], number=ticket.number))
+
+
+async def while_queued(turn: Turn) -> bool:
+    """Add the customer's message to their waiting ticket; False if none is waiting."""
+    ticket = await _current(turn)
+    if ticket is None:
+        turn.mode, turn.ticket_id = "bot", None
+        return False
+    turn.message_ticket_id = ticket.id
+    turn.say(
+        turn.t._("Added to your request %(number)s. A person will answer here.", number=ticket.number),
+        menu_choices(turn),
+    )
+    return True
+
+
+def _queue(turn: Turn, ticket_id: int) -> None:
+    turn.mode, turn.ticket_id = "queued", ticket_id
+    turn.message_ticket_id = ticket_id
+    turn.goto("")

@@ -1,0 +1,52 @@
+"""Greeting, main menu and language choice."""
+
+from __future__ import annotations
+
+from bot.core.events import Choice
+from bot.core.turn import Turn
+from bot.i18n import N_, locale_names
+
+# Menu entry id -> label msgid, in the order shown.
+ENTRIES = {
+    "repair": N_("🛠 Report a repair"),
+    "complaint": N_("📝 File a complaint"),
+    "warranty": N_("🛡 Check warranty"),
+    "visit": N_("📅 Book a visit"),
+    "tickets": N_("📋 My tickets"),
+    "person": N_("🙋 Talk to a person"),
+    "language": N_("🌐 Language"),
+}
+
+
+def menu_choices(turn: Turn) -> list[Choice]:
+    return [Choice(f"menu:{entry}", turn.t._(label)) for entry, label in ENTRIES.items()]
+
+
+def show_menu(turn: Turn, text: str | None = None) -> None:
+    turn.goto("", turn.slots.get("prefill") and {"prefill": turn.slots["prefill"]} or {})
+    turn.say(text or turn.t._("How can I help you?"), menu_choices(turn))
+
+
+def greet(turn: Turn) -> None:
+    show_menu(
+        turn,
+        turn.t._(
+            "Hello! I am the service assistant. I can register a repair or a complaint, "
+            "and find a person for you at any time. How can I help?"
+        ),
+    )
+
+
+def ask_language(turn: Turn) -> None:
+    turn.say(
+        turn.t._("Choose your language:"),
+        [Choice(f"lang:{code}", name) for code, name in locale_names().items()],
+    )
+
+
+async def set_language(turn: Turn, code: str) -> None:
+    if code not in locale_names():
+        ask_language(turn)
+        return
+    await turn.set_locale(code, chosen=True)
+    show_menu(turn, turn.t._("Done: I will write to you in English from now on."))

@@ -1,0 +1,256 @@
+"""Report a repair: product, serial, fault, files, place, phone, visit window."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time, timedelta
+from typing import Any
+
+from bot.core.events import Kind
+from bot.core.forms import Form, Invalid, Slot, start, summary, text_answer
+from bot.core.turn import Turn
+from bot.i18n import N_
+from handlers.menu import menu_choices
+from services.contact import find_phone, normalize_phone, phone_time_zone
+from services.serials import find_serial, parse_serial
+
+VISIT_DAYS_AHEAD = 14  # the furthest day a customer can ask for
+VISIT_WINDOWS = {"09-12": (9, 12), "12-15": (12, 15), "15-18": (15, 18), "18-21": (18, 21)}
+# Where a customer writing in this language most likely dials from.
+LOCALE_REGION = {"ka": "GE", "ru": "RU", "zh_Hans": "CN", "zh_Hant": "TW"}
+
+
+def phone_region(turn: Turn) -> str:
+    return LOCALE_REGION.get(turn.customer.locale, turn.company.phone_region)
+
+
+# --- product -----------------------------------------------------------------
+
+
+def _line_options(turn: Turn) -> list[tuple[str, str]]:
+    return [(line.id, line.name_in(turn.customer.locale)) for line in turn.company.catalog.lines]
+
+
+def _line_from_text(turn: Turn, text: str) -> str | None:
+    info = find_serial(text)
+    line = info and turn.company.catalog.line_for_serial_prefix(info.prefix)
+    return line.id if line else None
+
+
+def _parse_line(turn: Turn) -> str:
+    text = text_answer(turn, max_len=200).casefold()
+    for line_id, label in _line_options(turn):
+        if text in label.casefold():
+            return line_id
+    line_id = _line_from_text(turn, turn.event.text)
+    if line_id:
+        return line_id
+    raise Invalid(N_("Please choose the product with one of the buttons."))
+
+
+def _model_options(turn: Turn) -> list[tuple[str, str]]:
+    line = turn.company.catalog.line(turn.slots["values"]["product_line"])
+    return [(m.code, m.name_in(turn.customer.locale)) for m in line.models]
+
+
+def _parse_model(turn: Turn) -> str:
+    text = text_answer(turn, max_len=64)
+    for code, _label in _model_options(turn):
+        if code.casefold() == text.casefold():
+            return code
+    return text  # a model we do not list is still worth recording as typed
+
+
+# --- serial --------------------------------------------------------------------
+
+
+def _check_serial_line(turn: Turn, prefix: str) -> None:
+    catalog = turn.company.catalog
+    owner = catalog.line_for_serial_prefix(prefix)
+    if owner is None:
+        raise Invalid(N_("No product of ours has a serial number starting with %(prefix)s."), prefix=prefix)
+    chosen = turn.slots["values"].get("product_line")
+    if chosen and owner.id != chosen:
+        raise Invalid(
+            N_("This serial number belongs to a %(line)s, not a %(chosen)s. Please check it, or go back and change the product."),
+            line=owner.name_in(turn.customer.locale),
+            chosen=catalog.line(chosen).name_in(turn.customer.locale),
+        )
+
+
+def _parse_serial(turn: Turn) -> str:
+    text = text_answer(turn, max_len=64)
+    try:
+        info = parse_serial(text)
+    except ValueError as error:
+        if str(error) == "month":
+            raise Invalid(N_("The month in this serial number does not exist (positions 5 and 6 must be 01 to 12).")) from None
+        raise Invalid(
+            N_("A serial number has two letters and ten digits, like HA2403000123. It is on the rating plate and the warranty card.")
+        ) from None
+    _check_serial_line(turn, info.prefix)
+    return info.serial
+
+
+def _serial_from_text(turn: Turn, text: str) -> str | None:
+    info = find_serial(text)
+    if info is None:
+        return None
+    try:
+        _check_serial_line(turn, info.prefix)
+    except Invalid:
+        return None
+    return info.serial
+
+
+# --- place and phone -------------------------------------------------------------
+
+
+def _parse_place(turn: Turn) -> dict[str, Any]:
+    if turn.event.kind is Kind.LOCATION and turn.event.location:
+        lat, lon = turn.event.location
+        return {"lat": lat, "lon": lon}
+    return {"address": text_answer(turn, max_len=300, min_len=5)}
+
+
+def _show_place(turn: Turn, value: dict[str, Any]) -> str:
+    if "address" in value:
+        return value["address"]
+    return turn.t._("shared location (%(lat).5f, %(lon).5f)", lat=value["lat"], lon=value["lon"])
+
+
+def _parse_phone(turn: Turn) -> str:
+    event = turn.event
+    if event.kind is Kind.CONTACT and event.phone:
+        raw = event.phone if event.phone.startswith("+") else "+" + event.phone
+    else:
+        raw = text_answer(turn, max_len=40)
+    try:
+        return normalize_phone(raw, phone_region(turn))
+    except ValueError:
+        raise Invalid(N_("That does not look like a valid phone number. Please include the country code, e.g. +995 555 12 34 56.")) from None
+
+
+def _phone_from_text(turn: Turn, text: str) -> str | None:
+    # Only numbers written with a country code: digits in a fault description
+    # ("error 12, 3 times a day") must not become a phone number.
+    return find_phone(text, "ZZ") if "+" in text else None
+
+
+# --- visit ----------------------------------------------------------------------
+
+
+def _first_day(turn: Turn) -> date:
+    return turn.now.astimezone(turn.t.tz).date() + timedelta(days=1)
+
+
+def _day_options(turn: Turn) -> list[tuple[str, str]]:
+    first = _first_day(turn)
+    return [(d.isoformat(), turn.t.day(d)) for d in (first + timedelta(days=i) for i in range(7))]
+
+
+_DATE_FORMS = (
+    re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
+    re.compile(r"^(?P<d>\d{1,2})[./](?P<m>\d{1,2})[./](?P<y>\d{4})$"),
+    re.compile(r"^(?P<y>\d{4})年(?P<m>\d{1,2})月(?P<d>\d{1,2})日?$"),
+)
+
+
+def _parse_day(turn: Turn) -> str:
+    text = text_answer(turn, max_len=20).replace(" ", "")
+    first, last = _first_day(turn), _first_day(turn) + timedelta(days=VISIT_DAYS_AHEAD - 1)
+    for form in _DATE_FORMS:
+        match = form.match(text)
+        if match:
+            try:
+                day = date(int(match["y"]), int(match["m"]), int(match["d"]))
+            except ValueError:
+                raise Invalid(N_("That date does not exist. Please choose a day with the buttons.")) from None
+            if not first <= day <= last:
+                raise Invalid(
+                    N_("We can book a visit between %(first)s and %(last)s."),
+                    first=turn.t.day(first),
+                    last=turn.t.day(last),
+                )
+            return day.isoformat()
+    raise Invalid(N_("Please choose a day with the buttons, or type a date like 2026-12-01."))
+
+
+def _show_day(turn: Turn, value: str) -> str:
+    return turn.t.day(date.fromisoformat(value))
+
+
+def _window_options(turn: Turn) -> list[tuple[str, str]]:
+    return [(key, f"{turn.t.time(time(a))}–{turn.t.time(time(b))}") for key, (a, b) in VISIT_WINDOWS.items()]
+
+
+# --- the form ----------------------------------------------------------------------
+
+
+async def _submit(turn: Turn, values: dict[str, Any]) -> None:
+    place = values["place"]
+    ticket = await turn.store.open_ticket(
+        "repair",
+        "open",
+        product_line=values["product_line"],
+        model=values["model"],
+        serial=values.get("serial"),
+        description=values["description"],
+        address=place.get("address"),
+        latitude=place.get("lat"),
+        longitude=place.get("lon"),
+        phone=values["phone"],
+        visit_date=date.fromisoformat(values["visit_day"]),
+        visit_window=values["visit_window"],
+        details={"attachments": values.get("files", [])},
+    )
+    turn.message_ticket_id = ticket.id
+    if not turn.customer.phone:
+        zone = turn.customer.timezone or phone_time_zone(values["phone"])
+        await turn.store.update_customer(phone=values["phone"], timezone=zone)
+    text = turn.t._("Thank you! Your repair request %(number)s is registered.", number=ticket.number)
+    next_steps = turn.t._("An engineer will call you to confirm the visit. You can follow it under My tickets.")
+    recorded = summary(turn, REPAIR)
+    turn.goto("")
+    turn.say(f"{text}\n\n{recorded}\n\n{next_steps}", menu_choices(turn))
+
+
+REPAIR = Form(
+    name="repair",
+    title=N_("Repair request"),
+    slots=(
+        Slot("product_line", N_("Which product needs a repair?"), _parse_line, _line_options,
+             extract=_line_from_text),
+        Slot("model", N_("Which model is it? Choose it or type the model code from the rating plate."),
+             _parse_model, _model_options),
+        Slot("serial", N_("What is the serial number? It has two letters and ten digits, like HA2403000123, and is on the rating plate and the warranty card."),
+             _parse_serial, optional=True, extract=_serial_from_text),
+        Slot("description", N_("What is wrong? Please describe the fault in a few words."),
+             lambda turn: text_answer(turn, max_len=2000, min_len=5)),
+        Slot("files", N_("You can send photos, a video, a voice message or documents of the fault. Press Done when finished, or Skip."),
+             optional=True, collects_media=True,
+             show=lambda turn, files: turn.t.n("%(count)d file", "%(count)d files", len(files))),
+        Slot("place", N_("Where should the engineer come? Share your location or type the address."),
+             _parse_place, request="location", show=_show_place),
+        Slot("phone", N_("Which phone number can the engineer call? Share your contact or type the number."),
+             _parse_phone, request="phone", extract=_phone_from_text),
+        Slot("visit_day", N_("Which day suits you for the visit?"), _parse_day, _day_options, show=_show_day),
+        Slot("visit_window", N_("Which time window suits you?"), None, _window_options),
+    ),
+    labels={
+        "product_line": N_("Product"),
+        "model": N_("Model"),
+        "serial": N_("Serial number"),
+        "description": N_("Fault"),
+        "files": N_("Files"),
+        "place": N_("Address"),
+        "phone": N_("Phone"),
+        "visit_day": N_("Visit day"),
+        "visit_window": N_("Time window"),
+    },
+    submit=_submit,
+)
+
+
+async def begin(turn: Turn) -> None:
+    await start(turn, REPAIR, prefill=turn.slots.get("prefill"))

@@ -1,0 +1,224 @@
+"""The store's hot path: the statements one batch of inbound events needs.
+
+Built once per dialect and executed with bound parameters; a whole batch of
+events costs a handful of round trips (see PERFORMANCE.md for why this
+matters): receipts, conversation load, conversation save, messages, outbox.
+Off the hot path (ticket creation, listings) plain Core statements are fine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Insert, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.core.turn import TicketInfo
+from services.tickets import PREFIX, format_number
+from storage.models import (
+    ChannelIdentity,
+    Conversation,
+    Customer,
+    InboundReceipt,
+    Message,
+    OutboxRow,
+    Ticket,
+    TicketCounter,
+)
+
+customers = Customer.__table__
+identities = ChannelIdentity.__table__
+conversations = Conversation.__table__
+receipts = InboundReceipt.__table__
+messages = Message.__table__
+outbox = OutboxRow.__table__
+tickets = Ticket.__table__
+counters = TicketCounter.__table__
+
+
+def insert_ignore(dialect: str, table: Any) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING on either database."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
+
+
+@dataclass(slots=True)
+class ConversationRow:
+    """A conversation with what the flows need of its customer and channel identity."""
+
+    id: int
+    state: str
+    slots: dict[str, Any]
+    mode: str
+    ticket_id: int | None
+    customer_id: int
+    identity_id: int
+    identity_unreachable: bool
+    locale: str
+    locale_chosen: bool
+    timezone: str | None
+    phone: str | None
+    display_name: str | None
+
+
+class Statements:
+    """Every hot-path statement, compiled once and cached by SQLAlchemy thereafter."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.receipt = insert_ignore(dialect, receipts).returning(receipts.c.channel, receipts.c.external_id)
+        self.find_identity = (
+            select(identities.c.customer_id, conversations.c.id)
+            .join(conversations, conversations.c.identity_id == identities.c.id)
+            .where(identities.c.channel == bindparam("channel"), identities.c.external_id == bindparam("external_id"))
+        )
+        load = (
+            select(
+                conversations.c.id, conversations.c.state, conversations.c.slots, conversations.c.mode,
+                conversations.c.ticket_id, conversations.c.customer_id, conversations.c.identity_id,
+                identities.c.unreachable_at, customers.c.locale, customers.c.locale_chosen,
+                customers.c.timezone, customers.c.phone, customers.c.display_name,
+            )
+            .join(customers, customers.c.id == conversations.c.customer_id)
+            .join(identities, identities.c.id == conversations.c.identity_id)
+            .where(conversations.c.id.in_(bindparam("ids", expanding=True)))
+            .order_by(conversations.c.id)
+        )
+        # PostgreSQL: lock the batch's conversations (in id order: no deadlocks).
+        # SQLite: BEGIN IMMEDIATE already holds the database's write lock.
+        self.load = load.with_for_update(of=conversations) if dialect == "postgresql" else load
+        self.save = (
+            update(conversations)
+            .where(conversations.c.id == bindparam("b_id"))
+            .values(
+                state=bindparam("b_state"), slots=bindparam("b_slots"), mode=bindparam("b_mode"),
+                ticket_id=bindparam("b_ticket_id"), version=conversations.c.version + 1,
+                updated_at=bindparam("b_now"),
+            )
+        )
+        self.reachable = update(identities).where(identities.c.id == bindparam("b_id")).values(unreachable_at=None)
+        self.messages = insert(messages)
+        self.outbox = insert(outbox).returning(outbox.c.id, outbox.c.channel, sort_by_parameter_order=True)
+        self.counter_init = insert_ignore(dialect, counters)
+        self.counter_next = (
+            update(counters)
+            .where(counters.c.prefix == bindparam("b_prefix"), counters.c.year == bindparam("b_year"))
+            .values(value=counters.c.value + 1)
+            .returning(counters.c.value)
+        )
+
+
+async def accept_receipts(conn: AsyncConnection, st: Statements, keys: list[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
+    """Record deliveries; returns the keys not seen before (the others are duplicates)."""
+    if not keys:
+        return set()
+    rows = [{"channel": c, "external_id": e, "received_at": now} for c, e in sorted(keys)]
+    result = await conn.execute(st.receipt, rows)
+    return {(row[0], row[1]) for row in result}
+
+
+async def find_or_create_identity(
+    conn: AsyncConnection, st: Statements, *, channel: str, external_id: str, chat_id: str,
+    locale: str, display_name: str | None, now: datetime,
+) -> tuple[int, int]:
+    """(customer_id, conversation_id) of a channel identity, created on first contact."""
+    key = {"channel": channel, "external_id": external_id}
+    found = (await conn.execute(st.find_identity, key)).first()
+    if found:
+        return found[0], found[1]
+    customer_id = await conn.scalar(
+        insert(customers).values(display_name=display_name, locale=locale, locale_chosen=False, created_at=now)
+        .returning(customers.c.id)
+    )
+    identity_id = await conn.scalar(
+        insert_ignore(st.dialect, identities)
+        .values(customer_id=customer_id, chat_id=chat_id, created_at=now, **key)
+        .returning(identities.c.id)
+    )
+    if identity_id is None:  # another process created it first (PostgreSQL only)
+        await conn.execute(customers.delete().where(customers.c.id == customer_id))
+        found = (await conn.execute(st.find_identity, key)).one()
+        return found[0], found[1]
+    conversation_id = await conn.scalar(
+        insert(conversations)
+        .values(customer_id=customer_id, identity_id=identity_id, state="", slots={}, mode="bot", version=0, updated_at=now)
+        .returning(conversations.c.id)
+    )
+    return customer_id, conversation_id
+
+
+async def load_conversations(conn: AsyncConnection, st: Statements, ids: list[int]) -> dict[int, ConversationRow]:
+    result = await conn.execute(st.load, {"ids": sorted(set(ids))})
+    loaded = {}
+    for r in result:
+        loaded[r.id] = ConversationRow(
+            id=r.id, state=r.state, slots=r.slots or {}, mode=r.mode, ticket_id=r.ticket_id,
+            customer_id=r.customer_id, identity_id=r.identity_id,
+            identity_unreachable=r.unreachable_at is not None, locale=r.locale,
+            locale_chosen=r.locale_chosen, timezone=r.timezone, phone=r.phone, display_name=r.display_name,
+        )
+    return loaded
+
+
+_TICKET_COLUMNS = (
+    tickets.c.id, tickets.c.number, tickets.c.kind, tickets.c.status, tickets.c.created_at,
+    tickets.c.updated_at, tickets.c.product_line, tickets.c.model, tickets.c.visit_date, tickets.c.visit_window,
+)
+
+
+def _ticket(row: Any) -> TicketInfo:
+    return TicketInfo(**row._mapping)
+
+
+class ConversationStore:
+    """The `TurnStore` of one conversation inside the batch's transaction."""
+
+    def __init__(self, conn: AsyncConnection, st: Statements, row: ConversationRow, channel: str, now: datetime, year: int) -> None:
+        self._conn, self._st, self._row, self._channel, self._now, self._year = conn, st, row, channel, now, year
+
+    async def _next_number(self, kind: str) -> str:
+        key = {"b_prefix": PREFIX[kind], "b_year": self._year}
+        value = await self._conn.scalar(self._st.counter_next, key)
+        if value is None:  # the first ticket of this kind this year
+            await self._conn.execute(self._st.counter_init.values(prefix=PREFIX[kind], year=self._year, value=0))
+            value = await self._conn.scalar(self._st.counter_next, key)
+        return format_number(kind, self._year, value)
+
+    async def open_ticket(self, kind: str, status: str, **fields: Any) -> TicketInfo:
+        number = await self._next_number(kind)
+        values = {
+            "number": number, "kind": kind, "status": status, "customer_id": self._row.customer_id,
+            "conversation_id": self._row.id, "channel": self._channel, "locale": self._row.locale,
+            "created_at": self._now, "updated_at": self._now, "details": {}, **fields,
+        }
+        row = (await self._conn.execute(insert(tickets).values(values).returning(*_TICKET_COLUMNS))).one()
+        return _ticket(row)
+
+    async def customer_tickets(self, limit: int) -> list[TicketInfo]:
+        query = (
+            select(*_TICKET_COLUMNS)
+            .where(tickets.c.customer_id == self._row.customer_id)
+            .order_by(tickets.c.created_at.desc(), tickets.c.id.desc())
+            .limit(limit)
+        )
+        return [_ticket(row) for row in await self._conn.execute(query)]
+
+    async def own_ticket(self, number: str) -> TicketInfo | None:
+        query = select(*_TICKET_COLUMNS).where(
+            tickets.c.number == number.upper(), tickets.c.customer_id == self._row.customer_id
+        )
+        row = (await self._conn.execute(query)).first()
+        return _ticket(row) if row else None
+
+    async def ticket_by_id(self, ticket_id: int) -> TicketInfo | None:
+        query = select(*_TICKET_COLUMNS).where(tickets.c.id == ticket_id, tickets.c.customer_id == self._row.customer_id)
+        row = (await self._conn.execute(query)).first()
+        return _ticket(row) if row else None
+
+    async def update_customer(self, **values: Any) -> None:
+        await self._conn.execute(update(customers).where(customers.c.id == self._row.customer_id).values(**values))
+        for name, value in values.items():
+            setattr(self._row, name, value)

@@ -1,0 +1,517 @@
+"""A fake Telegram Bot API server for tests, speaking the real HTTP/JSON protocol on loopback.
+
+aiogram reaches it through ``AiohttpSession(api=TelegramAPIServer.from_base(api.base_url))``,
+so the real polling loop, webhook handler and exception mapping are exercised end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import web
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+# Form fields that are plain strings; every other form field is JSON-encoded by aiogram
+# (ints, bools, reply_markup, entities, allowed_updates ...), so those get json.loads'ed.
+_STRING_FIELDS = frozenset({
+    "text", "caption", "parse_mode", "url", "secret_token", "callback_query_id", "file_id",
+    "photo", "document", "video", "voice", "action", "inline_message_id", "ip_address",
+    "business_connection_id", "message_effect_id", "certificate", "thumbnail",
+})
+# kind -> (default file name, mime type, extra fields of the media object)
+_MEDIA: dict[str, tuple[str, str, Json]] = {
+    "photo": ("photo.jpg", "image/jpeg", {"width": 800, "height": 600}),
+    "document": ("document.pdf", "application/pdf", {}),
+    "video": ("video.mp4", "video/mp4", {"width": 640, "height": 360, "duration": 5}),
+    "voice": ("voice.ogg", "audio/ogg", {"duration": 3}),
+}
+_NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply "
+                 "markup are exactly the same as a current content and reply markup of the message")
+
+
+def _decode_fields(params: Json) -> Json:
+    for key, value in params.items():
+        if isinstance(value, str) and key not in _STRING_FIELDS:
+            try:
+                params[key] = json.loads(value)
+            except ValueError:
+                pass  # a plain string such as "@channel"
+    return params
+
+
+def _copy(obj: Json) -> Json:
+    return json.loads(json.dumps(obj))
+
+
+class ApiError(Exception):
+    """An error answer of the Bot API: ``{"ok": false, "error_code": ..., "description": ...}``."""
+
+    def __init__(self, status: int, description: str, parameters: Json | None = None) -> None:
+        super().__init__(description)
+        self.status, self.description, self.parameters = status, description, parameters
+
+    def payload(self) -> Json:
+        body: Json = {"ok": False, "error_code": self.status, "description": self.description}
+        if self.parameters:
+            body["parameters"] = self.parameters
+        return body
+
+
+class _Signal:
+    """Wakes every waiter on ``notify()``; a waiter grabs the event synchronously, so no lost wake-ups."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._event.wait(), max(timeout, 0))
+        except TimeoutError:
+            pass
+
+
+class FakeBotAPI:
+    """In-memory Telegram Bot API on 127.0.0.1 with update injection, recording and fault injection."""
+
+    def __init__(self, token: str = "123:ABC", *, username: str = "test_bot",
+                 first_name: str = "Test Bot", webhook_attempts: int = 3,
+                 webhook_retry_delay: float = 0.2, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.token, self.host, self.port = token, host, port
+        prefix = token.split(":", 1)[0]
+        self.bot_user: Json = {"id": int(prefix) if prefix.isdigit() else 1, "is_bot": True,
+                               "first_name": first_name, "username": username,
+                               "can_join_groups": True, "can_read_all_group_messages": False,
+                               "supports_inline_queries": False}
+        self.webhook_attempts, self.webhook_retry_delay = webhook_attempts, webhook_retry_delay
+        self.requests: list[tuple[str, Json]] = []  # every API call: (method, decoded params)
+        self.sent: list[Json] = []  # every message sent or edited by the bot
+        self.webhook_deliveries: list[tuple[int, int | str]] = []  # (update_id, status | error)
+        self.messages: dict[int, Json] = {}  # message_id -> current Message object (bot and user)
+        self.files: dict[str, Json] = {}  # file_id -> File object + "content" bytes
+        self.pending_updates: list[Json] = []  # unconfirmed updates, oldest first
+        self.webhook: Json = {}  # url, secret_token, allowed_updates, last_error_*
+        self._ids = {k: itertools.count(1) for k in ("update", "message", "file", "callback")}
+        self._users: dict[int, Json] = {}
+        self._faults: dict[str, deque[ApiError]] = defaultdict(deque)
+        self._blocked: set[int | str] = set()
+        self._outage: str | None = None
+        self._allowed_updates: list[str] = []
+        self._changed = _Signal()
+        self._closing = False
+        self._runner: web.AppRunner | None = None
+        self._client: aiohttp.ClientSession | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
+        self._methods: dict[str, Callable[[Json, dict[str, Any]], Any]] = {
+            name.lower(): getattr(self, f"_m_{name}") for name in (
+                "getMe", "getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo",
+                "sendMessage", "editMessageText", "editMessageReplyMarkup", "answerCallbackQuery",
+                "sendPhoto", "sendDocument", "sendVideo", "sendVoice", "sendChatAction", "getFile")}
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self._closing = False
+        self._client = aiohttp.ClientSession()
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        self._closing = True
+        self._changed.notify()  # long polls answer [] at once instead of delaying shutdown
+        await self._stop_webhook_worker()
+        if self._runner:
+            await self._runner.cleanup()
+        if self._client:
+            await self._client.close()
+
+    async def __aenter__(self) -> FakeBotAPI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # ------------------------------------------------------------------ customer input
+    def user_message(self, user_id: int, text: str | None = None, *, language_code: str = "en",
+                     first_name: str = "Test", photo: bool = False, document: bool = False,
+                     voice: bool = False, video: bool = False, contact_phone: str | None = None,
+                     location: tuple[float, float] | None = None) -> Json:
+        """Inject a private message from a user; ``text`` becomes the caption if media is attached."""
+        user = self._users[user_id] = {"id": user_id, "is_bot": False, "first_name": first_name,
+                                       "language_code": language_code}
+        msg = self._message(user_id, sender=user)
+        for kind, wanted in (("photo", photo), ("document", document), ("voice", voice),
+                             ("video", video)):
+            if wanted:
+                msg[kind] = self._new_media(kind, None, b"%s from %d" % (kind.encode(), user_id))
+        has_media = any(k in msg for k in _MEDIA)
+        if text is not None:
+            msg["caption" if has_media else "text"] = text
+        if contact_phone is not None:
+            msg["contact"] = {"phone_number": contact_phone, "first_name": first_name,
+                              "user_id": user_id}
+        if location is not None:
+            msg["location"] = {"latitude": location[0], "longitude": location[1]}
+        return self.push_update({"message": msg})
+
+    def callback(self, user_id: int, data: str, message_id: int, *,
+                 language_code: str | None = None) -> Json:
+        """Inject an inline-button press on the (bot) message ``message_id``."""
+        if message_id not in self.messages:
+            raise ValueError(f"unknown message_id {message_id}")
+        user = dict(self._users.get(user_id) or {"id": user_id, "is_bot": False,
+                                                 "first_name": "Test", "language_code": "en"})
+        if language_code:
+            user["language_code"] = language_code
+        query = {"id": str(next(self._ids["callback"])), "from": user, "data": data,
+                 "chat_instance": f"ci{user_id}", "message": _copy(self.messages[message_id])}
+        return self.push_update({"callback_query": query})
+
+    def push_update(self, update: Json) -> Json:
+        """Queue an update; a fresh update_id is assigned unless it already has one (duplicates)."""
+        update = {"update_id": update.get("update_id") or next(self._ids["update"]), **update}
+        self.pending_updates.append(update)
+        self._changed.notify()
+        return update
+
+    # ------------------------------------------------------------------ fault injection
+    def fail_next(self, method: str, n: int = 1, *, status: int = 429, retry_after: int | None = None,
+                  description: str | None = None) -> None:
+        """Answer the next ``n`` calls of ``method`` with an error (429 defaults to retry_after=1)."""
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        desc = description or (f"Too Many Requests: retry after {retry_after}" if status == 429
+                               else f"Error {status}")
+        params = {"retry_after": retry_after} if retry_after is not None else None
+        self._faults[method.lower()].extend(ApiError(status, desc, params) for _ in range(n))
+
+    def block_chat(self, chat_id: int | str, blocked: bool = True) -> None:
+        """Every send/edit to ``chat_id`` answers 403 as if the user blocked the bot."""
+        (self._blocked.add if blocked else self._blocked.discard)(chat_id)
+
+    def outage(self, on: bool = True, *, mode: str = "502") -> None:
+        """While on, every request gets 502 Bad Gateway (``mode="502"``) or a dropped connection
+        (``mode="close"``)."""
+        self._outage = mode if on else None
+
+    # ------------------------------------------------------------------ inspection helpers
+    async def wait_until(self, condition: Callable[[], T], timeout: float = 5.0) -> T:
+        """Wait until ``condition()`` is truthy (re-checked on every state change); return it."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not (result := condition()):
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"condition not met within {timeout}s; sent={self.sent!r}")
+            await self._changed.wait(remaining)
+        return result
+
+    async def wait_for_sent(self, predicate_or_count: Callable[[Json], bool] | int = 1,
+                            timeout: float = 5.0) -> list[Json]:
+        """An int waits for that many sent messages (returns all of them); a predicate waits
+        for at least one match (returns the matches)."""
+        if isinstance(predicate_or_count, int):
+            count = predicate_or_count
+            return await self.wait_until(lambda: list(self.sent) if len(self.sent) >= count else [],
+                                         timeout)
+        pred = predicate_or_count
+        return await self.wait_until(lambda: [m for m in self.sent if pred(m)], timeout)
+
+    def sent_to(self, chat_id: int | str) -> list[Json]:
+        return [m for m in self.sent if m["chat_id"] == chat_id]
+
+    # ------------------------------------------------------------------ HTTP layer
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        if self._outage == "close":
+            assert request.transport is not None
+            request.transport.close()  # client sees ServerDisconnectedError
+            return web.Response()
+        if self._outage:
+            return web.json_response(ApiError(502, "Bad Gateway").payload(), status=502)
+        if request.match_info["token"] != self.token:
+            return web.json_response(ApiError(401, "Unauthorized").payload(), status=401)
+        params, uploads = await self._read_params(request)
+        status, body = await self._call(request.match_info["method"], params, uploads)
+        return web.json_response(body, status=status)
+
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["token"] != self.token:
+            return web.json_response(ApiError(401, "Unauthorized").payload(), status=401)
+        for f in self.files.values():
+            if f["file_path"] == request.match_info["path"]:
+                return web.Response(body=f["content"])
+        return web.json_response(ApiError(404, "Not Found").payload(), status=404)
+
+    @staticmethod
+    async def _read_params(request: web.Request) -> tuple[Json, dict[str, Any]]:
+        params: Json = dict(request.query)
+        uploads: dict[str, Any] = {}
+        if request.content_type == "application/json":
+            params.update(await request.json())
+        elif request.can_read_body:
+            for key, value in (await request.post()).items():
+                if isinstance(value, web.FileField):
+                    uploads[key] = value
+                else:
+                    params[key] = value
+        return _decode_fields(params), uploads
+
+    async def _call(self, method: str, params: Json, uploads: dict[str, Any]) -> tuple[int, Json]:
+        """Run one API method; shared by HTTP requests and methods returned in webhook replies."""
+        self.requests.append((method, params))
+        self._changed.notify()
+        try:
+            if (faults := self._faults.get(method.lower())):
+                raise faults.popleft()
+            handler = self._methods.get(method.lower())
+            if handler is None:
+                raise ApiError(404, "Not Found: method not found")
+            if method.lower().startswith(("send", "edit")) and params.get("chat_id") in self._blocked:
+                raise ApiError(403, "Forbidden: bot was blocked by the user")
+            result = handler(params, uploads)
+            if asyncio.iscoroutine(result):
+                result = await result
+        except ApiError as exc:
+            return exc.status, exc.payload()
+        except (KeyError, TypeError, ValueError) as exc:  # malformed parameters
+            return 400, ApiError(400, f"Bad Request: {type(exc).__name__}: {exc}").payload()
+        return 200, {"ok": True, "result": result}
+
+    # ------------------------------------------------------------------ object builders
+    def _message(self, chat_id: int, sender: Json, **content: Any) -> Json:
+        msg = {"message_id": next(self._ids["message"]), "date": int(time.time()),
+               "chat": {"id": chat_id, "type": "private"}, "from": sender, **content}
+        self.messages[msg["message_id"]] = msg
+        return msg
+
+    def _new_file(self, kind: str, content: bytes, name: str) -> Json:
+        n = next(self._ids["file"])
+        file = {"file_id": f"{kind}-{n}", "file_unique_id": f"u{kind}{n}", "file_size": len(content),
+                "file_path": f"{kind}s/file_{n}{name[name.rfind('.'):] if '.' in name else ''}"}
+        self.files[file["file_id"]] = {**file, "content": content}
+        return file
+
+    def _new_media(self, kind: str, upload: Any, content: bytes) -> Any:
+        """A Bot API media object (PhotoSize list for photos) for an upload or injected media."""
+        name, mime, extra = _MEDIA[kind]
+        if upload is not None:
+            content, name = upload.file.read(), upload.filename or name
+        meta = {k: v for k, v in self._new_file(kind, content, name).items() if k != "file_path"}
+        if kind == "photo":
+            thumb = self._new_file(kind, content[:64], name)
+            return [{"file_id": thumb["file_id"], "file_unique_id": thumb["file_unique_id"],
+                     "file_size": thumb["file_size"], "width": 90, "height": 68}, {**meta, **extra}]
+        extra = {**extra, "mime_type": mime} | ({"file_name": name} if kind == "document" else {})
+        return {**meta, **extra}
+
+    def _record(self, method: str, params: Json, msg: Json) -> Json:
+        self.sent.append({"method": method, "chat_id": params.get("chat_id"),
+                          "message_id": msg["message_id"], "text": msg.get("text"),
+                          "caption": msg.get("caption"), "reply_markup": params.get("reply_markup"),
+                          "params": params})
+        self._changed.notify()
+        return _copy(msg)  # a snapshot: later edits must not alter the answer
+
+    def _send(self, method: str, params: Json, **content: Any) -> Json:
+        if "chat_id" not in params:
+            raise ApiError(400, "Bad Request: chat_id is empty")
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            content["reply_markup"] = markup  # Message.reply_markup only ever holds inline keyboards
+        msg = self._message(params["chat_id"], self.bot_user, **content)
+        return self._record(method, params, msg)
+
+    def _edited(self, params: Json) -> Json:
+        msg = self.messages.get(params.get("message_id", 0))
+        if msg is None or msg["chat"]["id"] != params.get("chat_id"):
+            raise ApiError(400, "Bad Request: message to edit not found")
+        return msg
+
+    # ------------------------------------------------------------------ API methods
+    def _m_getMe(self, params: Json, uploads: dict[str, Any]) -> Json:
+        return self.bot_user
+
+    async def _m_getUpdates(self, params: Json, uploads: dict[str, Any]) -> list[Json]:
+        """Long polling: confirm updates below ``offset``, wait up to ``timeout`` s for one."""
+        if self.webhook.get("url"):
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                "use deleteWebhook to delete the webhook first")
+        if "allowed_updates" in params:
+            self._allowed_updates = params["allowed_updates"] or []
+        offset, limit = int(params.get("offset", 0)), min(max(int(params.get("limit", 100)), 1), 100)
+        deadline = asyncio.get_running_loop().time() + float(params.get("timeout", 0))
+        while True:
+            self.pending_updates = [u for u in self.pending_updates if u["update_id"] >= offset
+                                    and self._allowed(u)]
+            remaining = deadline - asyncio.get_running_loop().time()
+            if self.pending_updates or remaining <= 0 or self._closing or self.webhook.get("url"):
+                return self.pending_updates[:limit]
+            await self._changed.wait(remaining)
+
+    def _allowed(self, update: Json) -> bool:
+        return not self._allowed_updates or any(k in update for k in self._allowed_updates)
+
+    async def _m_setWebhook(self, params: Json, uploads: dict[str, Any]) -> bool:
+        url = params.get("url") or ""
+        await self._stop_webhook_worker()
+        if params.get("drop_pending_updates"):
+            self.pending_updates.clear()
+        if "allowed_updates" in params:
+            self._allowed_updates = params["allowed_updates"] or []
+        self.webhook = {"url": url, "secret_token": params.get("secret_token")} if url else {}
+        if url:
+            self._webhook_task = asyncio.create_task(self._webhook_worker())
+        self._changed.notify()
+        return True
+
+    async def _m_deleteWebhook(self, params: Json, uploads: dict[str, Any]) -> bool:
+        return await self._m_setWebhook({"drop_pending_updates": params.get("drop_pending_updates")}, {})
+
+    def _m_getWebhookInfo(self, params: Json, uploads: dict[str, Any]) -> Json:
+        info = {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
+                "pending_update_count": len(self.pending_updates)}
+        return info | {k: v for k, v in self.webhook.items() if k.startswith("last_error")}
+
+    def _m_sendMessage(self, params: Json, uploads: dict[str, Any]) -> Json:
+        if not params.get("text"):
+            raise ApiError(400, "Bad Request: message text is empty")
+        return self._send("sendMessage", params, text=params["text"])
+
+    def _m_editMessageText(self, params: Json, uploads: dict[str, Any]) -> Json:
+        msg = self._edited(params)
+        markup = params.get("reply_markup")
+        if msg.get("text") == params.get("text") and msg.get("reply_markup") == markup:
+            raise ApiError(400, _NOT_MODIFIED)
+        msg.update(text=params.get("text"), edit_date=int(time.time()))
+        if markup:
+            msg["reply_markup"] = markup
+        else:
+            msg.pop("reply_markup", None)
+        return self._record("editMessageText", params, msg)
+
+    def _m_editMessageReplyMarkup(self, params: Json, uploads: dict[str, Any]) -> Json:
+        msg = self._edited(params)
+        markup = params.get("reply_markup")
+        if msg.get("reply_markup") == markup:
+            raise ApiError(400, _NOT_MODIFIED)
+        msg.pop("reply_markup", None)
+        msg.update({"edit_date": int(time.time())} | ({"reply_markup": markup} if markup else {}))
+        return self._record("editMessageReplyMarkup", params, msg)
+
+    def _m_answerCallbackQuery(self, params: Json, uploads: dict[str, Any]) -> bool:
+        return True
+
+    def _send_media(self, kind: str, method: str, params: Json, uploads: dict[str, Any]) -> Json:
+        ref = params.get(kind)
+        if isinstance(ref, str) and ref.startswith("attach://") and ref[9:] in uploads:
+            media = self._new_media(kind, uploads[ref[9:]], b"")
+        elif isinstance(ref, str) and ref in self.files:  # re-sending a known file_id
+            file = {k: v for k, v in self.files[ref].items() if k not in ("content", "file_path")}
+            media = [file | _MEDIA[kind][2]] if kind == "photo" else file | _MEDIA[kind][2]
+        elif kind in uploads:  # a file uploaded directly under the field name
+            media = self._new_media(kind, uploads[kind], b"")
+        else:
+            raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        content = {kind: media} | ({"caption": params["caption"]} if params.get("caption") else {})
+        return self._send(method, params, **content)
+
+    def _m_sendPhoto(self, params: Json, uploads: dict[str, Any]) -> Json:
+        return self._send_media("photo", "sendPhoto", params, uploads)
+
+    def _m_sendDocument(self, params: Json, uploads: dict[str, Any]) -> Json:
+        return self._send_media("document", "sendDocument", params, uploads)
+
+    def _m_sendVideo(self, params: Json, uploads: dict[str, Any]) -> Json:
+        return self._send_media("video", "sendVideo", params, uploads)
+
+    def _m_sendVoice(self, params: Json, uploads: dict[str, Any]) -> Json:
+        return self._send_media("voice", "sendVoice", params, uploads)
+
+    def _m_sendChatAction(self, params: Json, uploads: dict[str, Any]) -> bool:
+        return True
+
+    def _m_getFile(self, params: Json, uploads: dict[str, Any]) -> Json:
+        file = self.files.get(str(params.get("file_id")))
+        if file is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        return {k: v for k, v in file.items() if k != "content"}
+
+    # ------------------------------------------------------------------ webhook delivery
+    async def _stop_webhook_worker(self) -> None:
+        if self._webhook_task:
+            self._webhook_task.cancel()
+            await asyncio.gather(self._webhook_task, return_exceptions=True)
+            self._webhook_task = None
+
+    async def _webhook_worker(self) -> None:
+        """Deliver pending updates one by one, in order; a failed update is dropped after
+        ``webhook_attempts`` tries (Telegram retries longer, but tests need to move on)."""
+        while not self._closing:
+            if not self.pending_updates:
+                await self._changed.wait(3600)
+                continue
+            update = self.pending_updates[0]
+            if self._allowed(update):
+                await self._deliver(update)
+            if self.pending_updates and self.pending_updates[0] is update:
+                self.pending_updates.pop(0)
+
+    async def _deliver(self, update: Json) -> None:
+        assert self._client is not None
+        secret = self.webhook.get("secret_token")
+        headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+        for attempt in range(self.webhook_attempts):
+            if attempt:
+                await asyncio.sleep(self.webhook_retry_delay)
+            reply = None
+            try:
+                async with self._client.post(self.webhook["url"], json=update, headers=headers,
+                                             timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                    result: int | str = resp.status
+                    reply = await self._webhook_reply(resp) if resp.ok else None
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                result = f"{type(exc).__name__}: {exc}"
+            self.webhook_deliveries.append((update["update_id"], result))
+            self._changed.notify()
+            if isinstance(result, int) and 200 <= result < 300:
+                if reply:  # the webhook answered with a method call: execute it like Telegram
+                    await self._call(*reply, {})
+                return
+            self.webhook.update(last_error_date=int(time.time()),
+                                last_error_message=f"Wrong response from the webhook: {result}")
+
+    @staticmethod
+    async def _webhook_reply(resp: aiohttp.ClientResponse) -> tuple[str, Json] | None:
+        """Parse a method returned in the webhook response (JSON or multipart form, text only)."""
+        fields: Json = {}
+        if resp.content_type == "application/json":
+            fields = await resp.json()
+        elif resp.content_type == "multipart/form-data":
+            reader = aiohttp.MultipartReader(resp.headers, resp.content)
+            while (part := await reader.next()) is not None:
+                assert isinstance(part, aiohttp.BodyPartReader)
+                fields[part.name or ""] = (await part.read()).decode(errors="replace")
+        method = fields.pop("method", None) if isinstance(fields, dict) else None
+        if not method:
+            return None
+        return method, _decode_fields(fields)
