@@ -41,12 +41,13 @@ def load_model(path: str | Path, model: type[M]) -> M:
 def format_errors(path: Path, exc: ValidationError, root: yaml.Node | None = None) -> str:
     """One line per validation error: file line (when known), field path, message."""
     lines = [f"{path}: {exc.error_count()} problem{'s' if exc.error_count() != 1 else ''}"]
+    found = []
     for error in exc.errors():
         loc = tuple(error["loc"])
-        where = field_path(loc)
         line = _line_of(root, loc) if root is not None else None
-        prefix = f"line {line}, " if line else ""
-        lines.append(f"  {prefix}{where or '(top level)'}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")
+        found.append((line or 0, f"  {f'line {line}, ' if line else ''}{field_path(loc) or '(top level)'}: {message}"))
+    lines.extend(text for _, text in sorted(found, key=lambda item: item[0]))
     return "\n".join(lines)
 
 
@@ -79,7 +80,7 @@ def _child(node: yaml.Node | None, part: Any) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode) and key.value == str(part):
-                return value
+                return value  # type: ignore[no-any-return]
     elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-        return node.value[part]
+        return node.value[part]  # type: ignore[no-any-return]
     return None

@@ -41,13 +41,15 @@ class LinePolicy(_Frozen):
     """The warranty of one product line: its components and what the period starts from."""
 
     line_id: str = Field(pattern=_ID)
-    components: tuple[ComponentPolicy, ...] = Field(min_length=1)
+    components: tuple[ComponentPolicy, ...]
     start_basis: StartBasis = "invoice"
     exclusions: frozenset[str] = frozenset()
     """Things never covered on this line (gifts, parts bought elsewhere, ...)."""
 
     @model_validator(mode="after")
     def _unique_components(self) -> LinePolicy:
+        if not self.components:
+            raise ValueError("a line needs at least one component")
         ids = [c.component for c in self.components]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:

@@ -80,6 +80,7 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     # Ask the channel for a special input: "phone" (share-contact) or "location".
     request: str | None = None
+    request_label: str | None = None  # the share button's text
     # Edit this earlier message of ours instead of sending a new one.
     replaces: str | None = None
 
@@ -94,5 +95,6 @@ class Reply:
             text=payload["text"],
             choices=tuple(Choice(i, label) for i, label in payload.get("choices", ())),
             request=payload.get("request"),
+            request_label=payload.get("request_label"),
             replaces=payload.get("replaces"),
         )

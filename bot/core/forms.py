@@ -250,7 +250,8 @@ def _ask(turn: Turn, form: Form, position: int) -> None:
     choices = _choices(turn, slot, first=position == 0)
     if slot.request:
         # A share button and inline buttons cannot share one message on every channel.
-        turn.say(t._(slot.prompt), request=slot.request)
+        label = t._("📱 Share my phone number") if slot.request == "phone" else t._("📍 Share my location")
+        turn.say(t._(slot.prompt), request=slot.request, request_label=label)
         turn.say(t._("Or choose:"), choices)
     else:
         turn.say(t._(slot.prompt), choices)

@@ -83,8 +83,11 @@ class Turn:
     # The label of the button the customer pressed, once a flow has accepted it.
     chosen_label: str | None = None
 
-    def say(self, text: str, choices: list[Choice] | tuple[Choice, ...] = (), request: str | None = None) -> None:
-        self.replies.append(Reply(text=text, choices=tuple(choices), request=request))
+    def say(
+        self, text: str, choices: list[Choice] | tuple[Choice, ...] = (),
+        request: str | None = None, request_label: str | None = None,
+    ) -> None:
+        self.replies.append(Reply(text, tuple(choices), request, request_label))
 
     def goto(self, state: str, slots: dict[str, Any] | None = None) -> None:
         self.state = state

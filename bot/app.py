@@ -1,0 +1,125 @@
+"""The running service: store, core, sender, web app and (with a token) Telegram."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import secrets
+from contextlib import suppress
+
+from aiohttp import web
+
+from bot.channels.telegram import TelegramTransport, WebhookHandler, build_dispatcher, make_bot
+from bot.channels.web import WebChat
+from bot.company import load_catalog
+from bot.config import Settings
+from bot.core.dispatcher import Dispatcher, Queued
+from bot.core.turn import Company
+from bot.outbox import Limits, OutboxSender, Transport
+from handlers.router import route
+from storage.db import create_engine
+
+log = logging.getLogger(__name__)
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+def load_company(settings: Settings) -> Company:
+    catalog = load_catalog(settings.data_dir / "products.yaml")
+    return Company(catalog, settings.company_timezone, settings.default_phone_region)
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings.database_url)
+        self.company = load_company(settings)
+        self.core = Dispatcher(
+            self.engine, self.company, route, on_queued=self._queued,
+            max_batch=settings.commit_max_batch, window=settings.commit_window,
+        )
+        self.web = WebChat(self.core, self.engine, settings.company_timezone)
+        transports: list[Transport] = [self.web]
+        limits: dict[str, Limits] = {}
+        self.bot = None
+        if settings.telegram_enabled():
+            self.bot = make_bot(settings.telegram_bot_token or "", settings.telegram_api_base)
+            self.telegram = build_dispatcher(self.core)
+            transports.append(TelegramTransport(self.bot))
+            limits["telegram"] = Limits(
+                settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst
+            )
+        self.sender = OutboxSender(self.engine, transports, limits)
+        self.tasks: list[asyncio.Task[None]] = []
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (settings may say 0: any free port)."""
+        assert self.runner is not None
+        return self.runner.addresses[0][1]
+
+    def _queued(self, queued: list[Queued]) -> None:
+        self.sender.notify(queued)
+
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.add_routes(self.web.routes())
+        app.router.add_get("/healthz", lambda _request: web.json_response({"ok": True}))
+        if self.bot and self.settings.webhook_url:
+            self.webhook_secret = self.settings.webhook_secret or secrets.token_urlsafe(32)
+            handler = WebhookHandler(self.telegram, self.bot, secret_token=self.webhook_secret)
+            app.router.add_post(self.settings.webhook_path, handler.handle)
+        return app
+
+    async def start(self) -> None:
+        self.runner = web.AppRunner(self.web_app(), access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
+        self.tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
+        if self.bot:
+            await self._start_telegram()
+        log.info("web chat at http://%s:%s/", self.settings.host, self.settings.port)
+        gc.freeze()  # start-up objects never need collecting; keeps GC pauses short
+
+    async def _start_telegram(self) -> None:
+        assert self.bot is not None
+        if self.settings.webhook_url:
+            await self.bot.set_webhook(
+                self.settings.webhook_url, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES
+            )
+            log.info("Telegram webhook at %s", self.settings.webhook_url)
+            return
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        self.tasks.append(asyncio.create_task(
+            self.telegram.start_polling(
+                self.bot, handle_as_tasks=False, handle_signals=False, close_bot_session=False,
+                allowed_updates=ALLOWED_UPDATES,
+            ),
+            name="telegram-polling",
+        ))
+        log.info("Telegram long polling started")
+
+    async def stop(self) -> None:
+        if self.bot and not self.settings.webhook_url:
+            with suppress(RuntimeError):
+                await self.telegram.stop_polling()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.sender.close()
+        await self.core.close()
+        if self.runner:
+            await self.runner.cleanup()
+        if self.bot:
+            await self.bot.session.close()
+        await self.engine.dispose()
+
+
+async def serve(settings: Settings) -> None:
+    service = Service(settings)
+    await service.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await service.stop()

@@ -1,0 +1,216 @@
+"""Telegram (aiogram 3): updates to Events, Replies to Bot API calls.
+
+Inbound, the handler returns only after the core has committed the turn, so
+an update is acknowledged to Telegram (next getUpdates offset, or the webhook's
+200) only once it is stored: polling runs with `handle_as_tasks=False`.
+Routing uses no aiogram filters (each synchronous filter costs a thread hop).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher as AiogramDispatcher, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.core.dispatcher import Dispatcher
+from bot.core.events import Attachment, Event, Kind, Reply
+from bot.outbox import RetryLater, Temporary, Unreachable
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+MAX_TEXT = 4096  # Bot API limit of one message
+MAX_CALLBACK_DATA = 64  # bytes
+
+
+def make_bot(token: str, api_base: str | None = None) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_base)) if api_base else AiohttpSession()
+    return Bot(token, session=session, default=DefaultBotProperties(link_preview_is_disabled=True))
+
+
+# --- inbound ------------------------------------------------------------------
+
+
+def _attachments(message: Message) -> tuple[Attachment, ...]:
+    found: list[Attachment] = []
+    if message.photo:
+        best = message.photo[-1]  # the largest size
+        found.append(Attachment("photo", best.file_id, size=best.file_size))
+    for kind in ("document", "video", "voice", "audio", "video_note", "animation"):
+        media = getattr(message, kind)
+        if media is not None:
+            found.append(Attachment(
+                kind, media.file_id, name=getattr(media, "file_name", None),
+                mime=getattr(media, "mime_type", None), size=media.file_size,
+            ))
+    return tuple(found)
+
+
+def message_event(message: Message, update_id: int) -> Event:
+    user = message.from_user
+    base: dict[str, Any] = {
+        "channel": CHANNEL, "user_id": str(user.id if user else message.chat.id), "chat_id": str(message.chat.id),
+        "delivery_id": str(update_id), "message_id": str(message.message_id),
+        "language_hint": user.language_code if user else None,
+        "display_name": user.full_name if user else None,
+    }
+    text = message.text or message.caption or ""
+    if message.contact:
+        return Event(kind=Kind.CONTACT, phone=message.contact.phone_number, **base)
+    if message.location:
+        return Event(kind=Kind.LOCATION, location=(message.location.latitude, message.location.longitude), **base)
+    attachments = _attachments(message)
+    if attachments:
+        return Event(kind=Kind.MEDIA, attachments=attachments, text=text, **base)
+    if text.startswith("/") and len(text) > 1:
+        command = text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower()
+        return Event(kind=Kind.COMMAND, command=command, text=text, **base)
+    return Event(kind=Kind.TEXT, text=text, **base)
+
+
+def callback_event(callback: CallbackQuery, update_id: int) -> Event:
+    message = callback.message if isinstance(callback.message, Message) else None
+    return Event(
+        channel=CHANNEL, user_id=str(callback.from_user.id),
+        chat_id=str(message.chat.id if message else callback.from_user.id),
+        kind=Kind.CHOICE, choice=callback.data or "", delivery_id=str(update_id),
+        language_hint=callback.from_user.language_code, display_name=callback.from_user.full_name,
+        origin_message_id=str(message.message_id) if message else None,
+        origin_text=message.text if message else None,
+    )
+
+
+def build_router(core: Dispatcher) -> Router:
+    router = Router(name="customers")
+
+    async def on_message(message: Message, event_update: Update) -> None:
+        if message.chat.type != "private":
+            return  # groups belong to the agents (a later channel)
+        await core.handle(message_event(message, event_update.update_id))
+
+    async def on_callback(callback: CallbackQuery, event_update: Update) -> None:
+        try:
+            await core.handle(callback_event(callback, event_update.update_id))
+        finally:
+            # Stops the button's spinner; not a message, so not through the outbox.
+            try:
+                await callback.answer()
+            except Exception:  # an expired query must not fail the (committed) turn
+                log.debug("answerCallbackQuery failed", exc_info=True)
+
+    router.message.register(on_message)
+    router.callback_query.register(on_callback)
+    return router
+
+
+def build_dispatcher(core: Dispatcher) -> AiogramDispatcher:
+    dispatcher = AiogramDispatcher()
+    dispatcher.include_router(build_router(core))
+    return dispatcher
+
+
+class WebhookHandler(SimpleRequestHandler):
+    """aiogram's webhook handler, answering 400 (not 500, which Telegram retries
+    for ever) to a body that is not a valid update."""
+
+    async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": bot})
+        except ValueError:
+            return web.Response(status=400, text="not a Telegram update")
+        await self.dispatcher.feed_update(bot, update, **self.data)
+        return web.Response(text="ok")
+
+
+# --- outbound -----------------------------------------------------------------
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut at paragraph, then line, then word boundaries, never inside a word if avoidable."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind(sep, 0, limit) for sep in ("\n\n", "\n", " "))
+        if cut <= 0:
+            cut = limit
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    parts.append(text)
+    return [p for p in parts if p] or [""]
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    if reply.request:
+        button = KeyboardButton(
+            text=reply.request_label or reply.request,
+            request_contact=reply.request == "phone",
+            request_location=reply.request == "location",
+        )
+        return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True)
+    if not reply.choices:
+        return None
+    rows: list[list[InlineKeyboardButton]] = []
+    nav: list[InlineKeyboardButton] = []
+    for choice in reply.choices:
+        if len(choice.id.encode()) > MAX_CALLBACK_DATA:
+            raise ValueError(f"callback data over {MAX_CALLBACK_DATA} bytes: {choice.id!r}")
+        button = InlineKeyboardButton(text=choice.label, callback_data=choice.id)
+        (nav.append(button) if choice.id.startswith("nav:") else rows.append([button]))
+    return InlineKeyboardMarkup(inline_keyboard=rows + ([nav] if nav else []))
+
+
+class TelegramTransport:
+    channel = CHANNEL
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def deliver(self, chat_id: str, reply: Reply, row_id: int) -> str | None:
+        try:
+            return await self._send(int(chat_id), reply)
+        except TelegramRetryAfter as flood:
+            raise RetryLater(flood.retry_after) from flood
+        except TelegramForbiddenError as refused:
+            raise Unreachable(refused.message) from refused
+        except (TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError) as trouble:
+            raise Temporary(str(trouble)) from trouble
+
+    async def _send(self, chat_id: int, reply: Reply) -> str | None:
+        if reply.replaces:
+            try:
+                await self.bot.edit_message_text(
+                    chat_id=chat_id, message_id=int(reply.replaces), text=reply.text[:MAX_TEXT], reply_markup=None,
+                )
+            except TelegramBadRequest as error:
+                if "not modified" not in error.message and "not found" not in error.message:
+                    raise
+            return reply.replaces
+        parts = split_text(reply.text)
+        markup = keyboard(reply)
+        sent = None
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            sent = await self.bot.send_message(chat_id, part, reply_markup=markup if last else None)
+        return str(sent.message_id) if sent else None

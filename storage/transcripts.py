@@ -1,0 +1,52 @@
+"""Reading a conversation back: what a reconnecting web chat shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, union_all, literal, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.turns import conversations, customers, identities, messages, outbox
+
+
+async def history(engine: AsyncEngine, channel: str, chat_id: str, limit: int = 60) -> list[dict[str, Any]]:
+    """The latest messages of a chat, oldest first: the customer's from the
+    transcript, ours from the outbox (with their buttons and ids)."""
+    conversation = (
+        select(conversations.c.id)
+        .join(identities, identities.c.id == conversations.c.identity_id)
+        .where(identities.c.channel == channel, identities.c.chat_id == chat_id)
+        .scalar_subquery()
+    )
+    inbound = select(
+        literal("in").label("direction"), messages.c.id, messages.c.created_at, messages.c.text, literal(None).label("payload")
+    ).where(messages.c.conversation_id == conversation, messages.c.direction == "in")
+    outbound = select(
+        literal("out").label("direction"), outbox.c.id, outbox.c.created_at, literal(None).label("text"), outbox.c.payload
+    ).where(outbox.c.channel == channel, outbox.c.chat_id == chat_id)
+    both = union_all(inbound, outbound).subquery()
+    query = select(both).order_by(both.c.created_at.desc(), both.c.direction, both.c.id.desc()).limit(limit)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [dict(row._mapping) for row in reversed(rows)]
+
+
+async def mark_delivered(engine: AsyncEngine, channel: str, chat_id: str) -> None:
+    """Replies still waiting for this chat were just shown with its history."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.channel == channel, outbox.c.chat_id == chat_id, outbox.c.status == "pending")
+            .values(status="sent", error="delivered with the chat history")
+        )
+
+
+async def customer_locale(engine: AsyncEngine, channel: str, external_id: str) -> str | None:
+    query = (
+        select(customers.c.locale)
+        .join(identities, identities.c.customer_id == customers.c.id)
+        .where(identities.c.channel == channel, identities.c.external_id == external_id)
+    )
+    async with engine.connect() as conn:
+        return await conn.scalar(query)
