@@ -12,21 +12,15 @@ from aiohttp import web
 
 from bot.channels.telegram import TelegramTransport, WebhookHandler, build_dispatcher, make_bot
 from bot.channels.web import WebChat
-from bot.company import load_catalog
+from bot.company import load_company
 from bot.config import Settings
 from bot.core.dispatcher import Dispatcher, Queued
-from bot.core.turn import Company
 from bot.outbox import Limits, OutboxSender, Transport
 from handlers.router import route
 from storage.db import create_engine
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
-
-
-def load_company(settings: Settings) -> Company:
-    catalog = load_catalog(settings.data_dir / "products.yaml")
-    return Company(catalog, settings.company_timezone, settings.default_phone_region)
 
 
 class Service:

@@ -47,8 +47,7 @@ def _catalog(action: str) -> int:
 
 
 def _data_check(settings: Settings) -> int:
-    from bot.app import load_company
-    from bot.company import CompanyDataError
+    from bot.company import CompanyDataError, load_company
 
     try:
         company = load_company(settings)

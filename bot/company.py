@@ -8,6 +8,7 @@ operator as `<file>: <field path>: <what is wrong> (line N)`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from bot.config import Settings
 from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "data" / "products.yaml"
@@ -255,3 +257,18 @@ def load_catalog(path: Path = DEFAULT_CATALOG_PATH) -> Catalog:
                 field, msg = _describe(err, lines)
                 errors.append(f"{field or 'top level'}: {msg}")
     raise CompanyDataError("\n".join(f"{where}: {m}" for m in errors))
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    """Company configuration the flows need (loaded once at start-up)."""
+
+    catalog: Catalog
+    timezone: str
+    phone_region: str
+
+
+def load_company(settings: Settings) -> Company:
+    """The company of `settings`; CompanyDataError names the file and field at fault."""
+    catalog = load_catalog(settings.data_dir / "products.yaml")
+    return Company(catalog, settings.company_timezone, settings.default_phone_region)

@@ -6,12 +6,14 @@ import re
 from datetime import date, time, timedelta
 from typing import Any
 
+from babel.dates import format_date
+
 from bot.core.events import Kind
 from bot.core.forms import Form, Invalid, Slot, start, summary, text_answer
 from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers.menu import menu_choices
-from services.contact import find_phone, normalize_phone, phone_time_zone
+from services.contact import example_number, find_phone, normalize_phone, phone_time_zone
 from services.serials import find_serial, parse_serial
 
 VISIT_DAYS_AHEAD = 14  # the furthest day a customer can ask for
@@ -72,7 +74,7 @@ def _check_serial_line(turn: Turn, prefix: str) -> None:
     chosen = turn.slots["values"].get("product_line")
     if chosen and owner.id != chosen:
         raise Invalid(
-            N_("This serial number belongs to a %(line)s, not a %(chosen)s. Please check it, or go back and change the product."),
+            N_("This serial number is of the product line “%(line)s”, not “%(chosen)s”. Please check it, or go back and change the product."),
             line=owner.name_in(turn.customer.locale),
             chosen=catalog.line(chosen).name_in(turn.customer.locale),
         )
@@ -128,7 +130,10 @@ def _parse_phone(turn: Turn) -> str:
     try:
         return normalize_phone(raw, phone_region(turn))
     except ValueError:
-        raise Invalid(N_("That does not look like a valid phone number. Please include the country code, e.g. +995 555 12 34 56.")) from None
+        raise Invalid(
+            N_("That does not look like a valid phone number. Please include the country code, e.g. %(example)s."),
+            example=example_number(phone_region(turn)),
+        ) from None
 
 
 def _phone_from_text(turn: Turn, text: str) -> str | None:
@@ -149,6 +154,8 @@ def _day_options(turn: Turn) -> list[tuple[str, str]]:
     return [(d.isoformat(), turn.t.day(d)) for d in (first + timedelta(days=i) for i in range(7))]
 
 
+# How a typed date is shown as an example, per locale (each is one of _DATE_FORMS).
+DATE_EXAMPLE = {"ru": "dd.MM.yyyy", "ka": "dd.MM.yyyy", "zh_Hans": "yyyy年M月d日", "zh_Hant": "yyyy年M月d日"}
 _DATE_FORMS = (
     re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
     re.compile(r"^(?P<d>\d{1,2})[./](?P<m>\d{1,2})[./](?P<y>\d{4})$"),
@@ -173,7 +180,8 @@ def _parse_day(turn: Turn) -> str:
                     last=turn.t.day(last),
                 )
             return day.isoformat()
-    raise Invalid(N_("Please choose a day with the buttons, or type a date like 2026-12-01."))
+    example = format_date(first, DATE_EXAMPLE.get(turn.customer.locale, "yyyy-MM-dd"), locale=turn.t.locale)
+    raise Invalid(N_("Please choose a day with the buttons, or type a date like %(example)s."), example=example)
 
 
 def _show_day(turn: Turn, value: str) -> str:

@@ -29,3 +29,9 @@ def phone_time_zone(e164: str) -> str | None:
     """The number's time zone when its country or area has exactly one."""
     zones = phone_timezone.time_zones_for_number(phonenumbers.parse(e164))
     return zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else None
+
+
+def example_number(region: str) -> str:
+    """A sample mobile number of `region`, as people write it with the country code."""
+    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL) if number else "+1 201 555 0123"

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.company import load_catalog
+from bot.company import Company, load_company
 from bot.config import Settings
-from bot.core.turn import Company
 from storage.db import create_engine, upgrade
 from storage.models import Base
 
+pytest_plugins = ["tests.flow_support"]
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 def _postgres_available() -> str | None:
@@ -91,5 +91,4 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 def company() -> Company:
-    settings = Settings()
-    return Company(load_catalog(DATA / "products.yaml"), settings.company_timezone, settings.default_phone_region)
+    return load_company(Settings())

@@ -12,6 +12,7 @@ import json
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import aiohttp
@@ -65,6 +66,9 @@ class ApiError(Exception):
             body["parameters"] = self.parameters
         return body
 
+    def response(self) -> web.Response:
+        return web.json_response(self.payload(), status=self.status)
+
 
 class _Signal:
     """Wakes every waiter on ``notify()``; a waiter grabs the event synchronously, so no lost wake-ups."""
@@ -106,7 +110,7 @@ class FakeBotAPI:
         self.messages: dict[int, Json] = {}  # message_id -> current Message object (bot and user)
         self.files: dict[str, Json] = {}  # file_id -> File object + "content" bytes
         self.pending_updates: list[Json] = []  # unconfirmed updates, oldest first
-        self.webhook: Json = {}  # url, secret_token, allowed_updates, last_error_*
+        self.webhook: Json = {}  # url, secret_token, last_error_date, last_error_message
         self._ids = {k: itertools.count(1) for k in ("update", "message", "file", "callback")}
         self._users: dict[int, Json] = {}
         self._faults: dict[str, deque[ApiError]] = defaultdict(deque)
@@ -118,11 +122,19 @@ class FakeBotAPI:
         self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
         self._webhook_task: asyncio.Task[None] | None = None
+        # lower-cased method name (the real API is case-insensitive) -> handler(params, uploads)
         self._methods: dict[str, Callable[[Json, dict[str, Any]], Any]] = {
-            name.lower(): getattr(self, f"_m_{name}") for name in (
-                "getMe", "getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo",
-                "sendMessage", "editMessageText", "editMessageReplyMarkup", "answerCallbackQuery",
-                "sendPhoto", "sendDocument", "sendVideo", "sendVoice", "sendChatAction", "getFile")}
+            "getme": lambda p, u: self.bot_user, "getupdates": lambda p, u: self._get_updates(p),
+            "setwebhook": lambda p, u: self._set_webhook(p),
+            "deletewebhook": lambda p, u: self._set_webhook(
+                {"drop_pending_updates": p.get("drop_pending_updates")}),
+            "getwebhookinfo": lambda p, u: self._webhook_info(),
+            "sendmessage": lambda p, u: self._send_message(p),
+            "editmessagetext": lambda p, u: self._edit(p, "editMessageText", text=True),
+            "editmessagereplymarkup": lambda p, u: self._edit(p, "editMessageReplyMarkup"),
+            "answercallbackquery": lambda p, u: True, "sendchataction": lambda p, u: True,
+            "getfile": lambda p, u: self._get_file(p),
+            **{f"send{kind}": partial(self._send_media, kind) for kind in _MEDIA}}
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -236,8 +248,8 @@ class FakeBotAPI:
         for at least one match (returns the matches)."""
         if isinstance(predicate_or_count, int):
             count = predicate_or_count
-            return await self.wait_until(lambda: list(self.sent) if len(self.sent) >= count else [],
-                                         timeout)
+            await self.wait_until(lambda: len(self.sent) >= count, timeout)
+            return list(self.sent)
         pred = predicate_or_count
         return await self.wait_until(lambda: [m for m in self.sent if pred(m)], timeout)
 
@@ -251,20 +263,20 @@ class FakeBotAPI:
             request.transport.close()  # client sees ServerDisconnectedError
             return web.Response()
         if self._outage:
-            return web.json_response(ApiError(502, "Bad Gateway").payload(), status=502)
+            return ApiError(502, "Bad Gateway").response()
         if request.match_info["token"] != self.token:
-            return web.json_response(ApiError(401, "Unauthorized").payload(), status=401)
+            return ApiError(401, "Unauthorized").response()
         params, uploads = await self._read_params(request)
         status, body = await self._call(request.match_info["method"], params, uploads)
         return web.json_response(body, status=status)
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
-            return web.json_response(ApiError(401, "Unauthorized").payload(), status=401)
+            return ApiError(401, "Unauthorized").response()
         for f in self.files.values():
             if f["file_path"] == request.match_info["path"]:
                 return web.Response(body=f["content"])
-        return web.json_response(ApiError(404, "Not Found").payload(), status=404)
+        return ApiError(404, "Not Found").response()
 
     @staticmethod
     async def _read_params(request: web.Request) -> tuple[Json, dict[str, Any]]:
@@ -345,28 +357,19 @@ class FakeBotAPI:
         msg = self._message(params["chat_id"], self.bot_user, **content)
         return self._record(method, params, msg)
 
-    def _edited(self, params: Json) -> Json:
-        msg = self.messages.get(params.get("message_id", 0))
-        if msg is None or msg["chat"]["id"] != params.get("chat_id"):
-            raise ApiError(400, "Bad Request: message to edit not found")
-        return msg
-
     # ------------------------------------------------------------------ API methods
-    def _m_getMe(self, params: Json, uploads: dict[str, Any]) -> Json:
-        return self.bot_user
-
-    async def _m_getUpdates(self, params: Json, uploads: dict[str, Any]) -> list[Json]:
+    async def _get_updates(self, params: Json) -> list[Json]:
         """Long polling: confirm updates below ``offset``, wait up to ``timeout`` s for one."""
         if self.webhook.get("url"):
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
                                 "use deleteWebhook to delete the webhook first")
-        if "allowed_updates" in params:
+        if "allowed_updates" in params:  # remembered, like Telegram does
             self._allowed_updates = params["allowed_updates"] or []
         offset, limit = int(params.get("offset", 0)), min(max(int(params.get("limit", 100)), 1), 100)
         deadline = asyncio.get_running_loop().time() + float(params.get("timeout", 0))
         while True:
-            self.pending_updates = [u for u in self.pending_updates if True
-                                    and self._allowed(u)]
+            self.pending_updates = [u for u in self.pending_updates
+                                    if u["update_id"] >= offset and self._allowed(u)]
             remaining = deadline - asyncio.get_running_loop().time()
             if self.pending_updates or remaining <= 0 or self._closing or self.webhook.get("url"):
                 return self.pending_updates[:limit]
@@ -375,7 +378,8 @@ class FakeBotAPI:
     def _allowed(self, update: Json) -> bool:
         return not self._allowed_updates or any(k in update for k in self._allowed_updates)
 
-    async def _m_setWebhook(self, params: Json, uploads: dict[str, Any]) -> bool:
+    async def _set_webhook(self, params: Json) -> bool:
+        """setWebhook; an empty url (and deleteWebhook) removes the webhook."""
         url = params.get("url") or ""
         await self._stop_webhook_worker()
         if params.get("drop_pending_updates"):
@@ -388,44 +392,29 @@ class FakeBotAPI:
         self._changed.notify()
         return True
 
-    async def _m_deleteWebhook(self, params: Json, uploads: dict[str, Any]) -> bool:
-        return await self._m_setWebhook({"drop_pending_updates": params.get("drop_pending_updates")}, {})
-
-    def _m_getWebhookInfo(self, params: Json, uploads: dict[str, Any]) -> Json:
+    def _webhook_info(self) -> Json:
         info = {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
                 "pending_update_count": len(self.pending_updates)}
         return info | {k: v for k, v in self.webhook.items() if k.startswith("last_error")}
 
-    def _m_sendMessage(self, params: Json, uploads: dict[str, Any]) -> Json:
+    def _send_message(self, params: Json) -> Json:
         if not params.get("text"):
             raise ApiError(400, "Bad Request: message text is empty")
         return self._send("sendMessage", params, text=params["text"])
 
-    def _m_editMessageText(self, params: Json, uploads: dict[str, Any]) -> Json:
-        msg = self._edited(params)
-        markup = params.get("reply_markup")
-        if msg.get("text") == params.get("text") and msg.get("reply_markup") == markup:
-            raise ApiError(400, _NOT_MODIFIED)
-        msg.update(text=params.get("text"), edit_date=int(time.time()))
-        if markup:
-            msg["reply_markup"] = markup
-        else:
-            msg.pop("reply_markup", None)
-        return self._record("editMessageText", params, msg)
-
-    def _m_editMessageReplyMarkup(self, params: Json, uploads: dict[str, Any]) -> Json:
-        msg = self._edited(params)
-        markup = params.get("reply_markup")
-        if msg.get("reply_markup") == markup:
+    def _edit(self, params: Json, method: str, *, text: bool = False) -> Json:
+        msg = self.messages.get(params.get("message_id", 0))
+        if msg is None or msg["chat"]["id"] != params.get("chat_id"):
+            raise ApiError(400, "Bad Request: message to edit not found")
+        markup = params.get("reply_markup")  # omitted -> the inline keyboard is removed
+        if msg.get("reply_markup") == markup and (not text or msg.get("text") == params.get("text")):
             raise ApiError(400, _NOT_MODIFIED)
         msg.pop("reply_markup", None)
-        msg.update({"edit_date": int(time.time())} | ({"reply_markup": markup} if markup else {}))
-        return self._record("editMessageReplyMarkup", params, msg)
+        msg.update({"edit_date": int(time.time())} | ({"text": params.get("text")} if text else {})
+                   | ({"reply_markup": markup} if markup else {}))
+        return self._record(method, params, msg)
 
-    def _m_answerCallbackQuery(self, params: Json, uploads: dict[str, Any]) -> bool:
-        return True
-
-    def _send_media(self, kind: str, method: str, params: Json, uploads: dict[str, Any]) -> Json:
+    def _send_media(self, kind: str, params: Json, uploads: dict[str, Any]) -> Json:
         ref = params.get(kind)
         if isinstance(ref, str) and ref.startswith("attach://") and ref[9:] in uploads:
             media = self._new_media(kind, uploads[ref[9:]], b"")
@@ -437,24 +426,9 @@ class FakeBotAPI:
         else:
             raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
         content = {kind: media} | ({"caption": params["caption"]} if params.get("caption") else {})
-        return self._send(method, params, **content)
+        return self._send(f"send{kind.capitalize()}", params, **content)
 
-    def _m_sendPhoto(self, params: Json, uploads: dict[str, Any]) -> Json:
-        return self._send_media("photo", "sendPhoto", params, uploads)
-
-    def _m_sendDocument(self, params: Json, uploads: dict[str, Any]) -> Json:
-        return self._send_media("document", "sendDocument", params, uploads)
-
-    def _m_sendVideo(self, params: Json, uploads: dict[str, Any]) -> Json:
-        return self._send_media("video", "sendVideo", params, uploads)
-
-    def _m_sendVoice(self, params: Json, uploads: dict[str, Any]) -> Json:
-        return self._send_media("voice", "sendVoice", params, uploads)
-
-    def _m_sendChatAction(self, params: Json, uploads: dict[str, Any]) -> bool:
-        return True
-
-    def _m_getFile(self, params: Json, uploads: dict[str, Any]) -> Json:
+    def _get_file(self, params: Json) -> Json:
         file = self.files.get(str(params.get("file_id")))
         if file is None:
             raise ApiError(400, "Bad Request: invalid file_id")

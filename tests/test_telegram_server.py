@@ -338,11 +338,15 @@ async def test_webhook_reply_from_aiogram_handler(api: FakeBotAPI, bot: Bot) -> 
     SimpleRequestHandler(dp, bot, handle_in_background=False).register(app, "/webhook")
     runner, url = await serve(app)
     try:
+        api.user_message(USER, "stale")  # dropped by drop_pending_updates
         await bot.set_webhook(url, drop_pending_updates=True)
-        api.user_message(USER, "hi")
+        update = api.user_message(USER, "hi")
         sent = await api.wait_for_sent(1)
         assert sent[0]["text"] == "answered in webhook response"
-        assert sent[0]["reply_markup"] == {"inline_keyboard": [[{"text": "Yes", "callback_data": "yes"}]]}
+        assert sent[0]["reply_markup"] == {
+            "inline_keyboard": [[{"text": "Yes", "callback_data": "yes"}]],
+        }
+        assert api.webhook_deliveries == [(update["update_id"], 200)]
     finally:
         await runner.cleanup()
 

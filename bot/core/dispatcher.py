@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.events import Event, Kind, Reply
 from bot.core.language import detect
-from bot.core.turn import Company, CustomerView, Turn
+from bot.company import Company
+from bot.core.turn import CustomerView, Turn
 from bot.i18n import Translator, normalize_locale
 from storage.models import utcnow
 from storage.turns import (

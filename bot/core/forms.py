@@ -77,11 +77,11 @@ def text_answer(turn: Turn, max_len: int, min_len: int = 1) -> str:
     """The event's text, or Invalid if it is not text or has the wrong length."""
     event = turn.event
     if event.kind is not Kind.TEXT:
-        raise Invalid(N_("I need a few words of text for this question."))
+        raise Invalid(N_("Please answer this question with text."))
     text = " ".join(event.text.split())
     if len(text) > max_len:
         raise Invalid(
-            N_("That is too long: please keep it under %(max)d characters (yours has %(length)d)."),
+            N_("That is too long: please use at most %(max)d characters (yours has %(length)d)."),
             max=max_len,
             length=len(text),
         )

@@ -11,18 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from bot.company import Catalog
+from bot.company import Company
 from bot.core.events import Choice, Event, Reply
 from bot.i18n import Translator
-
-
-@dataclass(frozen=True, slots=True)
-class Company:
-    """Company configuration the flows need (loaded once at start-up)."""
-
-    catalog: Catalog
-    timezone: str
-    phone_region: str
 
 
 @dataclass(slots=True)

@@ -1,0 +1,33 @@
+"""Fixtures for flow tests: a chat on the real core and store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core.dispatcher import Dispatcher
+from bot.company import Company
+from handlers.router import route
+from tests.memory_channel import Chat
+
+
+@pytest.fixture
+async def dispatcher(engine: AsyncEngine, company: Company) -> AsyncIterator[Dispatcher]:
+    core = Dispatcher(engine, company, route)
+    yield core
+    await core.close()
+
+
+@pytest.fixture
+def new_chat(dispatcher: Dispatcher, engine: AsyncEngine) -> Callable[..., Chat]:
+    def make(user_id: str = "u1", language: str | None = "en") -> Chat:
+        return Chat(dispatcher, engine, user_id=user_id, language=language)
+
+    return make
+
+
+@pytest.fixture
+def chat(new_chat: Callable[..., Chat]) -> Chat:
+    return new_chat()
