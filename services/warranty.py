@@ -5,15 +5,9 @@ Pure functions over dates and plain data; the tables live in
 
 * Coverage is inclusive: a component covers ``start .. end`` with
   ``end = start + period - 1 day`` (see `services.periods`); lifetime has no end.
-* Serial numbers (the warranty-card barcode) are ``LLYYMMNNNNNN``, 12 characters:
-  ``LL`` two upper-case letters, the line's serial prefix (HA household_ac,
-  LC light_commercial_ac, WH air_water_heater, PC computer, MN monitor,
-  NB notebook, LS laser, IT it_project); ``YY`` two digits, year 20YY; ``MM``
-  two digits, manufacturing month 01-12; ``NNNNNN`` six-digit sequence.
-  ``HA2403000123`` is household AC no. 123, made in March 2024. With no invoice
-  the warranty starts on the first day of the manufacturing month (§3.2).
-  `parse_serial` is strict; callers normalise user input first (upper-case,
-  no spaces or dashes: `services.serials.clean`).
+* With no invoice the warranty starts on the first day of the manufacturing
+  month, which the serial number (the warranty-card barcode) encodes: see
+  `services.serials` for the format (§3.2).
 * Three guarantees count days inclusively, the sale day being day 1.
 * Downtime extension (§3.4): see `services.downtime`; each component's own
   period restarts when own-fault downtime within it exceeds 20 days in total.
@@ -21,8 +15,7 @@ Pure functions over dates and plain data; the tables live in
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -42,10 +35,10 @@ from services.warranty_config import (
 )
 
 __all__ = [
-    "SERIAL_PREFIXES", "ComponentPolicy", "ComponentVerdict", "DowntimeRecord", "LinePolicy",
-    "OutOfWarrantyTerms", "Period", "SerialInfo", "WarrantyConfig", "WarrantySettings",
+    "ComponentPolicy", "ComponentVerdict", "DowntimeRecord", "LinePolicy",
+    "OutOfWarrantyTerms", "Period", "WarrantyConfig", "WarrantySettings",
     "WarrantyStart", "WarrantyVerdict", "effective_start", "evaluate", "load_config",
-    "load_policies", "load_settings", "parse_serial", "remedies", "replaced_part_end", "restarts",
+    "load_policies", "load_settings", "remedies", "replaced_part_end", "restarts",
     "three_guarantees_window", "warranty_start",
 ]
 
@@ -53,51 +46,6 @@ Window = Literal["return", "exchange", "repair"]
 Cause = Literal["product", "user", "disaster"]
 Reason = Literal["expired", "user_caused", "disaster", "not_started", "excluded"]
 DEFAULT_SETTINGS = WarrantySettings()
-
-
-SERIAL_PREFIXES: Mapping[str, str] = {
-    "HA": "household_ac",
-    "LC": "light_commercial_ac",
-    "WH": "air_water_heater",
-    "PC": "computer",
-    "MN": "monitor",
-    "NB": "notebook",
-    "LS": "laser",
-    "IT": "it_project",
-}
-"""Serial prefix -> product line id (fixed; data/products.yaml repeats them)."""
-_SERIAL = re.compile(r"^([A-Z]{2})(\d{2})(\d{2})(\d{6})$")
-
-
-@dataclass(frozen=True, slots=True)
-class SerialInfo:
-    """What a serial number says: line prefix and id, manufacturing month, sequence."""
-
-    prefix: str
-    manufactured: date
-    """The first day of the manufacturing month."""
-    sequence: int
-    line_id: str
-
-
-def parse_serial(serial: str, prefixes: Mapping[str, str] = SERIAL_PREFIXES) -> SerialInfo:
-    """Parse ``LLYYMMNNNNNN`` strictly; `ValueError` says what is wrong."""
-    if not isinstance(serial, str):
-        raise ValueError(f"a serial number must be text, got {type(serial).__name__}")
-    if len(serial) != 12:
-        raise ValueError(f"serial number {serial!r} has {len(serial)} characters; expected 12 (LLYYMMNNNNNN)")
-    match = _SERIAL.match(serial)
-    if match is None:
-        if re.match(r"^[A-Z]{2}", serial):
-            raise ValueError(f"serial number {serial!r} must have 10 digits after the prefix (YYMM + sequence)")
-        raise ValueError(f"serial number {serial!r} must start with two upper-case letters (the line prefix)")
-    prefix, yy, mm, sequence = match.groups()
-    if prefix not in prefixes:
-        raise ValueError(f"serial number {serial!r}: unknown product line prefix {prefix!r} "
-                         f"(known: {', '.join(sorted(prefixes))})")
-    if not 1 <= int(mm) <= 12:
-        raise ValueError(f"serial number {serial!r}: manufacturing month {mm} is not between 01 and 12")
-    return SerialInfo(prefix, date(2000 + int(yy), int(mm), 1), int(sequence), prefixes[prefix])
 
 
 class WarrantyStart(NamedTuple):
@@ -109,22 +57,20 @@ class WarrantyStart(NamedTuple):
 
 def warranty_start(
     invoice_date: date | None,
-    serial: str | None,
+    manufactured: date | None,
     acceptance_date: date | None,
     policy: LinePolicy,
 ) -> WarrantyStart:
-    """Invoice date; else the serial's manufacturing month; acceptance date for project lines."""
+    """Invoice date; else the manufacturing month (from the serial number,
+    `services.serials.parse_serial`); the acceptance date for project lines."""
     if policy.start_basis == "acceptance":
         if acceptance_date is None:
             raise ValueError(f"line {policy.line_id!r}: the warranty starts at final acceptance; no date given")
         return WarrantyStart(acceptance_date, "acceptance")
     if invoice_date is not None:
         return WarrantyStart(invoice_date, "invoice")
-    if serial is not None:
-        info = parse_serial(serial)
-        if info.line_id != policy.line_id:
-            raise ValueError(f"serial number {serial!r} belongs to line {info.line_id!r}, not {policy.line_id!r}")
-        return WarrantyStart(info.manufactured, "manufacture")
+    if manufactured is not None:
+        return WarrantyStart(manufactured, "manufacture")
     raise ValueError(f"line {policy.line_id!r}: need the invoice date or the serial number to start the warranty")
 
 

@@ -1,0 +1,43 @@
+"""Serial numbers `LLYYMMNNNNNN`: parsing, cleaning, finding them in free text."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from bot.company import load_catalog
+from services.serials import find_serial, parse_serial
+
+
+def test_the_documented_example() -> None:
+    info = parse_serial("HA2403000123")
+    assert (info.serial, info.prefix, info.manufactured, info.sequence) == ("HA2403000123", "HA", date(2024, 3, 1), 123)
+
+
+@pytest.mark.parametrize("typed", ["ha2403000123", " HA-2403-000123 ", "HA 2403 000123"])
+def test_what_people_type_is_cleaned(typed: str) -> None:
+    assert parse_serial(typed).serial == "HA2403000123"
+
+
+@pytest.mark.parametrize(
+    ("serial", "reason"),
+    [("HA2413000123", "month"), ("HA2400000123", "month"), ("HA240300012", "format"), ("HA24030001234", "format"),
+     ("HA24O3000123", "format"), ("2403000123HA", "format"), ("", "format")],
+)
+def test_rejects(serial: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_serial(serial)
+
+
+def test_every_product_line_prefix_parses() -> None:
+    catalog = load_catalog()
+    for line in catalog.lines:
+        info = parse_serial(f"{line.serial_prefix}9912999999")
+        assert catalog.line_for_serial_prefix(info.prefix) is line and info.manufactured == date(2099, 12, 1)
+
+
+def test_found_in_free_text_but_not_inside_longer_tokens() -> None:
+    assert find_serial("my unit ha2403000123 leaks").serial == "HA2403000123"
+    assert find_serial("order XHA2403000123 and HA24030001234") is None
+    assert find_serial("bad month HA2413000123 then good PC2311000042").serial == "PC2311000042"
