@@ -59,12 +59,18 @@ class Service:
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
         app.add_routes(self.web.routes())
-        app.router.add_get("/healthz", lambda _request: web.json_response({"ok": True}))
+        app.router.add_get("/healthz", self.health)
         if self.bot and self.settings.webhook_url:
             self.webhook_secret = self.settings.webhook_secret or secrets.token_urlsafe(32)
-            handler = WebhookHandler(self.telegram, self.bot, secret_token=self.webhook_secret)
+            # Answer 200 only once the turn is committed: Telegram redelivers otherwise.
+            handler = WebhookHandler(
+                self.telegram, self.bot, secret_token=self.webhook_secret, handle_in_background=False
+            )
             app.router.add_post(self.settings.webhook_path, handler.handle)
         return app
+
+    async def health(self, _request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
 
     async def start(self) -> None:
         self.runner = web.AppRunner(self.web_app(), access_log=None)

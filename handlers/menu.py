@@ -27,14 +27,14 @@ def show_menu(turn: Turn, text: str | None = None) -> None:
     turn.say(text or turn.t._("How can I help you?"), menu_choices(turn))
 
 
+GREETING = N_(
+    "Hello! I am the service assistant. I can register a repair or a complaint, "
+    "and find a person for you at any time. How can I help?"
+)
+
+
 def greet(turn: Turn) -> None:
-    show_menu(
-        turn,
-        turn.t._(
-            "Hello! I am the service assistant. I can register a repair or a complaint, "
-            "and find a person for you at any time. How can I help?"
-        ),
-    )
+    show_menu(turn, turn.t._(GREETING))
 
 
 def ask_language(turn: Turn) -> None:

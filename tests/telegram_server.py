@@ -348,9 +348,21 @@ class FakeBotAPI:
         self._changed.notify()
         return _copy(msg)  # a snapshot: later edits must not alter the answer
 
+    @staticmethod
+    def _check_limits(params: Json) -> None:
+        """The Bot API's limits: 4096 characters of text, 64 bytes of callback data."""
+        if len(params.get("text") or "") > 4096:
+            raise ApiError(400, "Bad Request: message is too long")
+        markup = params.get("reply_markup")
+        for row in (markup or {}).get("inline_keyboard", []) if isinstance(markup, dict) else []:
+            for button in row:
+                if len(str(button.get("callback_data", "")).encode()) > 64:
+                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+
     def _send(self, method: str, params: Json, **content: Any) -> Json:
         if "chat_id" not in params:
             raise ApiError(400, "Bad Request: chat_id is empty")
+        self._check_limits(params)
         markup = params.get("reply_markup")
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             content["reply_markup"] = markup  # Message.reply_markup only ever holds inline keyboards
@@ -406,6 +418,7 @@ class FakeBotAPI:
         msg = self.messages.get(params.get("message_id", 0))
         if msg is None or msg["chat"]["id"] != params.get("chat_id"):
             raise ApiError(400, "Bad Request: message to edit not found")
+        self._check_limits(params)
         markup = params.get("reply_markup")  # omitted -> the inline keyboard is removed
         if msg.get("reply_markup") == markup and (not text or msg.get("text") == params.get("text")):
             raise ApiError(400, _NOT_MODIFIED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from sqlalchemy import func, select
+
 from bot.app import Service
 from bot.channels.web import ui_strings
 from bot.config import Settings
+from storage.models import Message
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +31,7 @@ TIMEOUT = 10_000  # ms, for each expected change on the page
 SCREENSHOT = Path("/tmp/webchat.png")
 
 try:
-    from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+    from playwright.async_api import Browser, Locator, Page, WebSocketRoute, async_playwright, expect
 except ImportError as missing:  # pragma: no cover - the test extra is not installed
     if os.environ.get("CI") == "true":
         raise
@@ -224,3 +228,70 @@ async def test_share_location_button(page: Page) -> None:
     await expect(page.locator(".msg.mine").last).to_contain_text("41.71510, 44.82710")
     await expect(bot(page, "Which phone number")).to_be_visible()
     await expect(page.locator(".share")).to_have_count(0)
+
+
+class Line:
+    """The page's WebSocket through Playwright, to cut it, refuse reconnects or lose acks."""
+
+    def __init__(self) -> None:
+        self.offline = False
+        self.drop_acks = False
+        self.current: WebSocketRoute | None = None
+
+    async def route(self, page_side: WebSocketRoute) -> None:
+        if self.offline:
+            await page_side.close(code=1013, reason="test: offline")
+            return
+        self.current = page_side
+        server_side = page_side.connect_to_server()
+
+        def to_page(message: str | bytes) -> None:
+            if self.drop_acks and json.loads(message).get("type") == "ack":
+                return
+            page_side.send(message)
+
+        server_side.on_message(to_page)
+
+    async def cut(self) -> None:
+        self.offline = True
+        assert self.current is not None
+        await self.current.close(code=1012, reason="test: cut")
+
+
+async def inbound(service: Service, text: str) -> int:
+    async with service.engine.connect() as conn:
+        query = select(func.count()).select_from(Message).where(Message.direction == "in", Message.text == text)
+        return await conn.scalar(query) or 0
+
+
+async def test_reconnects_and_sends_again_what_was_not_acknowledged(page: Page, service: Service) -> None:
+    line = Line()
+    await page.route_web_socket(re.compile(r"/ws$"), line.route)
+    await open_chat(page)
+    status, box = page.locator("#status"), page.get_by_role("textbox")
+
+    # Typed while the connection is down: shown at once, sent after the reconnect.
+    await line.cut()
+    await expect(status).to_have_text(ui_strings("en", "UTC")["offline"])
+    await box.fill("/help")
+    await box.press("Enter")
+    await expect(page.locator(".msg.mine.sending")).to_have_text("/help")
+    line.offline = False
+    await connected(page)
+    await expect(bot(page, "Choose what you need below")).to_be_visible()
+    await expect(page.locator(".msg.mine")).to_have_text(["/help"])
+    await expect(page.locator(".msg.mine.sending")).to_have_count(0)
+    assert await inbound(service, "/help") == 1
+
+    # Taken by the server, but the ack is lost: sent again with the same id, taken once.
+    line.drop_acks = True
+    await box.fill("/menu")
+    await box.press("Enter")
+    await expect(bot(page, "How can I help you?")).to_be_visible()
+    await expect(page.locator(".msg.mine.sending")).to_have_text("/menu")
+    await line.cut()
+    line.offline = line.drop_acks = False
+    await connected(page)
+    await expect(page.locator(".msg.mine.sending")).to_have_count(0)
+    assert await inbound(service, "/menu") == 1
+    await expect(page.locator(".msg.bot", has_text="How can I help you?")).to_have_count(1)

@@ -72,6 +72,9 @@
         button.addEventListener("click", () => choose(bubble, button, id, frame));
         (id.startsWith("nav:") ? nav : main).append(button);
       }
+      // Back / Start over / Cancel act on the current question wherever they are
+      // pressed: only the newest row is kept, older ones would be clutter.
+      if (nav.childElementCount) list.querySelectorAll(".nav").forEach((row) => row.remove());
       box.append(...[main, nav].filter((row) => row.childElementCount));
       bubble.append(box);
     }
@@ -175,6 +178,7 @@
 
   function hello(frame) {
     attempts = 0;
+    setStatus("");  // connected: the server knows us and sent the history
     applyUi(frame.locale, frame.ui);
     // The server's history is the truth: draw it afresh (it may overlap what we showed).
     shown.clear();
@@ -222,7 +226,6 @@
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     setStatus(attempts ? ui.offline : ui.connecting);
     socket = new WebSocket(url);
-    socket.addEventListener("open", () => setStatus(""));
     socket.addEventListener("message", (event) => {
       try {
         receive(JSON.parse(event.data));

@@ -1,0 +1,239 @@
+"""Telegram end to end: the real Service (aiogram's polling loop and webhook
+handler, the outbox sender) against a Bot API test server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import Service
+from bot.config import Settings
+from bot.i18n import Translator
+from handlers.menu import GREETING
+from handlers.repair import REPAIR
+from storage.models import ChannelIdentity, Message, OutboxRow, Ticket
+from tests.telegram_server import FakeBotAPI
+
+NUMBER = re.compile(r"R-\d{4}-\d{6}")
+USER = 4242
+
+
+def settings(url: str, api: FakeBotAPI, **extra: Any) -> Settings:
+    return Settings(
+        database_url=url, port=extra.pop("port", 0), telegram_bot_token=api.token, telegram_api_base=api.base_url,
+        telegram_rate_per_chat=extra.pop("telegram_rate_per_chat", 0), **extra,
+    )
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as server:
+        yield server
+
+
+@pytest.fixture
+async def service(db_url: str, engine: Any, api: FakeBotAPI) -> AsyncIterator[Service]:
+    running = Service(settings(db_url, api))
+    await running.start()
+    yield running
+    await running.stop()
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], expected: Any, timeout: float = 5.0) -> Any:
+    """Poll `probe` until it returns `expected` (the store is written a moment after delivery)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (value := await probe()) != expected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    return value == expected
+
+
+class Customer:
+    """A Telegram user talking to the bot through the test server."""
+
+    def __init__(self, api: FakeBotAPI, user_id: int = USER, language: str = "en") -> None:
+        self.api, self.user_id, self.language = api, user_id, language
+        self.seen = 0
+
+    async def _answer(self) -> list[dict[str, Any]]:
+        """Wait for the bot's next sendMessage(s) to this chat."""
+        await self.api.wait_until(lambda: len(self._sends()) > self.seen, timeout=10)
+        count = 0
+        while count != len(self._sends()):  # the answer is complete when nothing more comes for a moment
+            count = len(self._sends())
+            await asyncio.sleep(0.15)
+        new = self._sends()[self.seen:]
+        self.seen = len(self._sends())
+        return new
+
+    def _sends(self) -> list[dict[str, Any]]:
+        return [s for s in self.api.sent_to(self.user_id) if s["method"] == "sendMessage"]
+
+    async def say(self, text: str | None = None, **media: Any) -> str:
+        self.api.user_message(self.user_id, text, language_code=self.language, **media)
+        return "\n".join(s["text"] for s in await self._answer())
+
+    async def tap(self, label: str) -> str:
+        for sent in reversed(self._sends()):
+            for row in (sent.get("reply_markup") or {}).get("inline_keyboard", []):
+                for button in row:
+                    if label in button["text"]:
+                        self.api.callback(self.user_id, button["callback_data"], sent["message_id"])
+                        return "\n".join(s["text"] for s in await self._answer())
+        raise AssertionError(f"no button {label!r}")
+
+    async def tap_first(self) -> str:
+        sent = self._sends()[-1]
+        button = sent["reply_markup"]["inline_keyboard"][0][0]
+        self.api.callback(self.user_id, button["callback_data"], sent["message_id"])
+        return "\n".join(s["text"] for s in await self._answer())
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "ka", "zh-hans", "zh-hant"])
+async def test_report_a_repair_in_every_language(service: Service, api: FakeBotAPI, language: str, engine: Any) -> None:
+    locale = {"zh-hans": "zh_Hans", "zh-hant": "zh_Hant"}.get(language, language)
+    t = Translator(locale, "Asia/Shanghai")
+    customer = Customer(api, language=language)
+    assert t._(GREETING) in await customer.say("/start")
+    def prompt(slot: str) -> str:
+        return t._(REPAIR.slot(slot).prompt)
+
+    assert prompt("product_line") in await customer.tap("🛠")
+    assert prompt("model") in await customer.tap_first()
+    assert prompt("serial") in await customer.tap_first()
+    assert prompt("description") in await customer.say("HA2403000123")
+    await customer.say("Water drips from the indoor unit")
+    assert t.n("Received %(count)d file. Send more, or press Done.", "Received %(count)d files. Send more, or press Done.", 1) in await customer.say(photo=True)
+    await customer.tap(t._("Done"))
+    location_prompt = customer._sends()[-2]
+    assert location_prompt["reply_markup"]["keyboard"][0][0]["request_location"] is True
+    await customer.say(location=(41.7151, 44.8271))
+    phone_prompt = customer._sends()[-2]
+    assert phone_prompt["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+    assert prompt("visit_day") in await customer.say(contact_phone="995555123456")
+    await customer.tap_first()  # day
+    assert t._("Is everything correct?") in await customer.tap_first()  # window
+    answer = await customer.tap(t._("✅ Submit"))
+    number = NUMBER.search(answer).group(0)
+    assert t._("Thank you! Your repair request %(number)s is registered.", number=number) in answer
+    # Pressed keyboards were closed by editing the message, showing the choice.
+    edits = [s for s in api.sent_to(USER) if s["method"] == "editMessageText"]
+    assert edits and all("reply_markup" not in s["params"] for s in edits)
+    assert any(method == "answerCallbackQuery" for method, _params in api.requests)
+    async with engine.connect() as conn:
+        ticket = (await conn.execute(select(Ticket.__table__))).one()
+    assert (ticket.number, ticket.locale, ticket.phone) == (number, locale, "+995555123456")
+    assert ticket.details["attachments"][0]["kind"] == "photo"
+
+
+async def test_the_same_update_twice_is_processed_once(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    customer = Customer(api)
+    update = api.user_message(USER, "/start")
+    await customer._answer()
+    api.push_update(update)  # delivered again (e.g. a retry)
+    api.user_message(USER, "/menu")
+    await customer._answer()
+    async with engine.connect() as conn:
+        inbound = await conn.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
+    assert inbound == 2
+    assert len(customer._sends()) == 2
+
+
+async def test_callback_from_an_old_keyboard(service: Service, api: FakeBotAPI) -> None:
+    customer = Customer(api)
+    await customer.say("/start")
+    await customer.tap("Report a repair")
+    first_prompt = customer._sends()[-1]
+    await customer.tap("Household")
+    button = first_prompt["reply_markup"]["inline_keyboard"][2][0]
+    api.callback(USER, button["callback_data"], first_prompt["message_id"])
+    assert "earlier question" in "\n".join(s["text"] for s in await customer._answer())
+
+
+async def test_bot_api_outage_during_sending_is_delivered_after_recovery(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    customer = Customer(api)
+    api.fail_next("sendMessage", 1, status=502, description="Bad Gateway")
+    api.user_message(USER, "/start")
+    answer = await api.wait_until(lambda: customer._sends(), timeout=15)  # after a back-off of about 2 s
+    assert "service assistant" in answer[0]["text"]
+    async def outbox_row() -> tuple[str, int]:
+        async with engine.connect() as conn:
+            return tuple((await conn.execute(select(OutboxRow.status, OutboxRow.attempts))).one())
+
+    assert await eventually(outbox_row, ("sent", 2))
+
+
+async def test_flood_control_retry_after_is_honoured(service: Service, api: FakeBotAPI) -> None:
+    customer = Customer(api)
+    api.fail_next("sendMessage", 1, status=429, retry_after=1)
+    api.user_message(USER, "/start")
+    sent = await api.wait_until(lambda: customer._sends(), timeout=10)
+    failed_at = next(i for i, (m, _p) in enumerate(api.requests) if m == "sendMessage")
+    assert sent and len([m for m, _p in api.requests[failed_at:] if m == "sendMessage"]) == 2
+
+
+async def test_a_customer_who_blocked_the_bot_does_not_hold_up_others(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    api.block_chat(USER)
+    api.user_message(USER, "/start")
+    other = Customer(api, user_id=777)
+    assert "service assistant" in await other.say("/start")
+    async def marked() -> bool:
+        async with engine.connect() as conn:
+            query = select(ChannelIdentity.unreachable_at).where(ChannelIdentity.external_id == str(USER))
+            return await conn.scalar(query) is not None
+
+    assert await eventually(marked, True)
+
+
+async def test_long_texts_are_split_at_the_telegram_limit(service: Service, api: FakeBotAPI) -> None:
+    from bot.channels.telegram import TelegramTransport
+    from bot.core.events import Choice, Reply
+
+    transport = TelegramTransport(service.bot)
+    paragraph = "Lorem ipsum dolor sit amet " * 40  # ~1,100 characters
+    text = "\n\n".join([paragraph] * 8)  # ~8,800 characters
+    await transport.deliver(str(USER), Reply(text, (Choice("x:1", "OK"),)), 1)
+    parts = [s for s in api.sent_to(USER) if s["method"] == "sendMessage"]
+    assert len(parts) == 3 and all(len(p["text"]) <= 4096 for p in parts)
+    assert [bool(p["reply_markup"]) for p in parts] == [False, False, True]  # keyboard on the last part
+    assert " ".join(p["text"] for p in parts).split() == text.split()  # nothing lost at the cuts
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_webhook_with_secret(db_url: str, engine: Any, api: FakeBotAPI) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/webhook"
+    running = Service(settings(db_url, api, port=port, webhook_url=url, webhook_secret="s3cret-token"))
+    await running.start()
+    try:
+        assert api.webhook["url"] == url
+        customer = Customer(api)
+        assert "service assistant" in await customer.say("/start")
+        update = {"update_id": 99999, "message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"},
+                                                  "from": {"id": 5, "is_bot": False, "first_name": "X"}, "text": "hi"}}
+        async with aiohttp.ClientSession() as http:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+                async with http.post(url, json=update, headers=headers) as response:
+                    assert response.status == 401
+            good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+            async with http.post(url, data="{not json", headers=good) as response:
+                assert response.status == 400
+            async with http.post(url, data=json.dumps({"update_id": "x", "message": 5}), headers=good) as response:
+                assert response.status == 400
+        async with engine.connect() as conn:
+            inbound = await conn.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
+        assert inbound == 1  # only the genuine /start
+    finally:
+        await running.stop()
