@@ -43,7 +43,7 @@ class Service:
             limits["telegram"] = Limits(
                 settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst
             )
-        self.sender = OutboxSender(self.engine, transports, limits)
+        self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
         self.tasks: list[asyncio.Task[None]] = []
         self.runner: web.AppRunner | None = None
 

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     telegram_rate_per_chat: float = 1.0
     telegram_chat_burst: int = 3
 
+    # Seconds a sender may hold a claimed reply before it counts as dead.
+    outbox_lease: float = 30.0
+
     company_timezone: str = "Asia/Shanghai"
     default_phone_region: str = "CN"
 

@@ -33,7 +33,6 @@ from storage.turns import identities, outbox
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 12  # with back-off capped at 5 minutes: about 40 minutes of trying
 
 
@@ -111,7 +110,7 @@ def backoff(attempts: int) -> float:
 class OutboxSender:
     def __init__(
         self, engine: AsyncEngine, transports: list[Transport], limits: dict[str, Limits] | None = None,
-        *, poll: float = 1.0, owner: str | None = None,
+        *, poll: float = 1.0, owner: str | None = None, lease: float = 30.0,
     ) -> None:
         self._engine = engine
         self._transports = {t.channel: t for t in transports}
@@ -119,6 +118,9 @@ class OutboxSender:
         self._global = {c: TokenBucket(l.per_second, l.per_second) for c, l in self._limits.items()}
         self._chat_buckets: dict[tuple[str, str], TokenBucket] = {}
         self._poll = poll
+        # Rows are held only while being sent, so a short lease suffices; a row whose
+        # lease ran out belonged to a sender that died.
+        self._lease = timedelta(seconds=lease)
         self.owner = owner or f"{os.uname().nodename}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._queues: dict[tuple[str, str], list[_Row]] = defaultdict(list)
@@ -131,10 +133,10 @@ class OutboxSender:
             .where(
                 outbox.c.status == "pending",
                 outbox.c.next_attempt_at <= bindparam("now"),
-                outbox.c.channel.in_(bindparam("channels", expanding=True)),
+                outbox.c.channel == bindparam("b_channel"),
             )
             .order_by(outbox.c.id)
-            .limit(500)
+            .limit(bindparam("limit"))
         )
         if engine.dialect.name == "postgresql":
             st_claimable = st_claimable.with_for_update(skip_locked=True)
@@ -156,8 +158,11 @@ class OutboxSender:
             self._wake.set()
 
     async def run(self) -> None:
-        await self.recover()
+        next_recovery = 0.0
         while True:
+            if time.monotonic() >= next_recovery:
+                await self.recover()
+                next_recovery = time.monotonic() + self._lease.total_seconds() / 2
             self._wake.clear()
             try:
                 rows = await self.claim()
@@ -192,15 +197,29 @@ class OutboxSender:
             log.warning("%d outbox rows marked uncertain after a sender stopped", result.rowcount)
         return result.rowcount
 
+    def _claim_size(self, channel: str) -> int:
+        """How many rows to claim now. A rate-limited channel takes about a second's
+        worth, and only when the last batch is out: a crash then leaves few rows
+        `uncertain`."""
+        limits = self._limits.get(channel)
+        if limits is None or limits.per_second <= 0:
+            return 500
+        if any(key[0] == channel for key in self._queues):
+            return 0
+        return max(1, int(limits.per_second))
+
     async def claim(self) -> list[_Row]:
-        if not self._transports:
+        sizes = {channel: self._claim_size(channel) for channel in sorted(self._transports)}
+        sizes = {channel: size for channel, size in sizes.items() if size}
+        if not sizes:
             return []
         now = utcnow()
+        rows = []
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                self._claim, {"now": now, "lease": now + LEASE, "channels": sorted(self._transports)}
-            )
-            rows = [_Row(r.id, r.channel, r.chat_id, r.payload, r.attempts) for r in result]
+            for channel, size in sizes.items():
+                params = {"now": now, "lease": now + self._lease, "b_channel": channel, "limit": size}
+                result = await conn.execute(self._claim, params)
+                rows += [_Row(r.id, r.channel, r.chat_id, r.payload, r.attempts) for r in result]
         rows.sort(key=lambda r: r.id)
         return rows
 

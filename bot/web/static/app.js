@@ -98,19 +98,22 @@
 
   // --- sending --------------------------------------------------------------
 
+  // What the customer sees of their own frame at once (a pressed button shows
+  // in the bot's message instead; the automatic /start is not theirs).
+  function echo(frame) {
+    if (frame.type === "text") return frame.text === "/start" ? null : frame.text;
+    if (frame.type === "location") return `📍 ${frame.lat.toFixed(5)}, ${frame.lon.toFixed(5)}`;
+    return null;
+  }
+
   function send(frame) {
-    frame.id = frame.id || newId();
+    frame.id = newId();
     frame.language = navigator.language;
     pending.set(frame.id, frame);
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+    if (echo(frame) !== null) addMine(frame.id, echo(frame));
     // A share button belongs to the current question only.
     list.querySelectorAll(".share").forEach((node) => node.remove());
-    return frame.id;
-  }
-
-  function sendText(text) {
-    const id = send({ type: "text", text });
-    addMine(id, text);
   }
 
   function choose(bubble, button, choice, frame) {
@@ -125,9 +128,7 @@
     if (!navigator.geolocation) return denied();
     button.disabled = true;
     navigator.geolocation.getCurrentPosition((position) => {
-      const { latitude: lat, longitude: lon } = position.coords;
-      const id = send({ type: "location", lat, lon });
-      addMine(id, `📍 ${lat.toFixed(5)}, ${lon.toFixed(5)}`);
+      send({ type: "location", lat: position.coords.latitude, lon: position.coords.longitude });
     }, () => { button.disabled = false; denied(); }, { timeout: 20000, maximumAge: 60000 });
   }
 
@@ -137,7 +138,7 @@
     if (!text) return;
     input.value = "";
     resize();
-    sendText(text);
+    send({ type: "text", text });
     input.focus();
   });
 
@@ -191,7 +192,7 @@
     // Frames not acked before the connection dropped: again, with the same id
     // (the server de-duplicates them).
     for (const pendingFrame of pending.values()) {
-      if (pendingFrame.type === "text" && pendingFrame.text !== "/start") addMine(pendingFrame.id, pendingFrame.text);
+      if (echo(pendingFrame) !== null) addMine(pendingFrame.id, echo(pendingFrame));
       socket.send(JSON.stringify(pendingFrame));
     }
     if (!frame.history.length && !pending.size) send({ type: "text", text: "/start" });
