@@ -44,6 +44,7 @@ class Service:
                 settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst
             )
         self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
+        self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.tasks: list[asyncio.Task[None]] = []
         self.runner: web.AppRunner | None = None
 

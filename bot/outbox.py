@@ -157,6 +157,11 @@ class OutboxSender:
         if any(q.channel in self._transports for q in queued):
             self._wake.set()
 
+    def unblock(self, channel: str, chat_id: str) -> None:
+        """The chat can be reached again (a web visitor reconnected): stop holding it."""
+        self._blocked.pop((channel, chat_id), None)
+        self._wake.set()
+
     async def run(self) -> None:
         next_recovery = 0.0
         while True:

@@ -32,6 +32,8 @@ async def route(turn: Turn) -> None:
             await menu.set_language(turn, choice[5:])
             return
         if choice.startswith("menu:") and _form(turn) is None:
+            label = menu.ENTRIES.get(choice[5:])
+            turn.chosen_label = turn.t._(label) if label else None
             await _menu_entry(turn, choice[5:])
             return
     form = _form(turn)

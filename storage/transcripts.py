@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, union_all, literal, update
+from sqlalchemy import literal, null, select, type_coerce, union_all, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.turns import conversations, customers, identities, messages, outbox
@@ -19,14 +19,19 @@ async def history(engine: AsyncEngine, channel: str, chat_id: str, limit: int = 
         .where(identities.c.channel == channel, identities.c.chat_id == chat_id)
         .scalar_subquery()
     )
+    # The payload column's type comes from the first SELECT: give its NULL the JSON type.
+    no_payload = type_coerce(null(), outbox.c.payload.type).label("payload")
     inbound = select(
-        literal("in").label("direction"), messages.c.id, messages.c.created_at, messages.c.text, literal(None).label("payload")
+        literal("in").label("direction"), messages.c.id, messages.c.created_at, messages.c.text,
+        messages.c.channel_message_id.label("client_id"), no_payload,
     ).where(messages.c.conversation_id == conversation, messages.c.direction == "in")
     outbound = select(
-        literal("out").label("direction"), outbox.c.id, outbox.c.created_at, literal(None).label("text"), outbox.c.payload
+        literal("out").label("direction"), outbox.c.id, outbox.c.created_at, null().label("text"),
+        null().label("client_id"), outbox.c.payload,
     ).where(outbox.c.channel == channel, outbox.c.chat_id == chat_id)
     both = union_all(inbound, outbound).subquery()
-    query = select(both).order_by(both.c.created_at.desc(), both.c.direction, both.c.id.desc()).limit(limit)
+    # Newest first for the limit, read back oldest first: a question before its answers.
+    query = select(both).order_by(both.c.created_at.desc(), both.c.direction.desc(), both.c.id.desc()).limit(limit)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [dict(row._mapping) for row in reversed(rows)]

@@ -20,6 +20,7 @@ import logging
 import secrets
 from collections import defaultdict
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -67,6 +68,8 @@ class WebChat:
         self.engine = engine
         self.timezone = timezone
         self.sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        # Called with the visitor once connected (the sender stops holding their replies).
+        self.on_connect: Callable[[str], None] | None = None
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -107,18 +110,22 @@ class WebChat:
         shown = []
         for item in await history(self.engine, CHANNEL, visitor):
             if item["direction"] == "in":
-                shown.append({"type": "mine", "id": f"in{item['id']}", "text": item["text"]})
+                shown.append({"type": "mine", "id": f"in{item['id']}", "client_id": item["client_id"], "text": item["text"]})
             else:
                 shown.append(_reply_frame(item["id"], Reply.from_payload(item["payload"])))
         await mark_delivered(self.engine, CHANNEL, visitor)
+        if self.on_connect:
+            self.on_connect(visitor)
         await ws.send_json({"type": "hello", "locale": locale, "ui": ui_strings(locale, self.timezone), "history": shown})
 
     async def _receive(self, ws: web.WebSocketResponse, visitor: str, data: str) -> None:
+        frame: Any = None
         try:
             frame = json.loads(data)
             event = _event(visitor, frame)
         except (ValueError, TypeError, KeyError) as problem:
-            await ws.send_json({"type": "error", "text": f"bad frame: {problem}"[:200]})
+            client_id = frame.get("id") if isinstance(frame, dict) else None
+            await ws.send_json({"type": "error", "id": client_id, "text": f"bad frame: {problem}"[:200]})
             return
         await self.core.handle(event)
         await ws.send_json({"type": "ack", "id": frame.get("id")})
@@ -157,10 +164,12 @@ def _event(visitor: str, frame: dict[str, Any]) -> Event:
     if not isinstance(frame, dict):
         raise ValueError("not an object")
     client_id = frame.get("id")
+    valid_id = isinstance(client_id, str) and 0 < len(client_id) <= 64
     base: dict[str, Any] = {
         "channel": CHANNEL, "user_id": visitor, "chat_id": visitor,
         # The browser's id of the message: a re-sent frame (reconnect) is a duplicate.
-        "delivery_id": f"{visitor}:{client_id}" if isinstance(client_id, str) and 0 < len(client_id) <= 64 else None,
+        "delivery_id": f"{visitor}:{client_id}" if valid_id else None,
+        "message_id": client_id if valid_id else None,
         "language_hint": str(frame.get("language") or "")[:16] or None,
     }
     kind = frame["type"]

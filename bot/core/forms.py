@@ -152,8 +152,10 @@ def _answer(turn: Turn, slot: Slot) -> Any:
     if event.kind is Kind.CHOICE:
         value = (event.choice or "").split(":", 1)[1]
         if value == SKIP and slot.optional:
+            turn.chosen_label = turn.t._("Skip")
             return None
         if value == DONE and slot.collects_media:
+            turn.chosen_label = turn.t._("Done")
             return _values(turn).get(slot.name) or None
         labels = dict(slot.options(turn)) if slot.options else {}
         if value not in labels:
