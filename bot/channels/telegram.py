@@ -140,7 +140,7 @@ class WebhookHandler(SimpleRequestHandler):
         try:
             update = Update.model_validate(await request.json(), context={"bot": bot})
         except ValueError:
-            return web.Response(status=400, text="not a Telegram update")
+            return web.Response(status=400, text="not a Telegram update")  # not customer-facing
         await self.dispatcher.feed_update(bot, update, **self.data)
         return web.Response(text="ok")
 
@@ -204,7 +204,7 @@ class TelegramTransport:
                     chat_id=chat_id, message_id=int(reply.replaces), text=reply.text[:MAX_TEXT], reply_markup=None,
                 )
             except TelegramBadRequest as error:
-                if "not modified" not in error.message and "not found" not in error.message:
+                if "not modified" not in error.message and "not found" not in error.message:  # not customer-facing
                     raise
             return reply.replaces
         parts = split_text(reply.text)

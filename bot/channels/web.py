@@ -125,7 +125,8 @@ class WebChat:
             event = _event(visitor, frame)
         except (ValueError, TypeError, KeyError) as problem:
             client_id = frame.get("id") if isinstance(frame, dict) else None
-            await ws.send_json({"type": "error", "id": client_id, "text": f"bad frame: {problem}"[:200]})
+            # Only a broken or hostile client sends a bad frame; the page never does.
+            await ws.send_json({"type": "error", "id": client_id, "text": f"bad frame: {problem}"[:200]})  # not customer-facing
             return
         await self.core.handle(event)
         await ws.send_json({"type": "ack", "id": frame.get("id")})

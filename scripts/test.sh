@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. Installs what it needs first: the Python packages
+# (pinned in constraints.txt) and Debian's chromium for the browser tests.
+# PostgreSQL must be running at 127.0.0.1:5432 (user postgres, database test);
+# under CI=true a missing PostgreSQL or Chromium fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-venv.sh test
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  echo "installing chromium (browser tests) ..."
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+exec .venv/bin/python -m pytest "$@"
