@@ -79,6 +79,34 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Product(Base):
+    """A unit in the product registry, from the dealers' sales records (docs/sales-import.md).
+
+    `customer_phone` is the buyer's phone as the dealer recorded it (E.164): the product
+    is linked to the customer with that phone at import, or later when such a customer
+    links the serial in the chat.
+    """
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(32), unique=True)
+    product_line: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    customer_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    invoice_date: Mapped[date | None] = mapped_column(Date)
+    invoice_ref: Mapped[str | None] = mapped_column(String(64))
+    manufactured: Mapped[date] = mapped_column(Date)  # first day of the month in the serial
+    acceptance_date: Mapped[date | None] = mapped_column(Date)  # project equipment: final acceptance
+    dealer: Mapped[str | None] = mapped_column(String(200))
+    install_address: Mapped[str | None] = mapped_column(Text)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ChannelIdentity(Base):
     """One customer, many channels: a Telegram user, a web visitor, a WeChat openid."""
 
@@ -143,6 +171,14 @@ class Ticket(Base):
     fix_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The registered unit this ticket is about, and the warranty flow's verdict (JSON).
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), index=True)
+    warranty: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Downtime (domain.md §3.4): out of use from .. working again on (exclusive), and
+    # whether the fault was the product's own (not caused by people).
+    out_of_use_from: Mapped[date | None] = mapped_column(Date)
+    working_again_on: Mapped[date | None] = mapped_column(Date)
+    own_fault: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class TicketCounter(Base):
