@@ -6,6 +6,8 @@
     aftersales db downgrade REV
     aftersales catalog extract|update|compile|check
     aftersales data check           # validate the company data files
+    aftersales import-sales FILE [--report REPORT.csv]   # dealers' sales records (docs/sales-import.md)
+    aftersales customer-file CUSTOMER_ID                 # a customer's file as JSON
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import Any
 
 from bot.config import Settings
 
@@ -58,6 +61,86 @@ def _data_check(settings: Settings) -> int:
     return 0
 
 
+def _import_sales(settings: Settings, path: str, report_path: str | None) -> int:
+    """Import a sales-record CSV; exit 0 if every row was accepted or unchanged, 1 if some were rejected."""
+    import csv
+    import time
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.company import load_company
+    from services.sales_records import HeaderError, RecordParser, read_rows
+    from storage.db import create_engine
+    from storage.products import Outcome, RowResult, import_sales
+
+    company = load_company(settings)
+    today = datetime.now(ZoneInfo(company.timezone)).date()
+    parser = RecordParser(company.catalog, today, company.phone_region)
+    rejected: list[RowResult] = []
+
+    async def run(source: Any, report: Any) -> Any:
+        def on_result(result: RowResult) -> None:
+            if report:
+                report.writerow([result.row, result.serial, result.outcome.value, result.reason])
+            if result.outcome is Outcome.REJECTED and len(rejected) < 20:
+                rejected.append(result)
+
+        engine = create_engine(settings.database_url)
+        try:
+            return await import_sales(
+                engine, read_rows(source), parser, on_result=on_result,
+                on_progress=lambda done: print(f"{done:,} rows...", file=sys.stderr, flush=True),
+            )
+        finally:
+            await engine.dispose()
+
+    started = time.perf_counter()
+    try:
+        # Undecodable bytes become U+FFFD and the rows holding them are rejected.
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as source:
+            if report_path:
+                with open(report_path, "w", encoding="utf-8-sig", newline="") as out:
+                    report = csv.writer(out)
+                    report.writerow(["row", "serial", "outcome", "reason"])
+                    counts = asyncio.run(run(source, report))
+            else:
+                counts = asyncio.run(run(source, None))
+    except (OSError, HeaderError) as error:
+        print(f"{path}: {error}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - started
+    print(f"{counts.rows:,} rows in {seconds:.1f} s: {counts.accepted:,} accepted, "
+          f"{counts.unchanged:,} unchanged, {counts.rejected:,} rejected")
+    if rejected and not report_path:
+        for result in rejected:
+            print(f"row {result.row} {result.serial}: {result.reason}", file=sys.stderr)
+        more = counts.rejected - len(rejected)
+        print(f"{'... and ' + format(more, ',') + ' more; ' if more else ''}use --report FILE.csv for every row",
+              file=sys.stderr)
+    return 1 if counts.rejected else 0
+
+
+def _customer_file(settings: Settings, customer_id: int) -> int:
+    import json
+
+    from storage.db import create_engine
+    from storage.products import customer_file
+
+    async def load() -> dict[str, Any] | None:
+        engine = create_engine(settings.database_url)
+        try:
+            return await customer_file(engine, customer_id)
+        finally:
+            await engine.dispose()
+
+    data = asyncio.run(load())
+    if data is None:
+        print(f"no customer {customer_id}", file=sys.stderr)
+        return 1
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aftersales", description="After-sales service chatbot")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -69,10 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     catalog = commands.add_parser("catalog", help="translation catalogs")
     catalog.add_argument("action", choices=["extract", "update", "compile", "check"])
     commands.add_parser("data", help="company data").add_argument("action", choices=["check"])
+    sales = commands.add_parser("import-sales", help="import dealers' sales records (CSV) into the product registry")
+    sales.add_argument("file", help="CSV file, see docs/sales-import.md")
+    sales.add_argument("--report", metavar="REPORT.csv", help="write each row's outcome to this CSV file")
+    commands.add_parser("customer-file", help="print a customer's file as JSON").add_argument("customer_id", type=int)
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update costs ~12%
+    if args.command in ("import-sales", "customer-file"):
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the operator's output readable
     settings = Settings()
     from bot.company import CompanyDataError
 
@@ -89,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             return _catalog(args.action)
         if args.command == "data":
             return _data_check(settings)
+        if args.command == "import-sales":
+            return _import_sales(settings, args.file, args.report)
+        if args.command == "customer-file":
+            return _customer_file(settings, args.customer_id)
         if args.command == "demo":
             from storage.db import upgrade
 

@@ -18,6 +18,8 @@ from pydantic_core import PydanticCustomError
 
 from bot.config import Settings
 from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
+from services.location import ServiceArea, load_area
+from services.sla import SlaConfig, load_sla
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "data" / "products.yaml"
 
@@ -266,9 +268,17 @@ class Company:
     catalog: Catalog
     timezone: str
     phone_region: str
+    sla: SlaConfig
+    area: ServiceArea
 
 
 def load_company(settings: Settings) -> Company:
     """The company of `settings`; CompanyDataError names the file and field at fault."""
-    catalog = load_catalog(settings.data_dir / "products.yaml")
-    return Company(catalog, settings.company_timezone, settings.default_phone_region)
+    data = settings.data_dir
+    catalog = load_catalog(data / "products.yaml")
+    try:
+        sla = load_sla(data / "sla.yaml")
+        area = load_area(data / "service_centres.yaml")
+    except ValueError as error:  # the loaders name the file, line and field
+        raise CompanyDataError(str(error)) from error
+    return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area)

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_skeleton, format_time
+from babel.dates import format_date, format_datetime, format_skeleton, format_time, get_timezone_location
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -84,6 +84,13 @@ class Translator:
 
     def time(self, value: time) -> str:
         return format_time(value, format="short", locale=babel_locale(self.locale))
+
+    def when(self, value: datetime) -> str:
+        """A deadline: weekday, date and time in the customer's zone, naming the zone's city."""
+        locale = babel_locale(self.locale)
+        day = format_skeleton("MMMEd", value, tzinfo=self.tz, locale=locale)
+        clock = format_time(value, format="short", tzinfo=self.tz, locale=locale)
+        return f"{day} {clock} ({get_timezone_location(self.tz, locale=locale, return_city=True)})"
 
     def datetime(self, value: datetime, format: str = "medium") -> str:
         return format_datetime(value, format=format, tzinfo=self.tz, locale=babel_locale(self.locale))

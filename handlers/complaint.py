@@ -12,6 +12,7 @@ from bot.core.forms import Form, Invalid, Slot, start, summary, text_answer
 from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers.menu import menu_choices
+from handlers.promises import describe, promise
 from services.tickets import find_number
 
 CATEGORIES = {
@@ -41,6 +42,7 @@ async def _parse_related(turn: Turn) -> str:
 
 async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     related = await turn.store.own_ticket(values["related"]) if values.get("related") else None
+    promised = promise(turn, related.product_line if related else None)
     ticket = await turn.store.open_ticket(
         "complaint",
         "queued",
@@ -48,6 +50,8 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
         description=values["description"],
         related_ticket_id=related.id if related else None,
         priority="high",
+        details=promised.details(),
+        **promised.ticket_fields(),
     )
     turn.message_ticket_id = ticket.id
     recorded = summary(turn, COMPLAINT)
@@ -55,6 +59,7 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     turn.say(
         turn.t._("Your complaint %(number)s is registered and has gone to our service team.", number=ticket.number)
         + "\n\n" + recorded + "\n\n"
+        + describe(turn, promised.due) + "\n"
         + turn.t._("A person will contact you, and we will check with you that it was resolved."),
         menu_choices(turn),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.core.turn import TicketInfo, Turn
 from bot.i18n import N_
 from handlers.menu import menu_choices
+from handlers.promises import describe, promise
 from services.tickets import OPEN_STATUSES
 
 # Menu entries answered by a person until their own flow exists.
@@ -29,8 +30,8 @@ async def _current(turn: Turn) -> TicketInfo | None:
 async def talk_to_person(turn: Turn) -> None:
     ticket = await _current(turn)
     if ticket is None:
-        ticket = await turn.store.open_ticket("person", "queued")
-        text = turn.t._("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.", number=ticket.number)
+        ticket, when = await _open(turn, "person")
+        text = turn.t._("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.", number=ticket.number) + "\n" + when
     else:
         text = turn.t._("You are already waiting for a person with request %(number)s. They will answer in this chat.", number=ticket.number)
     _queue(turn, ticket.id)
@@ -38,9 +39,16 @@ async def talk_to_person(turn: Turn) -> None:
 
 
 async def open_for_person(turn: Turn, kind: str) -> None:
-    ticket = await turn.store.open_ticket(kind, "queued")
+    ticket, when = await _open(turn, kind)
     _queue(turn, ticket.id)
-    turn.say(turn.t._(BY_A_PERSON[kind], number=ticket.number))
+    turn.say(turn.t._(BY_A_PERSON[kind], number=ticket.number) + "\n" + when)
+
+
+async def _open(turn: Turn, kind: str) -> tuple[TicketInfo, str]:
+    """A ticket queued for a person, with the first-response time promised (in business hours)."""
+    promised = promise(turn, None).response_only()
+    ticket = await turn.store.open_ticket(kind, "queued", details=promised.details(), **promised.ticket_fields())
+    return ticket, describe(turn, promised.due)
 
 
 async def while_queued(turn: Turn) -> bool:

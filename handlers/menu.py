@@ -48,5 +48,5 @@ async def set_language(turn: Turn, code: str) -> None:
     if code not in locale_names():
         ask_language(turn)
         return
-    await turn.set_locale(code, chosen=True)
+    await turn.update_customer(locale=code, locale_chosen=True)
     show_menu(turn, turn.t._("Done: I will write to you in English from now on."))

@@ -13,7 +13,8 @@ from bot.core.forms import Form, Invalid, Slot, start, summary, text_answer
 from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers.menu import menu_choices
-from services.contact import example_number, find_phone, normalize_phone, phone_time_zone
+from handlers.promises import describe, promise, settle_time_zone
+from services.contact import example_number, find_phone, normalize_phone
 from services.serials import find_serial, parse_serial
 
 VISIT_DAYS_AHEAD = 14  # the furthest day a customer can ask for
@@ -197,6 +198,8 @@ def _window_options(turn: Turn) -> list[tuple[str, str]]:
 
 async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     place = values["place"]
+    promised = promise(turn, values["product_line"], place, values["phone"])
+    await settle_time_zone(turn, promised.placement, values["phone"])
     ticket = await turn.store.open_ticket(
         "repair",
         "open",
@@ -210,17 +213,17 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
         phone=values["phone"],
         visit_date=date.fromisoformat(values["visit_day"]),
         visit_window=values["visit_window"],
-        details={"attachments": values.get("files", [])},
+        details={"attachments": values.get("files", []), **promised.details()},
+        **promised.ticket_fields(),
     )
     turn.message_ticket_id = ticket.id
     if not turn.customer.phone:
-        zone = turn.customer.timezone or phone_time_zone(values["phone"])
-        await turn.store.update_customer(phone=values["phone"], timezone=zone)
+        await turn.update_customer(phone=values["phone"])
     text = turn.t._("Thank you! Your repair request %(number)s is registered.", number=ticket.number)
     next_steps = turn.t._("An engineer will call you to confirm the visit. You can follow it under My tickets.")
     recorded = summary(turn, REPAIR)
     turn.goto("")
-    turn.say(f"{text}\n\n{recorded}\n\n{next_steps}", menu_choices(turn))
+    turn.say(f"{text}\n\n{recorded}\n\n{describe(turn, promised.due)}\n{next_steps}", menu_choices(turn))
 
 
 REPAIR = Form(

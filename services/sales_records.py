@@ -12,10 +12,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import date
+from typing import TYPE_CHECKING
 
-from bot.company import Catalog
 from services.contact import normalize_phone
 from services.serials import parse_serial
+
+if TYPE_CHECKING:
+    from bot.company import Catalog
 
 REQUIRED = ("serial", "model", "invoice_date", "invoice_ref", "dealer")
 OPTIONAL = ("customer_phone", "install_address", "acceptance_date")
@@ -181,7 +184,7 @@ class RecordParser:
     def _model(self, line_id: str, text: str) -> str:
         code = self._models[line_id].get(text.upper())
         if code is None:
-            raise RowRejected(f"model: {text!r} is not a model of the line {line_id} (serial prefix)")
+            raise RowRejected(f"model: {text!r} is not a model of {line_id}, the product line of the serial")
         return code
 
     def _date(self, name: str, text: str, manufactured: date) -> date:
@@ -207,15 +210,15 @@ class RecordParser:
             ) from None
 
 
-def differences(registered: dict[str, object], record: SaleRecord) -> list[str]:
+def differences(registered: dict[str, object], record: SaleRecord, where: str = "in the registry") -> list[str]:
     """What differs between a registered product (its COMPARED fields) and a record, for the report."""
     out = []
     for name in COMPARED:
         old, new = registered.get(name), getattr(record, name)
         if old != new:
-            out.append(f"{name} {_shown(old)} registered, {_shown(new)} in the file")
+            out.append(f"{name} {_shown(old)} {where}, {_shown(new)} in this row")
     return out
 
 
 def _shown(value: object) -> str:
-    return "(none)" if value is None or value == "" else str(value)
+    return "(empty)" if value is None or value == "" else str(value)

@@ -84,8 +84,9 @@ class Turn:
         self.state = state
         self.slots = {} if slots is None else slots
 
-    async def set_locale(self, locale: str, chosen: bool) -> None:
-        self.customer.locale = locale
-        self.customer.locale_chosen = chosen
-        await self.store.update_customer(locale=locale, locale_chosen=chosen)
-        self.t = Translator(locale, self.customer.timezone or self.company.timezone)
+    async def update_customer(self, **values: Any) -> None:
+        """Change the customer (locale, time zone, phone) and speak accordingly from now on."""
+        await self.store.update_customer(**values)
+        for name, value in values.items():
+            setattr(self.customer, name, value)
+        self.t = Translator(self.customer.locale, self.customer.timezone or self.company.timezone)

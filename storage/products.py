@@ -1,0 +1,320 @@
+"""The product registry: the sales-record import, the customer file, linking a serial.
+
+The import works in batches (`BATCH` rows, one transaction each): one query for the
+batch's serials already registered, one for the customers owning its phones, one
+multi-row INSERT ... ON CONFLICT DO NOTHING. Re-importing a file changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import Insert, Select, bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.sales_records import COMPARED, RecordParser, Row, RowRejected, SaleRecord, differences
+from services.serials import clean
+from storage.models import Customer, Message, Product, Ticket, utcnow
+from storage.turns import insert_ignore
+
+products = Product.__table__
+customers = Customer.__table__
+tickets = Ticket.__table__
+messages = Message.__table__
+
+BATCH = 1000
+
+# --- import ------------------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """One line of the operator's report."""
+
+    row: int
+    serial: str
+    outcome: Outcome
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class ImportCounts:
+    accepted: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.accepted + self.unchanged + self.rejected
+
+
+class _ImportStatements:
+    def __init__(self, dialect: str) -> None:
+        self.registered: Select[Any] = select(products.c.serial, *(products.c[name] for name in COMPARED)).where(
+            products.c.serial.in_(bindparam("serials", expanding=True))
+        )
+        self.owners: Select[Any] = select(customers.c.phone, customers.c.id).where(
+            customers.c.phone.in_(bindparam("phones", expanding=True))
+        )
+        self.insert: Insert = insert_ignore(dialect, products).returning(products.c.serial)
+
+
+def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+async def import_sales(
+    engine: AsyncEngine,
+    rows: Iterable[Row],
+    parser: RecordParser,
+    *,
+    on_result: Callable[[RowResult], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    progress_every: int = 10_000,
+    batch_size: int = BATCH,
+) -> ImportCounts:
+    """Register the sold units of `rows` (read lazily); each row's outcome goes to `on_result`.
+
+    `on_progress(rows_done)` is called each time another `progress_every` rows are done.
+    """
+    st = _ImportStatements(engine.dialect.name)
+    counts = ImportCounts()
+    for batch in _batches(rows, batch_size):
+        async with engine.begin() as conn:
+            results = await _import_batch(conn, st, parser, batch)
+        for result in results:
+            setattr(counts, result.outcome.value, getattr(counts, result.outcome.value) + 1)
+            if on_result:
+                on_result(result)
+        done = counts.rows
+        if on_progress and done // progress_every > (done - len(batch)) // progress_every:
+            on_progress(done)
+    return counts
+
+
+async def _import_batch(conn: AsyncConnection, st: _ImportStatements, parser: RecordParser, batch: list[Row]) -> list[RowResult]:
+    results: dict[int, RowResult] = {}
+    first: dict[str, tuple[int, SaleRecord]] = {}  # serial -> (row, record) of its first row in the batch
+    for row in batch:
+        record = _parse(parser, row, results)
+        if record is None:
+            continue
+        if record.serial in first:
+            results[row.number] = _compare(row.number, record, asdict(first[record.serial][1]),
+                                           f"row {first[record.serial][0]}")
+        else:
+            first[record.serial] = (row.number, record)
+    registered = await _registered(conn, st, list(first))
+    new = []
+    for serial, (number, record) in first.items():
+        if serial in registered:
+            results[number] = _compare(number, record, registered[serial], "the registry")
+        else:
+            new.append((number, record))
+    if new:
+        results.update(await _insert(conn, st, new))
+    return [results[row.number] for row in batch]
+
+
+def _parse(parser: RecordParser, row: Row, results: dict[int, RowResult]) -> SaleRecord | None:
+    if row.problem:
+        results[row.number] = RowResult(row.number, row.serial, Outcome.REJECTED, row.problem)
+        return None
+    try:
+        return parser.parse(row.values)
+    except RowRejected as error:
+        results[row.number] = RowResult(row.number, row.serial, Outcome.REJECTED, str(error))
+        return None
+
+
+def _compare(number: int, record: SaleRecord, registered: dict[str, Any], where: str) -> RowResult:
+    """`where` is "the registry" or "row N" (an earlier row of the same file)."""
+    changed = differences(registered, record, f"in {where}")
+    if not changed:
+        return RowResult(number, record.serial, Outcome.UNCHANGED, f"same data as in {where}")
+    already = "already registered" if where == "the registry" else f"already in {where}"
+    return RowResult(number, record.serial, Outcome.REJECTED, f"serial {already} with different data ({'; '.join(changed)})")
+
+
+async def _registered(conn: AsyncConnection, st: _ImportStatements, serials: list[str]) -> dict[str, dict[str, Any]]:
+    if not serials:
+        return {}
+    result = await conn.execute(st.registered, {"serials": serials})
+    return {row.serial: dict(row._mapping) for row in result}
+
+
+async def _owners(conn: AsyncConnection, st: _ImportStatements, phones: set[str]) -> dict[str, int]:
+    """Phone -> customer, for phones exactly one customer has (an ambiguous phone links nobody)."""
+    if not phones:
+        return {}
+    found: dict[str, list[int]] = defaultdict(list)
+    for phone, customer_id in await conn.execute(st.owners, {"phones": sorted(phones)}):
+        found[phone].append(customer_id)
+    return {phone: ids[0] for phone, ids in found.items() if len(ids) == 1}
+
+
+async def _insert(conn: AsyncConnection, st: _ImportStatements, new: list[tuple[int, SaleRecord]]) -> dict[int, RowResult]:
+    owners = await _owners(conn, st, {r.customer_phone for _, r in new if r.customer_phone})
+    now = utcnow()
+    params = []
+    for _, record in new:
+        values = asdict(record)
+        values.update(customer_id=owners.get(record.customer_phone or ""), created_at=now, updated_at=now)
+        params.append(values)
+    inserted = {row.serial for row in await conn.execute(st.insert, params)}
+    results = {}
+    raced = []
+    for (number, record), values in zip(new, params):
+        if record.serial not in inserted:
+            raced.append((number, record))  # registered meanwhile by a concurrent import (PostgreSQL)
+            continue
+        linked = f"linked to customer {values['customer_id']}" if values["customer_id"] else ""
+        results[number] = RowResult(number, record.serial, Outcome.ACCEPTED, linked)
+    if raced:
+        registered = await _registered(conn, st, [r.serial for _, r in raced])
+        for number, record in raced:
+            results[number] = _compare(number, record, registered[record.serial], "the registry")
+    return results
+
+
+# --- linking a serial to a customer (the chat flow) -------------------------------------
+
+
+class LinkOutcome(StrEnum):
+    LINKED = "linked"  # now linked to this customer
+    ALREADY_YOURS = "already_yours"
+    UNKNOWN_SERIAL = "unknown_serial"
+    OWNED_BY_OTHER = "owned_by_other"  # not handed over: a person must look at it
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    """What `link_product` did. For `owned_by_other`, both sides for the person who decides:
+
+    `owner_customer_id` is the customer the product is linked to; it is None when nobody
+    is linked yet but the dealer recorded another buyer's phone (`recorded_phone`), or the
+    customer has given no phone to match it with (ask for it, then try again).
+    `recorded_phone` is the buyer's phone from the sales record: never show it to the customer.
+    """
+
+    outcome: LinkOutcome
+    serial: str
+    product_id: int | None = None
+    owner_customer_id: int | None = None
+    recorded_phone: str | None = None
+
+
+async def link_product(conn: AsyncConnection, customer_id: int, serial: str) -> LinkResult:
+    """Link the registered unit `serial` to the customer, unless it belongs to somebody else.
+
+    An unlinked unit whose sales record has a buyer's phone is linked only to a customer
+    with that phone. One atomic UPDATE: two customers claiming the same unit never both win.
+    """
+    serial = clean(serial)
+    phone = select(customers.c.phone).where(customers.c.id == customer_id).scalar_subquery()
+    claim = (
+        update(products)
+        .where(
+            products.c.serial == serial,
+            products.c.customer_id.is_(None),
+            or_(products.c.customer_phone.is_(None), products.c.customer_phone == phone),
+        )
+        .values(customer_id=customer_id, updated_at=utcnow())
+        .returning(products.c.id)
+    )
+    product_id = await conn.scalar(claim)
+    if product_id is not None:
+        return LinkResult(LinkOutcome.LINKED, serial, product_id)
+    query = select(products.c.id, products.c.customer_id, products.c.customer_phone).where(products.c.serial == serial)
+    found = (await conn.execute(query)).first()
+    if found is None:
+        return LinkResult(LinkOutcome.UNKNOWN_SERIAL, serial)
+    if found.customer_id == customer_id:
+        return LinkResult(LinkOutcome.ALREADY_YOURS, serial, found.id)
+    return LinkResult(LinkOutcome.OWNED_BY_OTHER, serial, found.id, found.customer_id, found.customer_phone)
+
+
+async def link_products_by_phone(conn: AsyncConnection, customer_id: int, phone: str) -> list[str]:
+    """Link the unlinked units sold to `phone` (E.164) to the customer; their serials.
+
+    For when a customer gives their phone in the chat.
+    """
+    claim = (
+        update(products)
+        .where(products.c.customer_phone == phone, products.c.customer_id.is_(None))
+        .values(customer_id=customer_id, updated_at=utcnow())
+        .returning(products.c.serial)
+    )
+    return sorted(await conn.scalars(claim))
+
+
+# --- the customer file (domain.md §1) ------------------------------------------------------
+
+_PRODUCT_FIELDS = (
+    "serial", "product_line", "model", "manufactured", "invoice_date", "invoice_ref", "acceptance_date",
+    "dealer", "install_address", "latitude", "longitude",
+)
+_TICKET_FIELDS = (
+    "number", "kind", "status", "priority", "channel", "product_line", "model", "created_at", "updated_at",
+    "visit_date", "visit_window", "first_response_due", "onsite_due", "fix_due", "warranty",
+)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+async def customer_file(engine: AsyncEngine, customer_id: int) -> dict[str, Any] | None:
+    """The customer, their products and their tickets (newest first) as plain JSON data; None if unknown."""
+    async with engine.connect() as conn:
+        customer = (await conn.execute(
+            select(customers.c.id, customers.c.display_name, customers.c.locale, customers.c.phone,
+                   customers.c.timezone, customers.c.created_at).where(customers.c.id == customer_id)
+        )).first()
+        if customer is None:
+            return None
+        owned = await conn.execute(
+            select(*(products.c[name] for name in _PRODUCT_FIELDS))
+            .where(products.c.customer_id == customer_id).order_by(products.c.id)
+        )
+        count = select(func.count()).where(messages.c.ticket_id == tickets.c.id).scalar_subquery()
+        rows = await conn.execute(
+            select(
+                *(tickets.c[name] for name in _TICKET_FIELDS),
+                func.coalesce(tickets.c.serial, products.c.serial).label("serial"),
+                tickets.c.out_of_use_from, tickets.c.working_again_on, tickets.c.own_fault,
+                count.label("messages"),
+            )
+            .outerjoin(products, products.c.id == tickets.c.product_id)
+            .where(tickets.c.customer_id == customer_id)
+            .order_by(tickets.c.created_at.desc(), tickets.c.id.desc())
+        )
+        return {
+            "customer": {name: _plain(value) for name, value in customer._mapping.items()},
+            "products": [{name: _plain(value) for name, value in row._mapping.items()} for row in owned],
+            "tickets": [_ticket(row) for row in rows],
+        }
+
+
+def _ticket(row: Any) -> dict[str, Any]:
+    out = {name: _plain(row._mapping[name]) for name in (*_TICKET_FIELDS, "serial", "messages")}
+    out["downtime"] = {
+        "out_of_use_from": _plain(row.out_of_use_from),
+        "working_again_on": _plain(row.working_again_on),
+        "own_fault": row.own_fault,
+    }
+    return out

@@ -1,0 +1,103 @@
+"""Service-time promises on new tickets (domain.md §2): stored, and told in the
+customer's language and time zone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.i18n import Translator
+from storage.models import Customer, Ticket
+from tests.memory_channel import Chat
+
+
+async def repair(chat: Chat, line: str, *, location: tuple[float, float] | None = None, address: str = "", phone: str) -> str:
+    await chat.say("/start")
+    await chat.press("menu:repair")
+    await chat.press(f"repair.product_line:{line}")
+    await chat.press(chat.last[0].choices[0].id)
+    await chat.press("repair.serial:skip")
+    await chat.say("It stopped working this morning")
+    await chat.press("repair.files:skip")
+    if location:
+        await chat.location(*location)
+    else:
+        await chat.say(address)
+    await chat.say(phone)
+    await chat.press(chat.last[0].choices[0].id)
+    await chat.press(chat.last[0].choices[0].id)
+    await chat.press("repair.confirm:submit")
+    return chat.text
+
+
+async def only_ticket(engine: AsyncEngine) -> Any:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(Ticket.__table__))).one()
+
+
+@pytest.mark.parametrize(
+    ("locale", "language", "place", "zone"),
+    [
+        ("en", "en", {"location": (31.2304, 121.4737)}, "Asia/Shanghai"),
+        ("zh_Hans", "zh-hans", {"address": "上海市浦东新区世纪大道100号"}, "Asia/Shanghai"),
+        ("zh_Hant", "zh-hant", {"address": "上海市徐匯區衡山路10號"}, "Asia/Shanghai"),
+        ("ru", "ru", {"address": "Шанхай, улица Нанкин 5"}, "Asia/Shanghai"),
+        ("ka", "ka", {"address": "შანხაი, ნანკინის ქუჩა 5"}, "Asia/Shanghai"),
+    ],
+)
+async def test_city_customer_household_ac_promise(
+    new_chat: Callable[..., Chat], engine: AsyncEngine, locale: str, language: str, place: dict[str, Any], zone: str
+) -> None:
+    chat = new_chat(language=language)
+    answer = await repair(chat, "household_ac", phone="+86 138 0013 8000", **place)
+    ticket = await only_ticket(engine)
+    # 001 §1.1: response within 1 h, on site within 2 h, fixed within 24 h, around the clock.
+    assert ticket.first_response_due - ticket.created_at == timedelta(hours=1)
+    assert ticket.onsite_due - ticket.created_at == timedelta(hours=2)
+    assert ticket.fix_due - ticket.created_at == timedelta(hours=24)
+    assert ticket.details["sla"]["class"] == "city"
+    t = Translator(locale, zone)
+    for due in (ticket.first_response_due, ticket.onsite_due, ticket.fix_due):
+        assert t.when(due) in answer
+
+
+async def test_overseas_customer_is_told_in_their_own_time_zone(chat: Chat, engine: AsyncEngine) -> None:
+    answer = await repair(chat, "laser", location=(41.7151, 44.8271), phone="+995 555 12 34 56")
+    ticket = await only_ticket(engine)
+    # 000 §6: overseas, first response within 10 h and a repair within 72 h.
+    assert ticket.details["sla"]["class"] == "overseas"
+    assert ticket.first_response_due - ticket.created_at == timedelta(hours=10)
+    assert ticket.fix_due - ticket.created_at == timedelta(hours=72) and ticket.onsite_due is None
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(Customer.timezone)) == "Asia/Tbilisi"
+    assert Translator("en", "Asia/Tbilisi").when(ticket.first_response_due) in answer and "(Tbilisi)" in answer
+
+
+async def test_laser_beyond_300_km_and_county_without_station(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    await repair(new_chat("near"), "laser", location=(31.30, 120.58), phone="+86 138 0013 8000")  # Suzhou, ~85 km
+    await repair(new_chat("far"), "laser", location=(36.07, 120.38), phone="+86 138 0013 8001")  # Qingdao, ~540 km
+    await repair(new_chat("lhasa"), "computer", address="Lhasa, Beijing Road 1", phone="+86 138 0013 8002")
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(Ticket.__table__).order_by(Ticket.id))).all()
+    near, far, county = rows
+    assert (near.details["sla"]["class"], near.onsite_due - near.created_at) == ("within_300km", timedelta(hours=24))
+    assert (far.details["sla"]["class"], far.onsite_due - far.created_at) == ("beyond_300km", timedelta(hours=72))
+    # 002 §4: a county with no service station: response within 2 h, on site within 48 h.
+    assert county.details["sla"]["class"] == "county_no_station"
+    assert (county.first_response_due - county.created_at, county.onsite_due - county.created_at) == (
+        timedelta(hours=2), timedelta(hours=48))
+
+
+async def test_a_person_ticket_promises_an_answer_in_business_hours(chat: Chat, engine: AsyncEngine, company: Any) -> None:
+    await chat.say("/start")
+    await chat.press("menu:person")
+    ticket = await only_ticket(engine)
+    hours = company.sla.business_hours
+    local = ticket.first_response_due.astimezone(hours.zone)
+    assert hours.start <= local.time() <= hours.end and local.weekday() in hours.weekdays
+    assert Translator("en", "Asia/Shanghai").when(ticket.first_response_due) in chat.text
