@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from services.location import ServiceArea, load_area
 from services.sla import SlaConfig, load_sla
+from services.warranty import WarrantyConfig, load_config
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "data" / "products.yaml"
 
@@ -270,6 +271,7 @@ class Company:
     phone_region: str
     sla: SlaConfig
     area: ServiceArea
+    warranty: WarrantyConfig
 
 
 def load_company(settings: Settings) -> Company:
@@ -279,6 +281,7 @@ def load_company(settings: Settings) -> Company:
     try:
         sla = load_sla(data / "sla.yaml")
         area = load_area(data / "service_centres.yaml")
+        warranty = load_config(data / "warranty.yaml")
     except ValueError as error:  # the loaders name the file, line and field
         raise CompanyDataError(str(error)) from error
-    return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area)
+    return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty)

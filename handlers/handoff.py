@@ -15,7 +15,6 @@ from services.tickets import OPEN_STATUSES
 
 # Menu entries answered by a person until their own flow exists.
 BY_A_PERSON = {
-    "warranty": N_("I cannot check warranties automatically yet, so I have opened request %(number)s for a person, who will answer here. You can write your serial number and question now."),
     "visit": N_("I cannot book visits automatically yet, so I have opened request %(number)s for a person, who will answer here. You can write which day suits you now."),
 }
 

@@ -14,19 +14,13 @@ from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers.menu import menu_choices
 from handlers.promises import describe, promise, settle_time_zone
-from services.contact import example_number, find_phone, normalize_phone
+from handlers.warranty import verdict_for_repair
+from handlers.answers import phone_answer
+from services.contact import find_phone
 from services.serials import find_serial, parse_serial
 
 VISIT_DAYS_AHEAD = 14  # the furthest day a customer can ask for
 VISIT_WINDOWS = {"09-12": (9, 12), "12-15": (12, 15), "15-18": (15, 18), "18-21": (18, 21)}
-# Where a customer writing in this language most likely dials from.
-LOCALE_REGION = {"ka": "GE", "ru": "RU", "zh_Hans": "CN", "zh_Hant": "TW"}
-
-
-def phone_region(turn: Turn) -> str:
-    return LOCALE_REGION.get(turn.customer.locale, turn.company.phone_region)
-
-
 # --- product -----------------------------------------------------------------
 
 
@@ -122,21 +116,6 @@ def _show_place(turn: Turn, value: dict[str, Any]) -> str:
     return turn.t._("shared location (%(lat).5f, %(lon).5f)", lat=value["lat"], lon=value["lon"])
 
 
-def _parse_phone(turn: Turn) -> str:
-    event = turn.event
-    if event.kind is Kind.CONTACT and event.phone:
-        raw = event.phone if event.phone.startswith("+") else "+" + event.phone
-    else:
-        raw = text_answer(turn, max_len=40)
-    try:
-        return normalize_phone(raw, phone_region(turn))
-    except ValueError:
-        raise Invalid(
-            N_("That does not look like a valid phone number. Please include the country code, e.g. %(example)s."),
-            example=example_number(phone_region(turn)),
-        ) from None
-
-
 def _phone_from_text(turn: Turn, text: str) -> str | None:
     # Only numbers written with a country code: digits in a fault description
     # ("error 12, 3 times a day") must not become a phone number.
@@ -200,6 +179,7 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     place = values["place"]
     promised = promise(turn, values["product_line"], place, values["phone"])
     await settle_time_zone(turn, promised.placement, values["phone"])
+    warranty_fields, warranty_note = await verdict_for_repair(turn, values.get("serial"))
     ticket = await turn.store.open_ticket(
         "repair",
         "open",
@@ -215,6 +195,7 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
         visit_window=values["visit_window"],
         details={"attachments": values.get("files", []), **promised.details()},
         **promised.ticket_fields(),
+        **warranty_fields,
     )
     turn.message_ticket_id = ticket.id
     if not turn.customer.phone:
@@ -223,7 +204,7 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     next_steps = turn.t._("An engineer will call you to confirm the visit. You can follow it under My tickets.")
     recorded = summary(turn, REPAIR)
     turn.goto("")
-    turn.say(f"{text}\n\n{recorded}\n\n{describe(turn, promised.due)}\n{next_steps}", menu_choices(turn))
+    turn.say(f"{text}\n\n{recorded}\n\n{warranty_note}\n{describe(turn, promised.due)}\n{next_steps}", menu_choices(turn))
 
 
 REPAIR = Form(
@@ -244,7 +225,7 @@ REPAIR = Form(
         Slot("place", N_("Where should the engineer come? Share your location or type the address."),
              _parse_place, request="location", show=_show_place),
         Slot("phone", N_("Which phone number can the engineer call? Share your contact or type the number."),
-             _parse_phone, request="phone", extract=_phone_from_text),
+             phone_answer, request="phone", extract=_phone_from_text),
         Slot("visit_day", N_("Which day suits you for the visit?"), _parse_day, _day_options, show=_show_day),
         Slot("visit_window", N_("Which time window suits you?"), None, _window_options),
     ),

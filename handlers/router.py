@@ -7,10 +7,12 @@ from dataclasses import replace
 from bot.core import forms
 from bot.core.events import MAX_TEXT, Event, Kind
 from bot.core.turn import Turn
-from handlers import complaint, handoff, menu, repair, tickets
+from handlers import complaint, handoff, menu, repair, tickets, warranty
 from services.tickets import find_number
 
 FORMS = {form.name: form for form in (repair.REPAIR, complaint.COMPLAINT)}
+# Flows that are not forms: state prefix -> handler.
+FLOWS = {"warranty": warranty.handle}
 COMMAND_NAV = {"back": forms.NAV_BACK, "restart": forms.NAV_RESTART, "cancel": forms.NAV_CANCEL}
 
 
@@ -36,6 +38,10 @@ async def route(turn: Turn) -> None:
             turn.chosen_label = turn.t._(label) if label else None
             await _menu_entry(turn, choice[5:])
             return
+    flow = FLOWS.get(turn.state.split(".", 1)[0]) if turn.state else None
+    if flow is not None:
+        await flow(turn)
+        return
     form = _form(turn)
     if form is not None:
         outcome = await forms.handle(turn, form)
@@ -83,6 +89,8 @@ async def _menu_entry(turn: Turn, entry: str) -> None:
         await tickets.show_list(turn)
     elif entry == "person":
         await handoff.talk_to_person(turn)
+    elif entry == "warranty":
+        await warranty.begin(turn)
     elif entry == "language":
         menu.ask_language(turn)
     elif entry in handoff.BY_A_PERSON:

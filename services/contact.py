@@ -6,6 +6,14 @@ import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
 
+# Where a customer writing in this language most likely dials from.
+LOCALE_REGION = {"ka": "GE", "ru": "RU", "zh_Hans": "CN", "zh_Hant": "TW"}
+
+
+def region_for_locale(locale: str, default: str) -> str:
+    return LOCALE_REGION.get(locale, default)
+
+
 def normalize_phone(text: str, region: str) -> str:
     """E.164 form of a valid number; ValueError if it is not a real, valid number."""
     try:

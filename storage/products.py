@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from itertools import islice
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.sales_records import COMPARED, RecordParser, Row, RowRejected, SaleRecord, differences
 from services.serials import clean
 from storage.models import Customer, Message, Product, Ticket, utcnow
-from storage.turns import insert_ignore
+from storage.db import insert_ignore
 
 products = Product.__table__
 customers = Customer.__table__
@@ -114,7 +114,7 @@ async def _import_batch(conn: AsyncConnection, st: _ImportStatements, parser: Re
         if record is None:
             continue
         if record.serial in first:
-            results[row.number] = _compare(row.number, record, asdict(first[record.serial][1]),
+            results[row.number] = _compare(row.number, record, first[record.serial][1].values(),
                                            f"row {first[record.serial][0]}")
         else:
             first[record.serial] = (row.number, record)
@@ -172,7 +172,7 @@ async def _insert(conn: AsyncConnection, st: _ImportStatements, new: list[tuple[
     now = utcnow()
     params = []
     for _, record in new:
-        values = asdict(record)
+        values = record.values()
         values.update(customer_id=owners.get(record.customer_phone or ""), created_at=now, updated_at=now)
         params.append(values)
     inserted = {row.serial for row in await conn.execute(st.insert, params)}

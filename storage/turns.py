@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.turn import TicketInfo
+from storage.db import insert_ignore
+from storage.products import LinkOutcome, LinkResult, link_product
+from storage.records import TicketInfo
+from services.downtime import DowntimeRecord
 from services.tickets import PREFIX, format_number
+from services.warranty_check import ProductRecord
 from storage.models import (
     ChannelIdentity,
     Conversation,
@@ -25,6 +28,7 @@ from storage.models import (
     InboundReceipt,
     Message,
     OutboxRow,
+    Product,
     Ticket,
     TicketCounter,
 )
@@ -37,12 +41,7 @@ messages = Message.__table__
 outbox = OutboxRow.__table__
 tickets = Ticket.__table__
 counters = TicketCounter.__table__
-
-
-def insert_ignore(dialect: str, table: Any) -> Insert:
-    """INSERT ... ON CONFLICT DO NOTHING on either database."""
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+products = Product.__table__
 
 
 @dataclass(slots=True)
@@ -163,6 +162,10 @@ async def load_conversations(conn: AsyncConnection, st: Statements, ids: list[in
     return loaded
 
 
+_PRODUCT_COLUMNS = (
+    products.c.id, products.c.serial, products.c.product_line, products.c.model,
+    products.c.invoice_date, products.c.manufactured, products.c.acceptance_date,
+)
 _TICKET_COLUMNS = (
     tickets.c.id, tickets.c.number, tickets.c.kind, tickets.c.status, tickets.c.created_at,
     tickets.c.updated_at, tickets.c.product_line, tickets.c.model, tickets.c.visit_date, tickets.c.visit_window,
@@ -222,3 +225,20 @@ class ConversationStore:
         await self._conn.execute(update(customers).where(customers.c.id == self._row.customer_id).values(**values))
         for name, value in values.items():
             setattr(self._row, name, value)
+
+    async def customer_products(self) -> list[ProductRecord]:
+        query = select(*_PRODUCT_COLUMNS).where(products.c.customer_id == self._row.customer_id).order_by(products.c.id)
+        return [ProductRecord(**row._mapping) for row in await self._conn.execute(query)]
+
+    async def claim_product(self, serial: str) -> tuple[LinkResult, ProductRecord | None]:
+        result = await link_product(self._conn, self._row.customer_id, serial)
+        if result.product_id is None or result.outcome is LinkOutcome.OWNED_BY_OTHER:
+            return result, None
+        row = (await self._conn.execute(select(*_PRODUCT_COLUMNS).where(products.c.id == result.product_id))).one()
+        return result, ProductRecord(**row._mapping)
+
+    async def product_downtime(self, product_id: int) -> list[DowntimeRecord]:
+        query = select(tickets.c.out_of_use_from, tickets.c.working_again_on, tickets.c.own_fault).where(
+            tickets.c.product_id == product_id, tickets.c.out_of_use_from.is_not(None)
+        )
+        return [DowntimeRecord(start, end, own is not False) for start, end, own in await self._conn.execute(query)]

@@ -14,6 +14,10 @@ from typing import Any, Protocol
 from bot.company import Company
 from bot.core.events import Choice, Event, Reply
 from bot.i18n import Translator
+from services.downtime import DowntimeRecord
+from services.warranty_check import ProductRecord
+from storage.products import LinkResult
+from storage.records import TicketInfo
 
 
 @dataclass(slots=True)
@@ -24,20 +28,6 @@ class CustomerView:
     timezone: str | None
     phone: str | None
     display_name: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class TicketInfo:
-    id: int
-    number: str
-    kind: str
-    status: str
-    created_at: datetime
-    updated_at: datetime
-    product_line: str | None = None
-    model: str | None = None
-    visit_date: date | None = None
-    visit_window: str | None = None
 
 
 class TurnStore(Protocol):
@@ -54,6 +44,14 @@ class TurnStore(Protocol):
     async def ticket_by_id(self, ticket_id: int) -> TicketInfo | None: ...
 
     async def update_customer(self, **values: Any) -> None: ...
+
+    async def customer_products(self) -> list[ProductRecord]: ...
+
+    async def claim_product(self, serial: str) -> tuple[LinkResult, ProductRecord | None]:
+        """Link a registered unit to the customer unless it is someone else's (storage.products)."""
+        ...
+
+    async def product_downtime(self, product_id: int) -> list[DowntimeRecord]: ...
 
 
 @dataclass(slots=True)

@@ -1,0 +1,225 @@
+"""Check warranty: by serial number, typed or chosen from the customer's products.
+
+A registered unit is linked to the customer asking (unless it is someone
+else's: then a person looks at it, with both sides recorded), and the answer
+lists every component with its end date, the return / exchange window and what
+to do next. Out of warranty it says what is charged; nothing paid is booked
+without the customer's yes (domain.md §3.5).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+from babel.numbers import format_currency
+
+from bot.core.events import Choice, Kind
+from bot.core.forms import NAV_CANCEL, Invalid
+from bot.core.turn import Turn
+from bot.i18n import N_
+from handlers.answers import phone_answer
+from handlers.menu import show_menu
+from handlers.promises import describe, promise
+from services.serials import find_serial, parse_serial
+from services.warranty_check import ProductRecord, WarrantyAnswer, check
+from storage.products import LinkOutcome
+
+ASK, PHONE = "warranty.serial", "warranty.phone"
+
+COMPONENTS = {
+    "whole_unit": N_("whole unit"), "compressor": N_("compressor"), "spare_parts": N_("spare parts (free replacement)"),
+    "main_unit": N_("main unit"), "water_tank": N_("water tank (replacement)"),
+    "mainboard": N_("mainboard"), "cpu": N_("processor"), "memory": N_("memory"), "hard_disk": N_("hard disk"),
+    "power_supply": N_("power supply"), "graphics_card": N_("graphics card"), "network_card": N_("network card"),
+    "sound_card": N_("sound card"), "video_capture_card": N_("video capture card"),
+    "floppy_drive": N_("floppy drive"), "optical_drive": N_("optical drive"), "cpu_fan": N_("processor fan"),
+    "graphics_card_fan": N_("graphics card fan"), "keyboard": N_("keyboard"), "mouse": N_("mouse"),
+    "speakers": N_("speakers"), "bundled_documents": N_("bundled documents"), "crt_monitor_base": N_("CRT monitor base"),
+    "power_cord": N_("power cord"), "headset": N_("headset"), "software": N_("software faults (on site)"),
+    "software_service": N_("software service (carry-in)"), "crt_monitor": N_("CRT monitor"),
+    "lcd_monitor": N_("LCD monitor"), "notebook": N_("notebook"), "battery": N_("battery"),
+    "software_upgrades": N_("software upgrades"), "all_equipment": N_("all equipment"),
+}
+BASIS = {
+    "invoice": N_("The warranty counts from the invoice date, %(date)s."),
+    "manufacture": N_("We have no invoice on record, so the warranty counts from the manufacturing month, %(date)s."),
+    "acceptance": N_("The warranty counts from the final acceptance, %(date)s."),
+}
+WINDOWS = {
+    "return": N_("Until %(date)s you may return or exchange a faulty unit, or have it repaired, as you choose."),
+    "exchange": N_("Until %(date)s you may exchange a faulty unit or have it repaired."),
+}
+REASONS = {
+    "expired": N_("This product is out of warranty: its warranty has ended."),
+    "not_started": N_("The warranty of this product has not started yet."),
+    "user_caused": N_("A fault caused by use is not covered by the warranty."),
+    "disaster": N_("A fault caused by a natural disaster or an accident is not covered by the warranty."),
+    "excluded": N_("This part is not covered by the warranty."),
+}
+
+
+async def begin(turn: Turn) -> None:
+    turn.goto(ASK)
+    await _ask(turn)
+
+
+async def _ask(turn: Turn, note: str | None = None) -> None:
+    t = turn.t
+    mine = [
+        Choice(f"{ASK}:{p.serial}", f"{_product_name(turn, p)} · {p.serial}")
+        for p in (await turn.store.customer_products())[:8]
+    ]
+    text = t._("Which product? Type its serial number (two letters and ten digits, on the rating plate and the warranty card).")
+    if mine:
+        text = t._("Which product? Choose one of yours, or type another serial number.")
+    turn.say("\n".join(filter(None, [note, text])), [*mine, Choice(NAV_CANCEL, t._("Cancel"))])
+
+
+async def handle(turn: Turn) -> None:
+    event = turn.event
+    if event.kind is Kind.CHOICE and event.choice == NAV_CANCEL:
+        turn.chosen_label = turn.t._("Cancel")
+        show_menu(turn)
+        return
+    if turn.state == PHONE:
+        await _phone_given(turn)
+        return
+    if event.kind is Kind.CHOICE:
+        if not (event.choice or "").startswith(ASK + ":"):
+            await _ask(turn, turn.t._("That button belongs to an earlier question. Here is the current one:"))
+            return
+        serial = (event.choice or "").split(":", 1)[1]
+    else:
+        found = find_serial(event.text) if event.kind is Kind.TEXT else None
+        if found is None:
+            await _ask(turn, _why_not_a_serial(turn))
+            return
+        serial = found.serial
+    await _answer(turn, serial)
+
+
+def _why_not_a_serial(turn: Turn) -> str:
+    t = turn.t
+    if turn.event.kind is not Kind.TEXT:
+        return t._("Please answer this question with text.")
+    try:
+        parse_serial(turn.event.text)
+    except ValueError as error:
+        if str(error) == "month":
+            return t._("The month in this serial number does not exist (positions 5 and 6 must be 01 to 12).")
+    return t._("A serial number has two letters and ten digits, like HA2403000123. It is on the rating plate and the warranty card.")
+
+
+async def _answer(turn: Turn, serial: str) -> None:
+    result, product = await turn.store.claim_product(serial)
+    t = turn.t
+    if result.outcome is LinkOutcome.UNKNOWN_SERIAL:
+        number = await _to_person(turn, serial, reason="unknown_serial")
+        turn.say(t._("I cannot find the serial number %(serial)s in our records. I have opened request %(number)s: please send a photo of your invoice here, and a person will register your product.", serial=serial, number=number))
+        return
+    if result.outcome is LinkOutcome.OWNED_BY_OTHER:
+        if result.owner_customer_id is None and not turn.customer.phone:
+            turn.goto(PHONE, {"serial": serial})
+            turn.say(t._("To confirm that this unit is yours, please share the phone number you gave when you bought it."), request="phone", request_label=t._("📱 Share my phone number"))
+            turn.say(t._("Or choose:"), [Choice(NAV_CANCEL, t._("Cancel"))])
+            return
+        number = await _to_person(turn, serial, reason="owned_by_other", owner=result.owner_customer_id)
+        turn.say(t._("The serial number %(serial)s is registered to another customer, so I cannot show its warranty here. I have opened request %(number)s: a person will check it with you.", serial=serial, number=number))
+        return
+    assert product is not None
+    answer = check(turn.company.warranty, product, _today(turn), await turn.store.product_downtime(product.id))
+    show_menu(turn, render(turn, product, answer))
+
+
+async def _phone_given(turn: Turn) -> None:
+    try:
+        phone = phone_answer(turn)
+    except Invalid as problem:
+        turn.say(turn.t._(problem.message, **problem.values))
+        return
+    serial = turn.slots.get("serial", "")
+    await turn.update_customer(phone=phone)
+    turn.goto(ASK)
+    await _answer(turn, serial)
+
+
+async def _to_person(turn: Turn, serial: str, **details: Any) -> str:
+    promised = promise(turn, None).response_only()
+    ticket = await turn.store.open_ticket(
+        "warranty", "queued", serial=serial, details={"serial": serial, **details, **promised.details()},
+        **promised.ticket_fields(),
+    )
+    turn.mode, turn.ticket_id, turn.message_ticket_id = "queued", ticket.id, ticket.id
+    turn.goto("")
+    turn.say(describe(turn, promised.due))
+    return ticket.number
+
+
+def _today(turn: Turn) -> date:
+    return turn.now.astimezone(turn.t.tz).date()
+
+
+def _product_name(turn: Turn, product: ProductRecord) -> str:
+    line = turn.company.catalog.line(product.product_line)
+    model = line.model(product.model or "")
+    return f"{line.name_in(turn.customer.locale)} {model.name_in(turn.customer.locale) if model else product.model or ''}".strip()
+
+
+def render(turn: Turn, product: ProductRecord, answer: WarrantyAnswer) -> str:
+    """The warranty answer, one fact a line, dates in the customer's language."""
+    t = turn.t
+    lines = [t._("Warranty of %(product)s, serial %(serial)s:", product=_product_name(turn, product), serial=product.serial)]
+    lines.append(t._(BASIS[answer.basis], date=t.date(answer.start, "long")))
+    groups: dict[tuple[bool, date | None], list[str]] = defaultdict(list)
+    for component in answer.verdict.components:
+        groups[(component.covered, component.end)].append(t._(COMPONENTS.get(component.component, component.component)))
+    for (covered, end), names in sorted(groups.items(), key=lambda g: (not g[0][0], g[0][1] or date.max)):
+        parts = ", ".join(names)
+        if end is None:
+            lines.append("✅ " + t._("%(parts)s: covered for life", parts=parts))
+        elif covered:
+            lines.append("✅ " + t._("%(parts)s: covered until %(date)s", parts=parts, date=t.date(end, "long")))
+        else:
+            lines.append("❌ " + t._("%(parts)s: not covered since %(date)s", parts=parts, date=t.date(end, "long")))
+    if answer.window_until and answer.window in WINDOWS:
+        lines.append(t._(WINDOWS[answer.window], date=t.date(answer.window_until, "long")))
+    verdict = answer.verdict
+    if verdict.in_warranty:
+        lines.append(t._("An on-site visit is free. Please have the invoice and the warranty card ready for the engineer."))
+    else:
+        charges = verdict.charges
+        assert charges is not None and verdict.reason is not None
+        fee = format_currency(charges.onsite_visit_fee, charges.currency, locale=t.locale)
+        lines.append(t._(REASONS[verdict.reason]))
+        lines.append(t._(
+            "Out of warranty, parts are charged at cost and an on-site visit costs %(fee)s; help by phone stays free, and a part we replace carries %(months)d months of warranty. We never start paid work without your yes.",
+            fee=fee, months=charges.replaced_part_warranty.amount,
+        ))
+    return "\n".join(lines)
+
+
+async def verdict_for_repair(turn: Turn, serial: str | None) -> tuple[dict[str, Any], str]:
+    """For a new repair ticket: the fields to store and what to tell the customer."""
+    t = turn.t
+    if not serial:
+        return {}, t._("Without a serial number, a person will check the warranty from your invoice.")
+    result, product = await turn.store.claim_product(serial)
+    if product is None:
+        owner = {"owner_customer_id": result.owner_customer_id} if result.outcome is LinkOutcome.OWNED_BY_OTHER else {}
+        fields = {"warranty": {"outcome": result.outcome.value, **owner}}
+        return fields, t._("We could not confirm this serial number in our records; a person will check the warranty from your invoice.")
+    answer = check(turn.company.warranty, product, _today(turn), await turn.store.product_downtime(product.id))
+    verdict = answer.verdict
+    fields = {
+        "product_id": product.id,
+        "warranty": {"in_warranty": verdict.in_warranty, "reason": verdict.reason, "start": answer.start.isoformat(),
+                     "basis": answer.basis, "window": answer.window, "on": verdict.on_date.isoformat()},
+    }
+    if verdict.in_warranty:
+        return fields, t._("Your product is in warranty: the visit is free.")
+    charges = verdict.charges
+    assert charges is not None
+    fee = format_currency(charges.onsite_visit_fee, charges.currency, locale=t.locale)
+    return fields, t._("Your product is out of warranty: the visit costs %(fee)s and parts are charged at cost. The engineer will ask for your yes before any paid work.", fee=fee)

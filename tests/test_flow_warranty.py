@@ -1,0 +1,160 @@
+"""Check warranty in the chat, and the verdict a repair ticket records (domain.md §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.i18n import Translator
+from services.periods import Period, coverage_end
+from storage.models import Customer, Product, Ticket, utcnow
+from tests.memory_channel import Chat
+
+TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+async def register(engine: AsyncEngine, serial: str, line: str, model: str, invoice: date | None, **extra: Any) -> int:
+    made = date(2000 + int(serial[2:4]), int(serial[4:6]), 1)
+    async with engine.begin() as conn:
+        return await conn.scalar(insert(Product).values(
+            serial=serial, product_line=line, model=model, invoice_date=invoice, manufactured=made,
+            created_at=utcnow(), updated_at=utcnow(), **extra,
+        ).returning(Product.id))
+
+
+async def ask(chat: Chat, serial: str) -> str:
+    await chat.say("/start")
+    await chat.press("menu:warranty")
+    await chat.say(serial)
+    return chat.text
+
+
+async def tickets(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(Ticket.__table__).order_by(Ticket.id))).all()
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "ka", "zh-hans", "zh-hant"])
+async def test_in_warranty_answer_in_every_language(new_chat: Callable[..., Chat], engine: AsyncEngine, language: str) -> None:
+    invoice = TODAY - timedelta(days=400)
+    await register(engine, "HA2403000123", "household_ac", "KFR-35GW", invoice)
+    answer = await ask(new_chat(language=language), "my unit is HA2403000123")
+    t = Translator({"zh-hans": "zh_Hans", "zh-hant": "zh_Hant"}.get(language, language), "Asia/Shanghai")
+    six_years = coverage_end(invoice, Period(amount=6, unit="years"))
+    assert t.date(invoice, "long") in answer and t.date(six_years, "long") in answer  # 001 §1.2: 6 years
+    assert t._("%(parts)s: covered for life", parts=t._("spare parts (free replacement)")) in answer
+    assert t._("An on-site visit is free. Please have the invoice and the warranty card ready for the engineer.") in answer
+
+
+@pytest.mark.parametrize(("days_ago", "window", "last_day"), [(0, "return", 6), (6, "return", 6), (7, "exchange", 19), (19, "exchange", 19), (20, None, None)])
+async def test_return_and_exchange_windows(chat: Chat, engine: AsyncEngine, days_ago: int, window: str | None, last_day: int | None) -> None:
+    invoice = TODAY - timedelta(days=days_ago)  # the sale day is day 1
+    await register(engine, "PC2511000042", "computer", "TC-D5000", invoice)
+    answer = await ask(chat, "PC2511000042")
+    if window is None:
+        assert "Until " not in answer
+    else:
+        phrase = "return or exchange" if window == "return" else "exchange a faulty unit"
+        assert f"Until {chat_day(invoice + timedelta(days=last_day))} you may {phrase}" in answer
+
+
+def chat_day(day: date) -> str:
+    return Translator("en", "Asia/Shanghai").date(day, "long")
+
+
+async def test_out_of_warranty_says_what_is_charged(chat: Chat, engine: AsyncEngine) -> None:
+    await register(engine, "NB2301000007", "notebook", "TC-N14", date(2023, 2, 1))
+    answer = await ask(chat, "NB2301000007")
+    assert "out of warranty" in answer and "CN¥50.00" in answer and "3 months of warranty" in answer
+    assert "without your yes" in answer and "free" in answer  # phone help stays free
+
+
+async def test_unknown_serial_goes_to_a_person(chat: Chat, engine: AsyncEngine) -> None:
+    answer = await ask(chat, "HA2403999999")
+    assert "cannot find the serial number HA2403999999" in answer and "photo of your invoice" in answer
+    [ticket] = await tickets(engine)
+    assert (ticket.kind, ticket.status, ticket.serial) == ("warranty", "queued", "HA2403999999")
+    await chat.say("here is the invoice")
+    assert "Added to your request W-" in chat.text
+
+
+async def test_someone_elses_unit_is_not_handed_over(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    owner, other = new_chat("owner"), new_chat("other")
+    product = await register(engine, "WH2405000001", "air_water_heater", "KF-70", TODAY - timedelta(days=30))
+    await ask(owner, "WH2405000001")
+    answer = await ask(other, "WH2405000001")
+    assert "registered to another customer" in answer and "covered" not in answer
+    [ticket] = await tickets(engine)
+    async with engine.connect() as conn:
+        owner_id = await conn.scalar(select(Product.customer_id).where(Product.id == product))
+    assert ticket.details["owner"] == owner_id and ticket.customer_id != owner_id  # both sides recorded
+
+
+async def test_a_dealer_recorded_phone_is_confirmed_first(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    await register(engine, "MN2406000003", "monitor", "TC-L24", TODAY - timedelta(days=90), customer_phone="+8613800138000")
+    stranger = new_chat("stranger")
+    assert "share the phone number" in await ask(stranger, "MN2406000003")
+    await stranger.say("+86 139 0000 0000")
+    assert "registered to another customer" in stranger.text
+    buyer = new_chat("buyer")
+    assert "share the phone number" in await ask(buyer, "MN2406000003")
+    await buyer.say("138 0013 8000")
+    assert "Warranty of" in buyer.text and "MN2406000003" in buyer.text
+
+
+async def test_my_products_are_offered_as_buttons(chat: Chat, engine: AsyncEngine) -> None:
+    await register(engine, "LS2401000005", "laser", "TC-LM1390", TODAY - timedelta(days=10))
+    await ask(chat, "LS2401000005")
+    await chat.press("menu:warranty")
+    assert any("LS2401000005" in label for label in chat.last_choices())
+    await chat.tap("LS2401000005")
+    assert "software upgrades: covered for life" in chat.text
+
+
+async def test_downtime_over_20_days_restarts_the_warranty(chat: Chat, engine: AsyncEngine) -> None:
+    invoice = TODAY - timedelta(days=200)
+    product = await register(engine, "NB2504000011", "notebook", "TC-N14", invoice)
+    await ask(chat, "NB2504000011")
+    [customer] = await _customer_ids(engine)
+    down = TODAY - timedelta(days=100)
+    async with engine.begin() as conn:  # two repairs of its own fault: 12 + 10 days out of use
+        for number, start, days in (("R-2026-900001", down, 12), ("R-2026-900002", down + timedelta(days=30), 10)):
+            await conn.execute(insert(Ticket).values(
+                number=number, kind="repair", status="resolved", customer_id=customer, locale="en",
+                product_id=product, out_of_use_from=start, working_again_on=start + timedelta(days=days), own_fault=True,
+                created_at=utcnow(), updated_at=utcnow(),
+            ))
+    await chat.press("menu:warranty")
+    await chat.tap("NB2504000011")
+    restarted = down + timedelta(days=30 + 10)  # the day it worked again after passing 20 days
+    assert f"notebook: covered until {chat_day(coverage_end(restarted, Period(amount=1, unit='years')))}" in chat.text
+
+
+async def _customer_ids(engine: AsyncEngine) -> list[int]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(Customer.id))).scalars())
+
+
+async def test_a_repair_records_the_verdict_and_says_the_visit_is_free(chat: Chat, engine: AsyncEngine) -> None:
+    product = await register(engine, "HA2403000777", "household_ac", "KFR-35GW", TODAY - timedelta(days=50))
+    await chat.say("/start")
+    await chat.press("menu:repair")
+    await chat.press("repair.product_line:household_ac")
+    await chat.press("repair.model:KFR-35GW")
+    await chat.say("HA2403000777")
+    await chat.say("The outdoor unit rattles")
+    await chat.press("repair.files:skip")
+    await chat.say("Shanghai, Huaihai Road 1")
+    await chat.say("+86 138 0013 8000")
+    await chat.press(chat.last[0].choices[0].id)
+    await chat.press(chat.last[0].choices[0].id)
+    await chat.press("repair.confirm:submit")
+    assert "in warranty: the visit is free" in chat.text
+    [ticket] = await tickets(engine)
+    assert ticket.product_id == product and ticket.warranty["in_warranty"] is True
