@@ -35,6 +35,8 @@ import shutil
 import sys
 import tempfile
 import time
+
+_IMPORTED_AT = time.monotonic()  # aiogram's import alone takes seconds
 from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -101,7 +103,8 @@ class LocalSession(BaseSession):
     the urlencoded request body; then the answer is built as Telegram would (a Message JSON
     with increasing message_id, `reply_markup` echoed for inline keyboards), serialized with
     `json_dumps` and parsed back through `check_response` (json_loads + pydantic validation of
-    `Response[Message]`, binding the bot). Not done: the socket and HTTP framing.
+    `Response[Message]`, binding the bot). Not done: the socket and HTTP framing; in their place
+    one `await asyncio.sleep(0)`, as a real request yields to the event loop at least once.
     """
 
     def __init__(self) -> None:
@@ -137,6 +140,7 @@ class LocalSession(BaseSession):
             form.add_field(key, value)
             fields[key] = value
         form()  # the request body, as aiohttp would write it to the socket
+        await asyncio.sleep(0)  # a real request yields to the event loop at least once
         self.calls[name] += 1
         now = int(time.time())
         if name == "sendMessage":
@@ -429,6 +433,8 @@ async def run_phase(system: System, phase: str, seconds: float, warmup: float, i
     stop = False
     rng = random.Random(seed)
 
+    idle: set[asyncio.Task[None]] = set()  # customers thinking, not waiting for an answer
+
     async def one(customer: Customer) -> None:
         nonlocal counted
         due = perf_counter() + (rng.uniform(0, 1 / rate) if rate else 0.0)
@@ -436,9 +442,10 @@ async def run_phase(system: System, phase: str, seconds: float, warmup: float, i
             if rate:
                 wait = due - perf_counter()
                 if wait > 0:
+                    me = asyncio.current_task()
+                    idle.add(me)  # type: ignore[arg-type]
                     await asyncio.sleep(wait)
-                    if stop:
-                        return
+                    idle.discard(me)  # type: ignore[arg-type]
                 due += rng.expovariate(rate)  # open loop: the schedule does not wait for answers
             sent = perf_counter()
             latency = await system.step(customer, ids)
@@ -456,6 +463,8 @@ async def run_phase(system: System, phase: str, seconds: float, warmup: float, i
     cpu = time.process_time() - cpu0
     gcwatch.on = False
     stop = True
+    for task in idle:
+        task.cancel()
     # Let in-flight steps finish; a step without an answer for STUCK_AFTER s is stuck.
     _done, pending = await asyncio.wait(tasks, timeout=STUCK_AFTER)
     for task in pending:
@@ -464,6 +473,8 @@ async def run_phase(system: System, phase: str, seconds: float, warmup: float, i
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+    if pending:  # let the stuck steps' answers arrive, so the next phase starts clean
+        await asyncio.sleep(0.5)
     for customer in system.customers:
         customer.chat.future = None
     elapsed = window[1] - window[0]
@@ -594,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-    started = time.monotonic()
+    started = _IMPORTED_AT
     load = os.getloadavg()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
           f"store: {args.db}", flush=True)

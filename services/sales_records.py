@@ -87,6 +87,9 @@ def _column_name(text: str) -> str:
 
 def read_header(cells: list[str]) -> list[str]:
     """The column names of a header row; HeaderError names what is missing, unknown or twice."""
+    for separator in (";", "\t", "|"):
+        if len(cells) == 1 and separator in cells[0]:
+            raise HeaderError(f"header row: the columns must be separated by commas (this file seems to use {separator!r})")
     names = [_column_name(cell) for cell in cells]
     problems = []
     unknown = [cells[i].strip() for i, name in enumerate(names) if name not in COLUMNS]

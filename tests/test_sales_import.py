@@ -45,7 +45,7 @@ def parser(company: Company, today: date = TODAY) -> RecordParser:
 def good_row(i: int) -> list[str]:
     prefix, model = MODELS[i % len(MODELS)]
     month = 1 + i % 12
-    phone = ["", f"+86138{i:08d}", f"139 {i % 10000:04d} {i // 10000 % 10000:04d}", f"+995 5{i % 100000000:08d}"][i % 4]
+    phone = ["", f"+86138{i:08d}", f"139 {i % 10000:04d} {i // 10000 % 10000:04d}", f"+995 599 {i % 1000000:06d}"][i % 4]
     acceptance = f"2024-{month:02d}-28" if prefix == "IT" else ""
     return [f"{prefix}24{month:02d}{i:06d}", model, f"2024-{month:02d}-{1 + i % 27:02d}", f"INV-{i}",
             f"Dealer {i % 37}", phone, ADDRESSES[i % len(ADDRESSES)], acceptance]
@@ -58,8 +58,7 @@ BAD_KINDS = [
     (lambda r: r.__setitem__(0, "ZZ" + r[0][2:]), "serial: prefix ZZ"),
     (lambda r: r.__setitem__(1, "NO-SUCH-MODEL"), "model: "),
     (lambda r: r.__setitem__(2, "2099-01-01"), "invoice_date: 2099-01-01 is in the future"),
-    (lambda r: r.__setitem__(2, f"20{r[0][2:4]}-{r[0][4:6]}-01".replace("-01-01", "-01-01")) or
-     r.__setitem__(2, "2023-12-31"), "invoice_date: 2023-12-31 is before the manufacturing month"),
+    (lambda r: r.__setitem__(2, "2023-12-31"), "invoice_date: 2023-12-31 is before the manufacturing month"),
     (lambda r: r.__setitem__(2, "15/04/2024"), "invoice_date: '15/04/2024' is not a date"),
     (lambda r: r.__setitem__(5, "12345"), "customer_phone: '12345' is not a valid phone number"),
     (lambda r: r.__setitem__(4, " "), "dealer: missing"),
@@ -151,7 +150,7 @@ def test_project_equipment_keeps_its_acceptance_date(company: Company) -> None:
                                 "", "2024-03-15"]))
     record = parser(company).parse(values)
     assert (record.product_line, record.acceptance_date, record.customer_phone) == (
-        "it_project", date(2024, 3, 15), "+995555123456") or record.acceptance_date == date(2024, 3, 15)
+        "it_project", date(2024, 3, 15), "+995555123456")
 
 
 REJECTIONS = [
@@ -265,10 +264,11 @@ async def test_changed_data_is_rejected_and_the_registry_untouched(engine: Async
 
 async def test_a_serial_twice_in_a_file(engine: AsyncEngine, company: Company) -> None:
     row = "HA2403000123,KFR-26GW,2024-04-02,INV-1,Shop,,,"
+    same = "ha-2403-000123,kfr-26gw,2024-04-02,INV-1,Shop,,,"
     other = "HA2403000123,KFR-26GW,2024-04-02,INV-9,Shop,,,"
     for batch_size in (1000, 2):  # in one batch, then across batches
         await _reset(engine)
-        counts, results = await run_import(engine, company, lines(row, row.lower(), other), batch_size=batch_size)
+        counts, results = await run_import(engine, company, lines(row, same, other), batch_size=batch_size)
         assert counts == {"accepted": 1, "unchanged": 1, "rejected": 1}
         assert results[1].reason in ("same data as in row 2", "same data as in the registry")
         assert results[2].reason.startswith("serial already ") and "INV-1 in " in results[2].reason
@@ -367,7 +367,7 @@ def test_cli_refuses_a_file_with_a_wrong_header(sqlite_url: str, tmp_path: Path,
     source = tmp_path / "sales.csv"
     source.write_text("serial;model;invoice_date\nHA2403000123;KFR-26GW;2024-04-02\n", encoding="utf-8")
     assert main(["import-sales", str(source)]) == 2
-    assert "unknown column(s) 'serial;model;invoice_date'" in capsys.readouterr().err
+    assert "columns must be separated by commas (this file seems to use ';')" in capsys.readouterr().err
     assert main(["import-sales", str(tmp_path / "missing.csv")]) == 2
 
 

@@ -1,0 +1,252 @@
+"""The product registry: linking a serial in the chat, the customer file, migration 0002."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.cli import main
+from storage.db import create_engine, downgrade, upgrade
+from storage.models import ChannelIdentity, Conversation, Customer, Message, Product, Ticket, utcnow
+from storage.products import LinkOutcome, customer_file, link_product, link_products_by_phone
+
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
+
+
+async def add_customer(engine: AsyncEngine, phone: str | None = None, **values: Any) -> int:
+    async with engine.begin() as conn:
+        return await conn.scalar(insert(Customer).values(
+            locale=values.pop("locale", "en"), locale_chosen=True, phone=phone, created_at=T0, **values,
+        ).returning(Customer.id))
+
+
+async def add_product(engine: AsyncEngine, serial: str, customer_id: int | None = None, phone: str | None = None,
+                      **values: Any) -> int:
+    async with engine.begin() as conn:
+        return await conn.scalar(insert(Product).values({
+            "serial": serial, "product_line": "household_ac", "model": "KFR-26GW", "manufactured": date(2024, 3, 1),
+            "invoice_date": date(2024, 4, 2), "invoice_ref": "INV-1", "dealer": "Shop", "customer_id": customer_id,
+            "customer_phone": phone, "created_at": T0, "updated_at": T0, **values,
+        }).returning(Product.id))
+
+
+async def link(engine: AsyncEngine, customer_id: int, serial: str) -> Any:
+    async with engine.begin() as conn:
+        return await link_product(conn, customer_id, serial)
+
+
+async def owner(engine: AsyncEngine, serial: str) -> int | None:
+    async with engine.connect() as conn:
+        return await conn.scalar(select(Product.customer_id).where(Product.serial == serial))
+
+
+# --- link_product ---------------------------------------------------------------------------
+
+
+async def test_an_unlinked_serial_is_linked_and_then_already_yours(engine: AsyncEngine) -> None:
+    me = await add_customer(engine)
+    product_id = await add_product(engine, "HA2403000123")
+    result = await link(engine, me, "ha-2403-000123")
+    assert (result.outcome, result.serial, result.product_id) == (LinkOutcome.LINKED, "HA2403000123", product_id)
+    assert await owner(engine, "HA2403000123") == me
+    result = await link(engine, me, "HA2403000123")
+    assert (result.outcome, result.product_id) == (LinkOutcome.ALREADY_YOURS, product_id)
+
+
+async def test_an_unknown_serial(engine: AsyncEngine) -> None:
+    me = await add_customer(engine)
+    result = await link(engine, me, "HA2403000999")
+    assert (result.outcome, result.serial, result.product_id) == (LinkOutcome.UNKNOWN_SERIAL, "HA2403000999", None)
+
+
+async def test_a_unit_of_another_customer_is_not_handed_over(engine: AsyncEngine) -> None:
+    other, me = await add_customer(engine, "+8613811111111"), await add_customer(engine)
+    product_id = await add_product(engine, "HA2403000123", customer_id=other)
+    result = await link(engine, me, "HA2403000123")
+    assert (result.outcome, result.product_id, result.owner_customer_id) == (
+        LinkOutcome.OWNED_BY_OTHER, product_id, other)
+    assert await owner(engine, "HA2403000123") == other
+
+
+async def test_a_unit_sold_to_a_recorded_phone_goes_only_to_that_phone(engine: AsyncEngine) -> None:
+    stranger = await add_customer(engine, "+8613822222222")
+    no_phone = await add_customer(engine)
+    buyer = await add_customer(engine, "+8613811111111")
+    await add_product(engine, "HA2403000123", phone="+8613811111111")
+    for customer in (stranger, no_phone):
+        result = await link(engine, customer, "HA2403000123")
+        assert (result.outcome, result.owner_customer_id, result.recorded_phone) == (
+            LinkOutcome.OWNED_BY_OTHER, None, "+8613811111111")
+    assert await owner(engine, "HA2403000123") is None
+    assert (await link(engine, buyer, "HA2403000123")).outcome is LinkOutcome.LINKED
+
+
+async def test_two_customers_claiming_one_unit_at_once_never_both_win(engine: AsyncEngine) -> None:
+    first, second = await add_customer(engine), await add_customer(engine)
+    await add_product(engine, "HA2403000123")
+    results = await asyncio.gather(link(engine, first, "HA2403000123"), link(engine, second, "HA2403000123"))
+    assert sorted(r.outcome for r in results) == [LinkOutcome.LINKED, LinkOutcome.OWNED_BY_OTHER]
+    winner = next(r for r in results if r.outcome is LinkOutcome.LINKED)
+    loser = next(r for r in results if r.outcome is LinkOutcome.OWNED_BY_OTHER)
+    assert loser.owner_customer_id == await owner(engine, "HA2403000123") != None  # noqa: E711
+    assert winner.product_id == loser.product_id
+
+
+async def test_a_phone_given_in_the_chat_links_the_units_sold_to_it(engine: AsyncEngine) -> None:
+    me, other = await add_customer(engine), await add_customer(engine)
+    await add_product(engine, "HA2403000001", phone="+8613811111111")
+    await add_product(engine, "HA2403000002", phone="+8613811111111")
+    await add_product(engine, "HA2403000003", phone="+8613811111111", customer_id=other)
+    await add_product(engine, "HA2403000004", phone="+8613822222222")
+    async with engine.begin() as conn:
+        assert await link_products_by_phone(conn, me, "+8613811111111") == ["HA2403000001", "HA2403000002"]
+    assert await owner(engine, "HA2403000003") == other
+
+
+# --- the customer file ----------------------------------------------------------------------
+
+
+async def conversation(engine: AsyncEngine, customer_id: int) -> int:
+    async with engine.begin() as conn:
+        identity = await conn.scalar(insert(ChannelIdentity).values(
+            customer_id=customer_id, channel="telegram", external_id=str(customer_id), chat_id="1", created_at=T0,
+        ).returning(ChannelIdentity.id))
+        return await conn.scalar(insert(Conversation).values(
+            customer_id=customer_id, identity_id=identity, state="", slots={}, mode="bot", version=0, updated_at=T0,
+        ).returning(Conversation.id))
+
+
+async def add_ticket(engine: AsyncEngine, customer_id: int, conversation_id: int, number: str, created: datetime,
+                     messages: int, **values: Any) -> int:
+    async with engine.begin() as conn:
+        ticket_id = await conn.scalar(insert(Ticket).values(
+            number=number, kind="repair", status="open", customer_id=customer_id, conversation_id=conversation_id,
+            channel="telegram", locale="en", details={}, created_at=created, updated_at=created, **values,
+        ).returning(Ticket.id))
+        if messages:
+            await conn.execute(insert(Message), [
+                {"conversation_id": conversation_id, "ticket_id": ticket_id, "direction": "in", "author": "customer",
+                 "channel": "telegram", "text": f"m{i}", "attachments": [], "created_at": created}
+                for i in range(messages)
+            ])
+        return ticket_id
+
+
+async def filled_customer(engine: AsyncEngine) -> int:
+    me = await add_customer(engine, "+995599123456", locale="ka", timezone="Asia/Tbilisi", display_name="Nino")
+    other = await add_customer(engine)
+    mine = await add_product(engine, "HA2403000123", customer_id=me, install_address="Tbilisi")
+    await add_product(engine, "IT2401000001", customer_id=me, product_line="it_project", model="SRV-2U",
+                      acceptance_date=date(2024, 3, 15))
+    await add_product(engine, "HA2403000999", customer_id=other)
+    chat = await conversation(engine, me)
+    verdict = {"in_warranty": True, "start": "2024-04-02", "basis": "invoice"}
+    await add_ticket(engine, me, chat, "R-2025-000001", T0, messages=3, product_id=mine, warranty=verdict,
+                     out_of_use_from=date(2025, 3, 1), working_again_on=date(2025, 3, 25), own_fault=True,
+                     first_response_due=T0 + timedelta(hours=1))
+    await add_ticket(engine, me, chat, "C-2025-000001", T0 + timedelta(days=2), messages=0,
+                     serial="HA2403000123")
+    other_chat = await conversation(engine, other)
+    await add_ticket(engine, other, other_chat, "R-2025-000002", T0, messages=1)
+    return me
+
+
+async def test_the_customer_file(engine: AsyncEngine) -> None:
+    me = await filled_customer(engine)
+    data = await customer_file(engine, me)
+    assert data is not None
+    assert json.loads(json.dumps(data)) == data  # plain JSON data
+    assert data["customer"] == {"id": me, "display_name": "Nino", "locale": "ka", "phone": "+995599123456",
+                                "timezone": "Asia/Tbilisi", "created_at": "2025-03-01T08:00:00+00:00"}
+    assert [p["serial"] for p in data["products"]] == ["HA2403000123", "IT2401000001"]
+    assert data["products"][0]["invoice_date"] == "2024-04-02"
+    assert data["products"][0]["manufactured"] == "2024-03-01"
+    assert data["products"][1]["acceptance_date"] == "2024-03-15"
+    newest, oldest = data["tickets"]
+    assert (newest["number"], newest["serial"], newest["messages"], newest["warranty"]) == (
+        "C-2025-000001", "HA2403000123", 0, None)
+    assert newest["downtime"] == {"out_of_use_from": None, "working_again_on": None, "own_fault": None}
+    assert (oldest["number"], oldest["kind"], oldest["status"], oldest["serial"], oldest["messages"]) == (
+        "R-2025-000001", "repair", "open", "HA2403000123", 3)
+    assert oldest["warranty"] == {"in_warranty": True, "start": "2024-04-02", "basis": "invoice"}
+    assert oldest["downtime"] == {"out_of_use_from": "2025-03-01", "working_again_on": "2025-03-25", "own_fault": True}
+    assert oldest["created_at"] == "2025-03-01T08:00:00+00:00"
+    assert oldest["first_response_due"] == "2025-03-01T09:00:00+00:00"
+
+
+async def test_no_file_for_an_unknown_customer(engine: AsyncEngine) -> None:
+    assert await customer_file(engine, 999) is None
+
+
+def test_cli_prints_the_customer_file(sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+
+    async def fill() -> int:
+        engine = create_engine(sqlite_url)
+        try:
+            return await filled_customer(engine)
+        finally:
+            await engine.dispose()
+
+    me = asyncio.run(fill())
+    assert main(["customer-file", str(me)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["customer"]["display_name"] == "Nino" and len(data["tickets"]) == 2
+    assert main(["customer-file", "999"]) == 1
+    assert "no customer 999" in capsys.readouterr().err
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+
+async def test_serials_are_unique_and_tickets_point_at_real_products(engine: AsyncEngine) -> None:
+    me = await add_customer(engine)
+    await add_product(engine, "HA2403000123")
+    with pytest.raises(IntegrityError):
+        await add_product(engine, "HA2403000123")
+    chat = await conversation(engine, me)
+    with pytest.raises(IntegrityError):
+        await add_ticket(engine, me, chat, "R-2025-000009", T0, messages=0, product_id=12345)
+
+
+def test_migration_0002_up_and_down_with_tickets_and_messages_on_sqlite(tmp_path: Path) -> None:
+    """Regression: a batch-mode rebuild of `tickets` failed with FOREIGN KEY constraint failed
+    on DROP TABLE as soon as a message (or a related ticket) pointed at a ticket."""
+    path = tmp_path / "stairs.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0001")
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            insert into customers(id, locale, locale_chosen, created_at) values (1, 'en', 0, '2025-03-01 08:00:00');
+            insert into channel_identities(id, customer_id, channel, external_id, chat_id, created_at)
+                values (1, 1, 'telegram', '1', '1', '2025-03-01 08:00:00');
+            insert into conversations(id, customer_id, identity_id, state, slots, mode, version, updated_at)
+                values (1, 1, 1, '', '{}', 'bot', 0, '2025-03-01 08:00:00');
+            insert into tickets(id, number, kind, status, priority, customer_id, locale, details, created_at, updated_at)
+                values (1, 'R-2025-000001', 'repair', 'open', 'normal', 1, 'en', '{}', '2025-03-01', '2025-03-01');
+            insert into tickets(id, number, kind, status, priority, customer_id, locale, details, created_at, updated_at,
+                                related_ticket_id)
+                values (2, 'C-2025-000001', 'complaint', 'open', 'normal', 1, 'en', '{}', '2025-03-01', '2025-03-01', 1);
+            insert into messages(conversation_id, ticket_id, direction, author, channel, text, attachments, created_at)
+                values (1, 1, 'in', 'customer', 'telegram', 'hello', '[]', '2025-03-01');
+        """)
+    upgrade(url)
+    downgrade(url, "0001")
+    upgrade(url)
+    with sqlite3.connect(path) as db:
+        assert db.execute("select count(*) from tickets").fetchone() == (2,)
+        assert db.execute("select count(*) from messages").fetchone() == (1,)
+        assert db.execute("pragma foreign_key_check").fetchall() == []
+        columns = {row[1] for row in db.execute("pragma table_info(tickets)")}
+        assert {"product_id", "warranty", "out_of_use_from", "working_again_on", "own_fault"} <= columns
+        assert [row[2] for row in db.execute("pragma foreign_key_list(tickets)")].count("products") == 1
