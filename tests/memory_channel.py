@@ -77,6 +77,26 @@ class Chat:
     async def location(self, lat: float, lon: float) -> list[Reply]:
         return await self._send(kind=Kind.LOCATION, location=(lat, lon))
 
+    async def report_repair(
+        self, line: str = "household_ac", *, model: str | None = None, serial: str | None = None,
+        fault: str = "It stopped working this morning", address: str | None = None,
+        location: tuple[float, float] | None = None, phone: str = "+86 138 0013 8000",
+    ) -> str:
+        """Walk the whole repair form with buttons (first model, day and window unless given); the final answer."""
+        await self.say("/start")
+        await self.press("menu:repair")
+        await self.press(f"repair.product_line:{line}")
+        await self.press(f"repair.model:{model}" if model else self.last[0].choices[0].id)
+        await (self.say(serial) if serial else self.press("repair.serial:skip"))
+        await self.say(fault)
+        await self.press("repair.files:skip")
+        await (self.location(*location) if location else self.say(address or "Shanghai, Huaihai Road 1"))
+        await self.say(phone)
+        await self.press(self.last[0].choices[0].id)  # the first day offered
+        await self.press(self.last[0].choices[0].id)  # the first time window
+        await self.press("repair.confirm:submit")
+        return self.text
+
     def last_choices(self) -> list[str]:
         for reply in reversed(self.replies):
             if reply.choices:

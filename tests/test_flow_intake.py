@@ -15,19 +15,8 @@ NUMBER = re.compile(r"[RCHWV]-\d{4}-\d{6}")
 
 
 async def report_repair(chat: Chat) -> str:
-    await chat.say("/start")
-    await chat.tap("Report a repair")
-    await chat.tap("Laser equipment")
-    await chat.press(chat.last[0].choices[0].id)
-    await chat.tap("Skip")
-    await chat.say("The laser does not fire")
-    await chat.tap("Skip")
-    await chat.say("5 Lenin street, Novosibirsk")
-    await chat.say("+7 913 123-45-67")
-    await chat.press(chat.last[0].choices[0].id)
-    await chat.press(chat.last[0].choices[0].id)
-    await chat.tap("Submit")
-    return NUMBER.search(chat.text).group(0)
+    answer = await chat.report_repair("laser", fault="The laser does not fire", address="5 Lenin street, Novosibirsk", phone="+7 913 123-45-67")
+    return NUMBER.search(answer).group(0)
 
 
 async def tickets_of(engine: AsyncEngine) -> list:

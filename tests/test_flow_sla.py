@@ -16,25 +16,6 @@ from storage.models import Customer, Ticket
 from tests.memory_channel import Chat
 
 
-async def repair(chat: Chat, line: str, *, location: tuple[float, float] | None = None, address: str = "", phone: str) -> str:
-    await chat.say("/start")
-    await chat.press("menu:repair")
-    await chat.press(f"repair.product_line:{line}")
-    await chat.press(chat.last[0].choices[0].id)
-    await chat.press("repair.serial:skip")
-    await chat.say("It stopped working this morning")
-    await chat.press("repair.files:skip")
-    if location:
-        await chat.location(*location)
-    else:
-        await chat.say(address)
-    await chat.say(phone)
-    await chat.press(chat.last[0].choices[0].id)
-    await chat.press(chat.last[0].choices[0].id)
-    await chat.press("repair.confirm:submit")
-    return chat.text
-
-
 async def only_ticket(engine: AsyncEngine) -> Any:
     async with engine.connect() as conn:
         return (await conn.execute(select(Ticket.__table__))).one()
@@ -54,7 +35,7 @@ async def test_city_customer_household_ac_promise(
     new_chat: Callable[..., Chat], engine: AsyncEngine, locale: str, language: str, place: dict[str, Any], zone: str
 ) -> None:
     chat = new_chat(language=language)
-    answer = await repair(chat, "household_ac", phone="+86 138 0013 8000", **place)
+    answer = await chat.report_repair("household_ac", phone="+86 138 0013 8000", **place)
     ticket = await only_ticket(engine)
     # 001 §1.1: response within 1 h, on site within 2 h, fixed within 24 h, around the clock.
     assert ticket.first_response_due - ticket.created_at == timedelta(hours=1)
@@ -67,7 +48,7 @@ async def test_city_customer_household_ac_promise(
 
 
 async def test_overseas_customer_is_told_in_their_own_time_zone(chat: Chat, engine: AsyncEngine) -> None:
-    answer = await repair(chat, "laser", location=(41.7151, 44.8271), phone="+995 555 12 34 56")
+    answer = await chat.report_repair("laser", location=(41.7151, 44.8271), phone="+995 555 12 34 56")
     ticket = await only_ticket(engine)
     # 000 §6: overseas, first response within 10 h and a repair within 72 h.
     assert ticket.details["sla"]["class"] == "overseas"
@@ -79,9 +60,9 @@ async def test_overseas_customer_is_told_in_their_own_time_zone(chat: Chat, engi
 
 
 async def test_laser_beyond_300_km_and_county_without_station(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
-    await repair(new_chat("near"), "laser", location=(31.30, 120.58), phone="+86 138 0013 8000")  # Suzhou, ~85 km
-    await repair(new_chat("far"), "laser", location=(36.07, 120.38), phone="+86 138 0013 8001")  # Qingdao, ~540 km
-    await repair(new_chat("lhasa"), "computer", address="Lhasa, Beijing Road 1", phone="+86 138 0013 8002")
+    await new_chat("near").report_repair("laser", location=(31.30, 120.58), phone="+86 138 0013 8000")  # Suzhou, ~85 km
+    await new_chat("far").report_repair("laser", location=(36.07, 120.38), phone="+86 138 0013 8001")  # Qingdao, ~540 km
+    await new_chat("lhasa").report_repair("computer", address="Lhasa, Beijing Road 1", phone="+86 138 0013 8002")
     async with engine.connect() as conn:
         rows = (await conn.execute(select(Ticket.__table__).order_by(Ticket.id))).all()
     near, far, county = rows

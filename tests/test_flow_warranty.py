@@ -143,18 +143,7 @@ async def _customer_ids(engine: AsyncEngine) -> list[int]:
 
 async def test_a_repair_records_the_verdict_and_says_the_visit_is_free(chat: Chat, engine: AsyncEngine) -> None:
     product = await register(engine, "HA2403000777", "household_ac", "KFR-35GW", TODAY - timedelta(days=50))
-    await chat.say("/start")
-    await chat.press("menu:repair")
-    await chat.press("repair.product_line:household_ac")
-    await chat.press("repair.model:KFR-35GW")
-    await chat.say("HA2403000777")
-    await chat.say("The outdoor unit rattles")
-    await chat.press("repair.files:skip")
-    await chat.say("Shanghai, Huaihai Road 1")
-    await chat.say("+86 138 0013 8000")
-    await chat.press(chat.last[0].choices[0].id)
-    await chat.press(chat.last[0].choices[0].id)
-    await chat.press("repair.confirm:submit")
-    assert "in warranty: the visit is free" in chat.text
+    answer = await chat.report_repair("household_ac", model="KFR-35GW", serial="HA2403000777", fault="The outdoor unit rattles")
+    assert "in warranty: the visit is free" in answer
     [ticket] = await tickets(engine)
     assert ticket.product_id == product and ticket.warranty["in_warranty"] is True
