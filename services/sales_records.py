@@ -54,7 +54,6 @@ class SaleRecord:
     install_address: str | None = None
     acceptance_date: date | None = None
 
-
     def values(self) -> dict[str, object]:
         """Column name -> value (much cheaper than `dataclasses.asdict`)."""
         return {name: getattr(self, name) for name in FIELDS}
@@ -89,7 +88,9 @@ def read_header(cells: list[str]) -> list[str]:
     """The column names of a header row; HeaderError names what is missing, unknown or twice."""
     for separator in (";", "\t", "|"):
         if len(cells) == 1 and separator in cells[0]:
-            raise HeaderError(f"header row: the columns must be separated by commas (this file seems to use {separator!r})")
+            raise HeaderError(
+                f"header row: the columns must be separated by commas (this file seems to use {separator!r})"
+            )
     names = [_column_name(cell) for cell in cells]
     problems = []
     unknown = [cells[i].strip() for i, name in enumerate(names) if name not in COLUMNS]
@@ -174,9 +175,7 @@ class RecordParser:
             dealer=text["dealer"],
             customer_phone=self._phone(text["customer_phone"]) if text["customer_phone"] else None,
             install_address=text["install_address"] or None,
-            acceptance_date=(
-                self._date("acceptance_date", text["acceptance_date"], manufactured) if text["acceptance_date"] else None
-            ),
+            acceptance_date=self._optional_date("acceptance_date", text["acceptance_date"], manufactured),
         )
 
     def _serial(self, text: str) -> tuple[str, str, date]:
@@ -211,6 +210,9 @@ class RecordParser:
         if value < manufactured:
             raise RowRejected(f"{name}: {value} is before the manufacturing month {manufactured:%Y-%m} of the serial")
         return value
+
+    def _optional_date(self, name: str, text: str, manufactured: date) -> date | None:
+        return self._date(name, text, manufactured) if text else None
 
     def _phone(self, text: str) -> str:
         if text not in self._phones:

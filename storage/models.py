@@ -75,7 +75,7 @@ class Customer(Base):
     # True once the customer picked a language; detection never overrides a choice.
     locale_chosen: Mapped[bool] = mapped_column(Boolean, default=False)
     timezone: Mapped[str | None] = mapped_column(String(64))
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)  # sales records link by phone
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.sales_records import COMPARED, RecordParser, Row, RowRejected, SaleRecord, differences
 from services.serials import clean
-from storage.models import Customer, Message, Product, Ticket, utcnow
 from storage.db import insert_ignore
+from storage.models import Customer, Message, Product, Ticket, utcnow
 
 products = Product.__table__
 customers = Customer.__table__
@@ -59,6 +59,9 @@ class ImportCounts:
     def rows(self) -> int:
         return self.accepted + self.unchanged + self.rejected
 
+    def add(self, outcome: Outcome) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+
 
 class _ImportStatements:
     def __init__(self, dialect: str) -> None:
@@ -94,10 +97,12 @@ async def import_sales(
     st = _ImportStatements(engine.dialect.name)
     counts = ImportCounts()
     for batch in _batches(rows, batch_size):
+        results, first = _check(parser, batch)  # before the transaction: SQLite's write lock stays short
         async with engine.begin() as conn:
-            results = await _import_batch(conn, st, parser, batch)
-        for result in results:
-            setattr(counts, result.outcome.value, getattr(counts, result.outcome.value) + 1)
+            results.update(await _register(conn, st, first))
+        for row in batch:
+            result = results[row.number]
+            counts.add(result.outcome)
             if on_result:
                 on_result(result)
         done = counts.rows
@@ -106,19 +111,28 @@ async def import_sales(
     return counts
 
 
-async def _import_batch(conn: AsyncConnection, st: _ImportStatements, parser: RecordParser, batch: list[Row]) -> list[RowResult]:
+Firsts = dict[str, tuple[int, SaleRecord]]  # serial -> (row number, record) of its first row in a batch
+
+
+def _check(parser: RecordParser, batch: list[Row]) -> tuple[dict[int, RowResult], Firsts]:
+    """The outcomes known without the registry, and the first row of each good serial of the batch."""
     results: dict[int, RowResult] = {}
-    first: dict[str, tuple[int, SaleRecord]] = {}  # serial -> (row, record) of its first row in the batch
+    first: Firsts = {}
     for row in batch:
         record = _parse(parser, row, results)
         if record is None:
             continue
         if record.serial in first:
-            results[row.number] = _compare(row.number, record, first[record.serial][1].values(),
-                                           f"row {first[record.serial][0]}")
+            earlier, registered = first[record.serial]
+            results[row.number] = _compare(row.number, record, registered.values(), f"row {earlier}")
         else:
             first[record.serial] = (row.number, record)
+    return results, first
+
+
+async def _register(conn: AsyncConnection, st: _ImportStatements, first: Firsts) -> dict[int, RowResult]:
     registered = await _registered(conn, st, list(first))
+    results = {}
     new = []
     for serial, (number, record) in first.items():
         if serial in registered:
@@ -127,7 +141,7 @@ async def _import_batch(conn: AsyncConnection, st: _ImportStatements, parser: Re
             new.append((number, record))
     if new:
         results.update(await _insert(conn, st, new))
-    return [results[row.number] for row in batch]
+    return results
 
 
 def _parse(parser: RecordParser, row: Row, results: dict[int, RowResult]) -> SaleRecord | None:
@@ -147,7 +161,8 @@ def _compare(number: int, record: SaleRecord, registered: dict[str, Any], where:
     if not changed:
         return RowResult(number, record.serial, Outcome.UNCHANGED, f"same data as in {where}")
     already = "already registered" if where == "the registry" else f"already in {where}"
-    return RowResult(number, record.serial, Outcome.REJECTED, f"serial {already} with different data ({'; '.join(changed)})")
+    reason = f"serial {already} with different data ({'; '.join(changed)})"
+    return RowResult(number, record.serial, Outcome.REJECTED, reason)
 
 
 async def _registered(conn: AsyncConnection, st: _ImportStatements, serials: list[str]) -> dict[str, dict[str, Any]]:
@@ -167,7 +182,9 @@ async def _owners(conn: AsyncConnection, st: _ImportStatements, phones: set[str]
     return {phone: ids[0] for phone, ids in found.items() if len(ids) == 1}
 
 
-async def _insert(conn: AsyncConnection, st: _ImportStatements, new: list[tuple[int, SaleRecord]]) -> dict[int, RowResult]:
+async def _insert(
+    conn: AsyncConnection, st: _ImportStatements, new: list[tuple[int, SaleRecord]]
+) -> dict[int, RowResult]:
     owners = await _owners(conn, st, {r.customer_phone for _, r in new if r.customer_phone})
     now = utcnow()
     params = []

@@ -46,8 +46,24 @@ def postgres_url() -> str:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {problem}")
         pytest.skip(f"PostgreSQL not reachable: {problem}")
+    _reset_schema(POSTGRES_URL)  # whatever an earlier run left, start from nothing
     upgrade(POSTGRES_URL)
     return POSTGRES_URL
+
+
+def _reset_schema(url: str) -> None:
+    import asyncio
+
+    async def reset() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(reset())
 
 
 @pytest.fixture(scope="session")
