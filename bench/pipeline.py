@@ -351,18 +351,18 @@ async def build_pipeline(url: str, customers: int, first_user: int) -> System:
     return system
 
 
-async def calibrate(system: System, ids: itertools.count[int], user_id: int, show: bool) -> None:
-    """Walk the form twice with one customer, waiting for quiet after each step: how many
+async def calibrate(system: System, ids: itertools.count[int], user_id: int, show: bool, walks: int = 2) -> None:
+    """Walk the form (twice) with one customer, waiting for quiet after each step: how many
     sendMessage calls answer each step (the pipeline's replies come from the outbox, later)."""
     customer = Customer(user_id, system.bot, system.session)
     chat = customer.chat
-    counts: list[list[int]] = [[], []]
-    for cycle in range(2):
+    counts: list[list[int]] = [[] for _ in range(walks)]
+    for cycle in range(walks):
         for index, (kind, arg) in enumerate(WALK):
             before = chat.sent
             await system.dp.feed_update(system.bot, customer.update(next(ids), next(ids)))
             quiet_since, seen = perf_counter(), chat.sent
-            while perf_counter() - quiet_since < 0.15 or chat.sent == before:
+            while perf_counter() - quiet_since < 0.1 or chat.sent == before:
                 await asyncio.sleep(0.01)
                 if chat.sent != seen:
                     quiet_since, seen = perf_counter(), chat.sent
@@ -373,11 +373,18 @@ async def calibrate(system: System, ids: itertools.count[int], user_id: int, sho
                 print(f"  step {index:2} {kind} {arg or ''}: {chat.sent - before} message(s); last: "
                       f"{chat.last_text[:70]!r}".replace("\n", " "))
             customer.step = (index + 1) % len(WALK)
-    if counts[0] != counts[1]:
+    if any(c != counts[0] for c in counts):
         raise RuntimeError(f"{system.name}: answers per step differ between walks: {counts}")
     if system.check_submit and "is registered" not in chat.last_text:
         raise RuntimeError(f"{system.name}: the walk did not end with a registered request: {chat.last_text!r}")
-    system.expected = counts[1]
+    system.expected = counts[-1]
+
+
+async def greet_everyone(system: System, ids: itertools.count[int]) -> None:
+    """One /start per customer, unmeasured: their identities exist before the phases begin."""
+    for customer in system.customers:
+        customer.step = 0
+    await asyncio.gather(*(system.step(c, ids) for c in system.customers))
 
 
 # --- phases ----------------------------------------------------------------------------
@@ -534,9 +541,11 @@ async def amain(args: argparse.Namespace, url: str) -> list[Result]:
     try:
         if args.show_walk:
             print("pipeline, one customer's walk (answers per step):")
-        await calibrate(echo, ids, FIRST_USER - 1, False)
+        await calibrate(echo, ids, FIRST_USER - 1, False, walks=1)
         await calibrate(pipeline, ids, FIRST_USER - 1, args.show_walk)
         print(f"sendMessage calls per step, pipeline: {pipeline.expected}", flush=True)
+        for system in (echo, pipeline):
+            await greet_everyone(system, ids)
 
         if args.profile:
             return [await profile(pipeline, args, ids, gcwatch)]

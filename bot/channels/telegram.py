@@ -23,6 +23,16 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteWebhook,
+    EditMessageText,
+    GetMe,
+    GetUpdates,
+    SendMessage,
+    SetWebhook,
+)
+from aiogram.methods.base import Response
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
@@ -40,6 +50,14 @@ from bot.core.events import Attachment, Event, Kind, Reply
 from bot.outbox import RetryLater, Temporary, Unreachable
 
 log = logging.getLogger(__name__)
+
+# aiogram builds Response[<returned type>] on every call, and pydantic caches such
+# classes only weakly: a GC frees them and the next call rebuilds one (~9 ms stall).
+# Holding them here keeps them built.
+_RESPONSE_TYPES = tuple(
+    Response[method.__returning__]
+    for method in (SendMessage, EditMessageText, AnswerCallbackQuery, GetUpdates, GetMe, SetWebhook, DeleteWebhook)
+)
 
 CHANNEL = "telegram"
 MAX_TEXT = 4096  # Bot API limit of one message

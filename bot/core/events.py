@@ -6,7 +6,7 @@ messages; nothing below the channels knows about Telegram or the browser.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
@@ -85,9 +85,11 @@ class Reply:
     replaces: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        payload = asdict(self)
-        payload["choices"] = [[c.id, c.label] for c in self.choices]
-        return payload
+        # Written out: dataclasses.asdict deep-copies (~200 us for a 10-button keyboard).
+        return {
+            "text": self.text, "choices": [[c.id, c.label] for c in self.choices], "request": self.request,
+            "request_label": self.request_label, "replaces": self.replaces,
+        }
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Reply:
