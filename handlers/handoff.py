@@ -7,6 +7,8 @@ added to that ticket.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.core.turn import TicketInfo, Turn
 from bot.i18n import N_
 from handlers.menu import menu_choices
@@ -29,7 +31,7 @@ async def _current(turn: Turn) -> TicketInfo | None:
 async def talk_to_person(turn: Turn) -> None:
     ticket = await _current(turn)
     if ticket is None:
-        ticket, when = await _open(turn, "person")
+        ticket, when = await open_queued(turn, "person")
         text = turn.t._("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.", number=ticket.number) + "\n" + when
     else:
         text = turn.t._("You are already waiting for a person with request %(number)s. They will answer in this chat.", number=ticket.number)
@@ -38,15 +40,18 @@ async def talk_to_person(turn: Turn) -> None:
 
 
 async def open_for_person(turn: Turn, kind: str) -> None:
-    ticket, when = await _open(turn, kind)
-    _queue(turn, ticket.id)
+    ticket, when = await open_queued(turn, kind)
     turn.say(turn.t._(BY_A_PERSON[kind], number=ticket.number) + "\n" + when)
 
 
-async def _open(turn: Turn, kind: str) -> tuple[TicketInfo, str]:
-    """A ticket queued for a person, with the first-response time promised (in business hours)."""
+async def open_queued(turn: Turn, kind: str, details: dict[str, Any] | None = None, **fields: Any) -> tuple[TicketInfo, str]:
+    """A ticket queued for a person, the conversation waiting on it, and the
+    first-response time promised (in business hours), as text for the customer."""
     promised = promise(turn, None).response_only()
-    ticket = await turn.store.open_ticket(kind, "queued", details=promised.details(), **promised.ticket_fields())
+    ticket = await turn.store.open_ticket(
+        kind, "queued", details={**(details or {}), **promised.details()}, **fields, **promised.ticket_fields()
+    )
+    _queue(turn, ticket.id)
     return ticket, describe(turn, promised.due)
 
 

@@ -21,7 +21,7 @@ from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers.answers import phone_answer
 from handlers.menu import show_menu
-from handlers.promises import describe, promise
+from handlers.handoff import open_queued
 from services.serials import find_serial, parse_serial
 from services.warranty_check import ProductRecord, WarrantyAnswer, check
 from storage.products import LinkOutcome
@@ -146,14 +146,8 @@ async def _phone_given(turn: Turn) -> None:
 
 
 async def _to_person(turn: Turn, serial: str, **details: Any) -> str:
-    promised = promise(turn, None).response_only()
-    ticket = await turn.store.open_ticket(
-        "warranty", "queued", serial=serial, details={"serial": serial, **details, **promised.details()},
-        **promised.ticket_fields(),
-    )
-    turn.mode, turn.ticket_id, turn.message_ticket_id = "queued", ticket.id, ticket.id
-    turn.goto("")
-    turn.say(describe(turn, promised.due))
+    ticket, when = await open_queued(turn, "warranty", details={"serial": serial, **details}, serial=serial)
+    turn.say(when)
     return ticket.number
 
 
