@@ -141,12 +141,24 @@ class LocalSession(BaseSession):
             fields[key] = value
         form()  # the request body, as aiohttp would write it to the socket
         await asyncio.sleep(0)  # a real request yields to the event loop at least once
+        result = self._answer(name, fields)
+        response = self.check_response(bot, method, 200, self.json_dumps({"ok": True, "result": result}))
+        return response.result
+
+    async def post_json(self, name: str, body: bytes) -> tuple[int, bytes]:
+        """What the server answers to a JSON POST (the transport's `BotAPI.post`)."""
+        await asyncio.sleep(0)
+        result = self._answer(name, json.loads(body))
+        return 200, self.json_dumps({"ok": True, "result": result}).encode()
+
+    def _answer(self, name: str, fields: dict[str, Any]) -> Any:
         self.calls[name] += 1
         now = int(time.time())
         if name == "sendMessage":
             chat_id = int(fields["chat_id"])
             message_id = next(self._message_ids)
             result: Any = self._message(chat_id, message_id, fields, now)
+            self._delivered(chat_id, message_id, result)
         elif name == "editMessageText":
             result = self._message(int(fields["chat_id"]), int(fields["message_id"]), fields, now)
             result["edit_date"] = now
@@ -156,10 +168,7 @@ class LocalSession(BaseSession):
             result = BOT_USER
         else:
             raise NotImplementedError(f"LocalSession does not answer {name}")
-        response = self.check_response(bot, method, 200, self.json_dumps({"ok": True, "result": result}))
-        if name == "sendMessage":
-            self._delivered(chat_id, message_id, result)
-        return response.result
+        return result
 
     @staticmethod
     def _message(chat_id: int, message_id: int, fields: dict[str, Any], now: int) -> dict[str, Any]:
@@ -169,8 +178,9 @@ class LocalSession(BaseSession):
             "text": fields.get("text", ""),
         }
         markup = fields.get("reply_markup")
-        if markup:
+        if isinstance(markup, str):  # form-encoded (aiogram) rather than JSON
             markup = json.loads(markup)
+        if markup:
             if "inline_keyboard" in markup:  # Telegram echoes only inline keyboards
                 message["reply_markup"] = markup
         return message
@@ -196,6 +206,19 @@ def make_local_bot() -> Bot:
     bot = make_bot(TOKEN)
     bot.session = LocalSession()  # make_bot's AiohttpSession opens nothing until its first request
     return bot
+
+
+def local_bot_api(bot: Bot) -> Any:
+    """The transport's JSON client, posting to the local session instead of a socket."""
+    from bot.channels.telegram import BotAPI
+
+    session: LocalSession = bot.session  # type: ignore[assignment]
+
+    class LocalBotAPI(BotAPI):
+        async def post(self, method: str, body: bytes) -> tuple[int, bytes]:
+            return await session.post_json(method, body)
+
+    return LocalBotAPI(bot)
 
 
 # --- customers ------------------------------------------------------------------------
@@ -331,9 +354,9 @@ async def build_pipeline(url: str, customers: int, first_user: int) -> System:
     await empty_tables(engine)
     company = load_company(settings)
     bot = make_local_bot()
-    sender = OutboxSender(engine, [TelegramTransport(bot)], {}, lease=settings.outbox_lease)  # no Limits
+    sender = OutboxSender(engine, [TelegramTransport(local_bot_api(bot))], {}, lease=settings.outbox_lease)  # no Limits
     core = Dispatcher(
-        engine, company, route, on_queued=sender.notify,
+        engine, company, route, outbox=sender,
         max_batch=settings.commit_max_batch, window=settings.commit_window,
     )
     dp = build_dispatcher(core)
@@ -569,13 +592,14 @@ async def amain(args: argparse.Namespace, url: str) -> list[Result]:
 
 
 async def profile(system: System, args: argparse.Namespace, ids: itertools.count[int], gcwatch: GcWatch) -> Result:
-    """The pipeline's closed loop under a profiler; prints the top functions."""
+    """The pipeline's closed (or open) loop under a profiler; prints the top functions."""
+    rate = 1.0 if args.profile_phase == "open" else None
     if args.profile == "pyinstrument":
         from pyinstrument import Profiler
 
         profiler = Profiler(interval=0.0005, async_mode="disabled")
         profiler.start()
-        result = await run_phase(system, "closed", args.seconds, 0.0, ids, gcwatch)
+        result = await run_phase(system, args.profile_phase, args.seconds, 0.0, ids, gcwatch, rate=rate)
         profiler.stop()
         out = args.profile_out or os.path.join(tempfile.gettempdir(), "bench-pipeline.pyinstrument.txt")
         with open(out, "w") as fh:
@@ -587,7 +611,7 @@ async def profile(system: System, args: argparse.Namespace, ids: itertools.count
 
     profiler = cProfile.Profile()
     profiler.enable()
-    result = await run_phase(system, "closed", args.seconds, 0.0, ids, gcwatch)
+    result = await run_phase(system, args.profile_phase, args.seconds, 0.0, ids, gcwatch, rate=rate)
     profiler.disable()
     out = args.profile_out or os.path.join(tempfile.gettempdir(), "bench-pipeline.prof")
     profiler.dump_stats(out)
@@ -606,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--show-walk", action="store_true", help="print the pipeline's answers to one walk")
     parser.add_argument("--profile", choices=["cprofile", "pyinstrument"], help="profile the pipeline's closed loop only")
+    parser.add_argument("--profile-phase", choices=["closed", "open"], default="closed", help="the phase to profile")
     parser.add_argument("--profile-out", help="where to write the profile")
     args = parser.parse_args(argv)
 

@@ -10,11 +10,11 @@ from contextlib import suppress
 
 from aiohttp import web
 
-from bot.channels.telegram import TelegramTransport, WebhookHandler, build_dispatcher, make_bot
+from bot.channels.telegram import BotAPI, TelegramTransport, WebhookHandler, build_dispatcher, make_bot
 from bot.channels.web import WebChat
 from bot.company import load_company
 from bot.config import Settings
-from bot.core.dispatcher import Dispatcher, Queued
+from bot.core.dispatcher import Dispatcher
 from bot.outbox import Limits, OutboxSender, Transport
 from handlers.router import route
 from storage.db import create_engine
@@ -29,7 +29,7 @@ class Service:
         self.engine = create_engine(settings.database_url)
         self.company = load_company(settings)
         self.core = Dispatcher(
-            self.engine, self.company, route, on_queued=self._queued,
+            self.engine, self.company, route,
             max_batch=settings.commit_max_batch, window=settings.commit_window,
         )
         self.web = WebChat(self.core, self.engine, settings.company_timezone)
@@ -39,11 +39,12 @@ class Service:
         if settings.telegram_enabled():
             self.bot = make_bot(settings.telegram_bot_token or "", settings.telegram_api_base)
             self.telegram = build_dispatcher(self.core)
-            transports.append(TelegramTransport(self.bot))
+            transports.append(TelegramTransport(BotAPI(self.bot)))
             limits["telegram"] = Limits(
                 settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst
             )
         self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
+        self.core.outbox = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.tasks: list[asyncio.Task[None]] = []
         self.runner: web.AppRunner | None = None
@@ -53,9 +54,6 @@ class Service:
         """The port actually bound (settings may say 0: any free port)."""
         assert self.runner is not None
         return self.runner.addresses[0][1]
-
-    def _queued(self, queued: list[Queued]) -> None:
-        self.sender.notify(queued)
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)

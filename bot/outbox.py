@@ -19,12 +19,13 @@ import os
 import random
 import time
 from collections import defaultdict
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core.dispatcher import Queued
 from bot.core.events import Reply
@@ -127,7 +128,6 @@ class OutboxSender:
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._blocked: dict[tuple[str, str], float] = {}  # chat -> monotonic time it may send again
         self._sent: list[dict[str, Any]] = []
-        self._flushing = asyncio.Lock()
         st_claimable = (
             select(outbox.c.id)
             .where(
@@ -152,10 +152,25 @@ class OutboxSender:
             .values(status="sent", sent_at=bindparam("b_at"), channel_message_id=bindparam("b_mid"), lease_until=None)
         )
 
-    def notify(self, queued: list[Queued]) -> None:
-        """Called by the dispatcher after a commit: there is something to send."""
-        if any(q.channel in self._transports for q in queued):
-            self._wake.set()
+    def lease_for(self, channel: str, now: datetime) -> tuple[str, datetime] | None:
+        """The committer writes a new row already claimed by us when we can send it
+        at once: a channel here without a rate limit. A rate-limited channel's rows
+        wait as `pending` and are claimed a second's worth at a time (see `_claim_size`)."""
+        if channel not in self._transports or self._limited(channel):
+            return None
+        return self.owner, now + self._lease
+
+    def queued(self, rows: list[Queued]) -> None:
+        """Called by the dispatcher after a commit: send the rows claimed for us, claim the rest."""
+        for row in rows:
+            if row.claimed:
+                self._enqueue(_Row(row.id, row.channel, row.chat_id, row.payload, 1))
+            elif row.channel in self._transports:
+                self._wake.set()
+
+    def _limited(self, channel: str) -> bool:
+        limits = self._limits.get(channel)
+        return limits is not None and limits.per_second > 0
 
     def unblock(self, channel: str, chat_id: str) -> None:
         """The chat can be reached again (a web visitor reconnected): stop holding it."""
@@ -178,11 +193,10 @@ class OutboxSender:
                 self._enqueue(row)
             if rows:
                 continue
-            await self.flush()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._poll)
-            except TimeoutError:
-                pass
+            # Confirmations are written by the next claim: within 0.1 s when there are some.
+            with suppress(TimeoutError):
+                async with asyncio.timeout(min(self._poll, 0.1) if self._sent else self._poll):
+                    await self._wake.wait()  # (asyncio.wait_for can swallow a cancel in 3.11)
 
     async def close(self) -> None:
         for task in list(self._workers.values()):
@@ -206,21 +220,22 @@ class OutboxSender:
         """How many rows to claim now. A rate-limited channel takes about a second's
         worth, and only when the last batch is out: a crash then leaves few rows
         `uncertain`."""
-        limits = self._limits.get(channel)
-        if limits is None or limits.per_second <= 0:
+        if not self._limited(channel):
             return 500
         if any(key[0] == channel for key in self._queues):
             return 0
-        return max(1, int(limits.per_second))
+        return max(1, int(self._limits[channel].per_second))
 
     async def claim(self) -> list[_Row]:
+        """Claim what is due, in one transaction that also confirms what was sent."""
         sizes = {channel: self._claim_size(channel) for channel in sorted(self._transports)}
         sizes = {channel: size for channel, size in sizes.items() if size}
-        if not sizes:
+        if not sizes and not self._sent:
             return []
         now = utcnow()
         rows = []
         async with self._engine.begin() as conn:
+            await self._confirm(conn)
             for channel, size in sizes.items():
                 params = {"now": now, "lease": now + self._lease, "b_channel": channel, "limit": size}
                 result = await conn.execute(self._claim, params)
@@ -266,14 +281,14 @@ class OutboxSender:
                     await self._fail([queue.pop(0)], f"rejected: {error}")
                     continue
                 queue.pop(0)
+                # Confirmed by the run loop's next transaction: a worker never waits for the store.
                 self._sent.append({"b_id": row.id, "b_at": utcnow(), "b_mid": message_id})
-                if len(self._sent) >= 100:
-                    await self.flush()
         finally:
             self._workers.pop(key, None)
             if not queue:
                 self._queues.pop(key, None)
-            self._wake.set()
+            if self._limited(key[0]):
+                self._wake.set()  # claim the next second's worth
 
     async def _throttle(self, key: tuple[str, str]) -> None:
         limits = self._limits.get(key[0])
@@ -286,13 +301,15 @@ class OutboxSender:
         await self._global[key[0]].take()
 
     async def flush(self) -> None:
-        """Write the confirmations gathered so far, in one statement."""
-        async with self._flushing:
-            if not self._sent:
-                return
-            batch, self._sent = self._sent, []
+        """Write the confirmations gathered so far."""
+        if self._sent:
             async with self._engine.begin() as conn:
-                await conn.execute(self._mark_sent, batch)
+                await self._confirm(conn)
+
+    async def _confirm(self, conn: AsyncConnection) -> None:
+        if self._sent:
+            batch, self._sent = self._sent, []
+            await conn.execute(self._mark_sent, batch)
 
     async def _release(self, queue: list[_Row], delay: float, error: str | None) -> None:
         """Give this chat's claimed rows back, due after `delay`, keeping their order."""

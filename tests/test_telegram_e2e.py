@@ -193,10 +193,10 @@ async def test_a_customer_who_blocked_the_bot_does_not_hold_up_others(service: S
 
 
 async def test_long_texts_are_split_at_the_telegram_limit(service: Service, api: FakeBotAPI) -> None:
-    from bot.channels.telegram import TelegramTransport
+    from bot.channels.telegram import BotAPI, TelegramTransport
     from bot.core.events import Choice, Reply
 
-    transport = TelegramTransport(service.bot)
+    transport = TelegramTransport(BotAPI(service.bot))
     paragraph = "Lorem ipsum dolor sit amet " * 40  # ~1,100 characters
     text = "\n\n".join([paragraph] * 8)  # ~8,800 characters
     await transport.deliver(str(USER), Reply(text, (Choice("x:1", "OK"),)), 1)

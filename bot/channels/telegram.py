@@ -8,21 +8,15 @@ Routing uses no aiogram filters (each synchronous filter costs a thread hop).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
+import aiohttp
 from aiogram import Bot, Dispatcher as AiogramDispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
-)
 from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteWebhook,
@@ -33,15 +27,7 @@ from aiogram.methods import (
     SetWebhook,
 )
 from aiogram.methods.base import Response
-from aiogram.types import (
-    CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    Message,
-    ReplyKeyboardMarkup,
-    Update,
-)
+from aiogram.types import CallbackQuery, Message, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
@@ -179,56 +165,100 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     return [p for p in parts if p] or [""]
 
 
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+def keyboard(reply: Reply) -> dict[str, Any] | None:
+    """The reply's buttons as Bot API JSON: a reply keyboard for a share request,
+    else inline buttons (navigation on one row at the bottom)."""
     if reply.request:
-        button = KeyboardButton(
-            text=reply.request_label or reply.request,
-            request_contact=reply.request == "phone",
-            request_location=reply.request == "location",
-        )
-        return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True)
+        button = {
+            "text": reply.request_label or reply.request,
+            "request_contact": reply.request == "phone",
+            "request_location": reply.request == "location",
+        }
+        return {"keyboard": [[button]], "resize_keyboard": True, "one_time_keyboard": True}
     if not reply.choices:
         return None
-    rows: list[list[InlineKeyboardButton]] = []
-    nav: list[InlineKeyboardButton] = []
+    rows: list[list[dict[str, str]]] = []
+    nav: list[dict[str, str]] = []
     for choice in reply.choices:
         if len(choice.id.encode()) > MAX_CALLBACK_DATA:
             raise ValueError(f"callback data over {MAX_CALLBACK_DATA} bytes: {choice.id!r}")
-        button = InlineKeyboardButton(text=choice.label, callback_data=choice.id)
+        button = {"text": choice.label, "callback_data": choice.id}
         (nav.append(button) if choice.id.startswith("nav:") else rows.append([button]))
-    return InlineKeyboardMarkup(inline_keyboard=rows + ([nav] if nav else []))
+    return {"inline_keyboard": rows + ([nav] if nav else [])}
+
+
+class BadRequest(Exception):
+    """The Bot API refused the call itself (400): sending it again will not help."""
+
+
+class BotAPI:
+    """The Bot API methods the outbox sends, posted as JSON on the bot's HTTP session.
+
+    Replies are plain dicts and only the message id is read back, so aiogram's
+    typed method objects are skipped here: building, form-encoding and validating
+    them cost three times the rest of a reply's delivery (bench/README.md).
+    Inbound updates and everything else still go through aiogram.
+    """
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def call(self, method: str, payload: dict[str, Any]) -> Any:
+        """The method's `result`; Bot API errors become the outbox's exceptions."""
+        try:
+            status, body = await self.post(method, json.dumps(payload, ensure_ascii=False).encode())
+        except (aiohttp.ClientError, TimeoutError) as trouble:
+            raise Temporary(f"{method}: {type(trouble).__name__} {trouble}") from trouble
+        try:
+            answer = json.loads(body)
+        except ValueError as trouble:  # not JSON: a proxy's error page
+            raise Temporary(f"{method}: HTTP {status}, not a Bot API answer") from trouble
+        if answer.get("ok"):
+            return answer.get("result")
+        code, description = answer.get("error_code", status), answer.get("description", "")
+        retry_after = (answer.get("parameters") or {}).get("retry_after")
+        if retry_after is not None:
+            raise RetryLater(float(retry_after))
+        if code == 403:
+            raise Unreachable(description)
+        if code == 400:
+            raise BadRequest(description)
+        raise Temporary(f"{method}: {code} {description}")  # 5xx, 401 (token revoked?), 404 ...
+
+    async def post(self, method: str, body: bytes) -> tuple[int, bytes]:
+        """One HTTP POST to the Bot API server (the benchmark answers it locally)."""
+        session = self.bot.session
+        http = await session.create_session()  # type: ignore[attr-defined]
+        url = session.api.api_url(token=self.bot.token, method=method)
+        async with http.post(url, data=body, headers=_JSON, timeout=aiohttp.ClientTimeout(total=session.timeout)) as response:
+            return response.status, await response.read()
+
+
+_JSON = {"Content-Type": "application/json"}
 
 
 class TelegramTransport:
     channel = CHANNEL
 
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
+    def __init__(self, api: BotAPI) -> None:
+        self.api = api
 
     async def deliver(self, chat_id: str, reply: Reply, row_id: int) -> str | None:
-        try:
-            return await self._send(int(chat_id), reply)
-        except TelegramRetryAfter as flood:
-            raise RetryLater(flood.retry_after) from flood
-        except TelegramForbiddenError as refused:
-            raise Unreachable(refused.message) from refused
-        except (TelegramNetworkError, TelegramServerError, TelegramUnauthorizedError) as trouble:
-            raise Temporary(str(trouble)) from trouble
-
-    async def _send(self, chat_id: int, reply: Reply) -> str | None:
         if reply.replaces:
+            # Close the pressed keyboard: the new text and no reply_markup.
+            payload = {"chat_id": chat_id, "message_id": int(reply.replaces), "text": reply.text[:MAX_TEXT] or "✓"}
             try:
-                await self.bot.edit_message_text(
-                    chat_id=chat_id, message_id=int(reply.replaces), text=reply.text[:MAX_TEXT], reply_markup=None,
-                )
-            except TelegramBadRequest as error:
-                if "not modified" not in error.message and "not found" not in error.message:  # not customer-facing
+                await self.api.call("editMessageText", payload)
+            except BadRequest as error:
+                if "not modified" not in str(error) and "not found" not in str(error):  # not customer-facing
                     raise
             return reply.replaces
         parts = split_text(reply.text)
         markup = keyboard(reply)
         sent = None
         for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            sent = await self.bot.send_message(chat_id, part, reply_markup=markup if last else None)
-        return str(sent.message_id) if sent else None
+            payload = {"chat_id": chat_id, "text": part, "link_preview_options": {"is_disabled": True}}
+            if markup and index == len(parts) - 1:
+                payload["reply_markup"] = markup
+            sent = await self.api.call("sendMessage", payload)
+        return str(sent["message_id"]) if sent else None

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -46,10 +46,25 @@ Route = Callable[[Turn], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class Queued:
-    """An outbox row written by a batch, for the sender to pick up at once."""
+    """An outbox row written by a batch; `claimed`: already leased to this process's sender."""
 
     id: int
     channel: str
+    chat_id: str
+    payload: dict[str, Any]
+    claimed: bool
+
+
+class Outbox(Protocol):
+    """The sender of this process, as the committer sees it."""
+
+    def lease_for(self, channel: str, now: datetime) -> tuple[str, datetime] | None:
+        """(owner, lease end) to write new rows of `channel` already claimed, or None: leave them pending."""
+        ...
+
+    def queued(self, rows: list[Queued]) -> None:
+        """After a commit: the batch's rows (claimed ones are handed over here, in memory)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -65,14 +80,14 @@ class Dispatcher:
         company: Company,
         route: Route,
         *,
-        on_queued: Callable[[list[Queued]], None] | None = None,
+        outbox: Outbox | None = None,
         max_batch: int = 200,
         window: float = 0.0,
     ) -> None:
         self._engine = engine
         self._company = company
         self._route = route
-        self._on_queued = on_queued
+        self.outbox = outbox  # settable: the sender is built after the channels, which need the dispatcher
         self._max_batch = max_batch
         self._window = window
         self._st = Statements(engine.dialect.name)
@@ -125,8 +140,8 @@ class Dispatcher:
         for item in batch:
             if not item.done.done():
                 item.done.set_result(None)
-        if queued and self._on_queued:
-            self._on_queued(queued)
+        if queued and self.outbox:
+            self.outbox.queued(queued)
 
     async def _transaction(self, events: list[Event], safe: bool) -> tuple[list[Queued], dict[tuple[str, str], tuple[int, int]]]:
         now = utcnow()
@@ -143,7 +158,7 @@ class Dispatcher:
                     )
             known = {**self._identities, **identities}
             rows = await load_conversations(conn, self._st, [known[(e.channel, e.user_id)][1] for e in fresh])
-            writes = _Writes(now)
+            writes = _Writes(now, self.outbox)
             for event in fresh:
                 row = rows[known[(event.channel, event.user_id)][1]]
                 await self._turn(conn, row, event, now, writes, safe)
@@ -187,8 +202,10 @@ class Dispatcher:
 class _Writes:
     """Everything a batch writes, flushed in a few multi-row statements."""
 
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, outbox: Outbox | None) -> None:
         self.now = now
+        self._outbox = outbox
+        self._leases: dict[str, tuple[str, datetime] | None] = {}
         self.conversations: dict[int, dict[str, Any]] = {}
         self.messages: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
@@ -222,9 +239,16 @@ class _Writes:
                 })
             self.outbox.append({
                 "channel": event.channel, "chat_id": event.chat_id, "conversation_id": row.id,
-                "payload": reply.to_payload(), "status": "pending", "attempts": 0,
-                "next_attempt_at": now, "created_at": now,
+                "payload": reply.to_payload(), "next_attempt_at": now, "created_at": now, **self._claim(event.channel),
             })
+
+    def _claim(self, channel: str) -> dict[str, Any]:
+        if channel not in self._leases:
+            self._leases[channel] = self._outbox.lease_for(channel, self.now) if self._outbox else None
+        lease = self._leases[channel]
+        if lease is None:
+            return {"status": "pending", "attempts": 0, "lease_owner": None, "lease_until": None}
+        return {"status": "sending", "attempts": 1, "lease_owner": lease[0], "lease_until": lease[1]}
 
     async def flush(self, conn: AsyncConnection, st: Statements) -> list[Queued]:
         if self.conversations:
@@ -236,4 +260,7 @@ class _Writes:
         if not self.outbox:
             return []
         result = await conn.execute(st.outbox, self.outbox)
-        return [Queued(row[0], row[1]) for row in result]
+        return [
+            Queued(id, row["channel"], row["chat_id"], row["payload"], row["status"] == "sending")
+            for (id,), row in zip(result, self.outbox)
+        ]
