@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from contextlib import chdir
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -29,10 +30,11 @@ def _pybabel(*args: str) -> None:
 
 
 def extract(output: Path = POT) -> None:
-    _pybabel(
-        "extract", "-F", str(PROJECT_ROOT / "babel.cfg"), *KEYWORDS, "--no-default-keywords",
-        "--sort-by-file", "--project", "aftersales-bot", "--no-wrap", "-o", str(output), str(PROJECT_ROOT),
-    )
+    with chdir(PROJECT_ROOT):  # source locations relative to the project, the same on every machine
+        _pybabel(
+            "extract", "-F", "babel.cfg", *KEYWORDS, "--no-default-keywords",
+            "--sort-by-file", "--project", "aftersales-bot", "--no-wrap", "-o", str(output.resolve()), ".",
+        )
 
 
 def po_path(locale: str) -> Path:

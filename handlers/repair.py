@@ -12,6 +12,7 @@ from bot.core.events import Kind
 from bot.core.forms import Form, Invalid, Slot, start, summary, text_answer
 from bot.core.turn import Turn
 from bot.i18n import N_
+from handlers import timezone
 from handlers.menu import menu_choices
 from handlers.promises import describe, promise, settle_time_zone
 from handlers.warranty import verdict_for_repair
@@ -205,6 +206,8 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     recorded = summary(turn, REPAIR)
     turn.goto("")
     turn.say(f"{text}\n\n{recorded}\n\n{warranty_note}\n{describe(turn, promised.due)}\n{next_steps}", menu_choices(turn))
+    if not turn.customer.timezone:  # neither the place nor the phone told us
+        timezone.ask(turn, promised.due)
 
 
 REPAIR = Form(

@@ -7,12 +7,12 @@ from dataclasses import replace
 from bot.core import forms
 from bot.core.events import MAX_TEXT, Event, Kind
 from bot.core.turn import Turn
-from handlers import complaint, handoff, menu, repair, tickets, warranty
+from handlers import complaint, handoff, menu, repair, tickets, timezone, warranty
 from services.tickets import find_number
 
 FORMS = {form.name: form for form in (repair.REPAIR, complaint.COMPLAINT)}
 # Flows that are not forms: state prefix -> handler.
-FLOWS = {"warranty": warranty.handle}
+FLOWS = {"warranty": warranty.handle, timezone.STATE: timezone.handle}
 COMMAND_NAV = {"back": forms.NAV_BACK, "restart": forms.NAV_RESTART, "cancel": forms.NAV_CANCEL}
 
 
@@ -68,10 +68,15 @@ async def _command(turn: Turn, command: str) -> None:
             menu.show_menu(turn)
     elif command == "language":
         menu.ask_language(turn)
+    elif command == "timezone":
+        timezone.ask(turn)
     elif command in menu.ENTRIES:
         await _menu_entry(turn, command)
     elif command == "help":
-        menu.show_menu(turn, turn.t._("Choose what you need below. At any question you can press Back, Start over or Cancel, or type /back, /restart, /cancel."))
+        menu.show_menu(turn, turn.t._(
+            "Choose what you need below. At any question you can press Back, Start over or Cancel, "
+            "or type /back, /restart, /cancel. /language changes the language, /timezone your time zone."
+        ))
     else:
         menu.show_menu(turn, turn.t._("I do not know the command /%(command)s. Here is what I can do:", command=command[:32]))
 

@@ -82,3 +82,63 @@ async def test_a_person_ticket_promises_an_answer_in_business_hours(chat: Chat, 
     local = ticket.first_response_due.astimezone(hours.zone)
     assert hours.start <= local.time() <= hours.end and local.weekday() in hours.weekdays
     assert Translator("en", "Asia/Shanghai").when(ticket.first_response_due) in chat.text
+
+
+# --- the time zone, asked when neither the place nor the phone tells it ---------------
+
+
+async def customer_zone(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.scalar(select(Customer.timezone))
+
+
+async def test_time_zone_is_asked_when_place_and_phone_leave_it_open(chat: Chat, engine: AsyncEngine) -> None:
+    # A Russian mobile number spans many zones; an address we cannot place.
+    answer = await chat.report_repair("laser", address="Lenina 5, Springfield", phone="+7 916 123 45 67")
+    ticket = await only_ticket(engine)
+    assert Translator("en", "Asia/Shanghai").when(ticket.first_response_due) in answer  # the company's time, named
+    assert "Which time zone are you in?" in chat.last[-1].text and "Shanghai" in chat.last[-1].text
+    offered = [c.id for c in chat.last[-1].choices]
+    assert "tz:Europe/Moscow" in offered and "tz:Asia/Vladivostok" in offered and offered[-1] == "tz:keep"
+    assert await customer_zone(engine) is None
+
+    await chat.press("tz:Asia/Vladivostok")
+    assert await customer_zone(engine) == "Asia/Vladivostok"
+    local = Translator("en", "Asia/Vladivostok")
+    assert "Vladivostok" in chat.text and local.when(ticket.first_response_due) in chat.text
+    assert local.when(ticket.fix_due) in chat.text
+
+    # Known now: the next request does not ask again, and speaks Vladivostok time.
+    answer = await chat.report_repair("laser", address="Lenina 5, Springfield", phone="+7 916 123 45 67")
+    assert "Which time zone" not in answer and "(Vladivostok)" in answer
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "zone", "done"),
+    [
+        ("en", "denver", "America/Denver", "Done: I will give you times for Denver"),
+        ("ru", "Новосибирск", "Asia/Novosibirsk", "Новосибирск"),
+        ("ka", "თბილისი", "Asia/Tbilisi", "თბილისი"),
+        ("zh-hans", "丹佛", "America/Denver", "丹佛"),
+        ("zh-hant", "東京", "Asia/Tokyo", "東京"),
+    ],
+)
+async def test_time_zone_by_typing_a_city_in_any_language(
+    new_chat: Callable[..., Chat], engine: AsyncEngine, language: str, typed: str, zone: str, done: str
+) -> None:
+    chat = new_chat(language=language)
+    await chat.say("/timezone")
+    assert chat.last[-1].choices[-1].id == "tz:keep"
+    await chat.say("Atlantis-upon-Nowhere")
+    assert await customer_zone(engine) is None and "Atlantis-upon-Nowhere" in chat.text  # named back, asked again
+    await chat.say(typed)
+    assert await customer_zone(engine) == zone
+    assert done in chat.text and chat.last[-1].choices[0].id == "menu:repair"
+
+
+async def test_a_forged_zone_button_changes_nothing(chat: Chat, engine: AsyncEngine) -> None:
+    await chat.say("/timezone")
+    await chat.press("tz:Mars/Olympus_Mons")
+    assert await customer_zone(engine) is None and "Which time zone" in chat.text
+    await chat.press("tz:keep")  # the company's zone, kept on purpose
+    assert await customer_zone(engine) == "Asia/Shanghai"

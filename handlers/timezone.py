@@ -1,0 +1,83 @@
+"""The customer's time zone, asked when neither their location nor their phone tells it
+(a country with several zones, an address we cannot place), or changed with /timezone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import get_timezone_gmt, get_timezone_location
+
+from bot.core.events import Choice, Kind
+from bot.core.turn import Turn
+from bot.i18n import babel_locale
+from handlers import menu
+from handlers.promises import describe
+from services.sla import DueTimes
+from services.timezones import ZONES, zone_for_text, zones_for_phone
+
+STATE = "timezone"
+MAX_CHOICES = 12
+KEEP = "tz:keep"
+
+
+def place_name(zone: str, locale: str) -> str:
+    """"Denver (GMT-07:00)" in the customer's language."""
+    where = babel_locale(locale)
+    city = get_timezone_location(zone, locale=where, return_city=True)
+    offset = get_timezone_gmt(datetime.now(ZoneInfo(zone)), width="short", locale=where)
+    return f"{city} ({offset})"
+
+
+def ask(turn: Turn, due: DueTimes | None = None) -> None:
+    """Ask which zone they are in; `due`: a promise to tell again in their own time."""
+    saved = {"due": [d.isoformat() if d else None for d in (due.first_response, due.on_site, due.fixed)]} if due else {}
+    turn.goto(STATE, saved)
+    phone = turn.customer.phone
+    zones = zones_for_phone(phone)[:MAX_CHOICES] if phone else []
+    current = turn.customer.timezone or turn.company.timezone
+    choices = [Choice(f"tz:{zone}", place_name(zone, turn.customer.locale)) for zone in zones]
+    choices.append(Choice(KEEP, turn.t._("Keep %(place)s", place=place_name(current, turn.customer.locale))))
+    turn.say(
+        turn.t._(
+            "Which time zone are you in? Choose it below or type your city. "
+            "Until you tell me, I give times for %(place)s.",
+            place=place_name(current, turn.customer.locale),
+        ),
+        choices,
+    )
+
+
+async def handle(turn: Turn) -> None:
+    event = turn.event
+    zone: str | None = None
+    if event.kind is Kind.CHOICE and event.choice == KEEP:
+        zone = turn.customer.timezone or turn.company.timezone
+    elif event.kind is Kind.CHOICE and (event.choice or "").startswith("tz:"):
+        zone = event.choice[3:] if event.choice[3:] in ZONES else None
+    elif event.kind is Kind.TEXT:
+        zone = zone_for_text(event.text, turn.customer.locale)
+        if zone is None:
+            turn.say(turn.t._("I do not know the place “%(text)s”. Please type a bigger city near you, or choose below.", text=event.text[:60]))
+    if zone is None:
+        ask(turn, _saved_due(turn))
+        return
+    if event.kind is Kind.CHOICE:
+        turn.chosen_label = place_name(zone, turn.customer.locale)
+    due = _saved_due(turn)
+    await turn.update_customer(timezone=zone)  # turn.t now speaks in that zone
+    text = turn.t._(
+        "Done: I will give you times for %(place)s. It is %(time)s there now.",
+        place=place_name(zone, turn.customer.locale), time=turn.t.time(turn.now.astimezone(turn.t.tz).time()),
+    )
+    if due:
+        text += "\n\n" + describe(turn, due)
+    menu.show_menu(turn, text)
+
+
+def _saved_due(turn: Turn) -> DueTimes | None:
+    saved = turn.slots.get("due")
+    if not saved:
+        return None
+    first, on_site, fixed = (datetime.fromisoformat(d) if d else None for d in saved)
+    return DueTimes(first, on_site, fixed)
