@@ -7,7 +7,7 @@ from dataclasses import replace
 from bot.core import forms
 from bot.core.events import MAX_TEXT, Event, Kind
 from bot.core.turn import Turn
-from handlers import complaint, handoff, menu, repair, tickets, timezone, warranty
+from handlers import complaint, customer_file, handoff, menu, repair, tickets, timezone, warranty
 from services.tickets import find_number
 
 FORMS = {form.name: form for form in (repair.REPAIR, complaint.COMPLAINT)}
@@ -70,6 +70,8 @@ async def _command(turn: Turn, command: str) -> None:
         menu.ask_language(turn)
     elif command == "timezone":
         timezone.ask(turn)
+    elif command == tickets.MY_FILE:
+        await customer_file.show(turn)
     elif command in menu.ENTRIES:
         await _menu_entry(turn, command)
     elif command == "help":
@@ -92,6 +94,8 @@ async def _menu_entry(turn: Turn, entry: str) -> None:
         await complaint.begin(turn)
     elif entry == "tickets":
         await tickets.show_list(turn)
+    elif entry == tickets.MY_FILE:
+        await customer_file.show(turn)
     elif entry == "person":
         await handoff.talk_to_person(turn)
     elif entry == "warranty":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.core.events import Choice
 from bot.core.turn import TicketInfo, Turn
 from bot.i18n import N_
 from handlers.menu import menu_choices
@@ -21,6 +22,7 @@ STATUSES = {
     "closed": N_("closed"),
 }
 RECENT = 10
+MY_FILE = "mydata"  # menu entry (and /mydata): the customer's whole file, handlers/customer_file.py
 
 
 def describe(turn: Turn, ticket: TicketInfo) -> str:
@@ -42,7 +44,8 @@ async def show_list(turn: Turn) -> None:
         return
     header = turn.t.n("Your latest %(count)d ticket:", "Your latest %(count)d tickets:", len(tickets))
     body = "\n\n".join(describe(turn, ticket) for ticket in tickets)
-    turn.say(f"{header}\n\n{body}", menu_choices(turn))
+    whole_file = Choice(f"menu:{MY_FILE}", turn.t._("📄 Everything you hold about me"))
+    turn.say(f"{header}\n\n{body}", [whole_file, *menu_choices(turn)])
 
 
 async def show_one(turn: Turn, number: str) -> None:

@@ -68,7 +68,7 @@ async def begin(turn: Turn) -> None:
 async def _ask(turn: Turn, note: str | None = None) -> None:
     t = turn.t
     mine = [
-        Choice(f"{ASK}:{p.serial}", f"{_product_name(turn, p)} · {p.serial}")
+        Choice(f"{ASK}:{p.serial}", f"{product_name(turn, p)} · {p.serial}")
         for p in (await turn.store.customer_products())[:8]
     ]
     text = t._("Which product? Type its serial number (two letters and ten digits, on the rating plate and the warranty card).")
@@ -155,7 +155,7 @@ def _today(turn: Turn) -> date:
     return turn.now.astimezone(turn.t.tz).date()
 
 
-def _product_name(turn: Turn, product: ProductRecord) -> str:
+def product_name(turn: Turn, product: ProductRecord) -> str:
     line = turn.company.catalog.line(product.product_line)
     model = line.model(product.model or "")
     return f"{line.name_in(turn.customer.locale)} {model.name_in(turn.customer.locale) if model else product.model or ''}".strip()
@@ -164,7 +164,7 @@ def _product_name(turn: Turn, product: ProductRecord) -> str:
 def render(turn: Turn, product: ProductRecord, answer: WarrantyAnswer) -> str:
     """The warranty answer, one fact a line, dates in the customer's language."""
     t = turn.t
-    lines = [t._("Warranty of %(product)s, serial %(serial)s:", product=_product_name(turn, product), serial=product.serial)]
+    lines = [t._("Warranty of %(product)s, serial %(serial)s:", product=product_name(turn, product), serial=product.serial)]
     lines.append(t._(BASIS[answer.basis], date=t.date(answer.start, "long")))
     groups: dict[tuple[bool, date | None], list[str]] = defaultdict(list)
     for component in answer.verdict.components:
