@@ -347,10 +347,10 @@ async def build_pipeline(url: str, customers: int, first_user: int) -> System:
     from bot.core.dispatcher import Dispatcher
     from bot.outbox import OutboxSender
     from handlers.router import route
-    from storage.db import create_engine
+    from storage.db import checkpoints, create_engine
 
     settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
-    engine = create_engine(url)
+    engine = create_engine(url, background_checkpoints=True)
     await empty_tables(engine)
     company = load_company(settings)
     bot = make_local_bot()
@@ -361,10 +361,12 @@ async def build_pipeline(url: str, customers: int, first_user: int) -> System:
     )
     dp = build_dispatcher(core)
     sender_task = asyncio.create_task(sender.run(), name="outbox")
+    checkpoint_task = asyncio.create_task(checkpoints(url), name="checkpoints")
 
     async def close() -> None:
         sender_task.cancel()
-        await asyncio.gather(sender_task, return_exceptions=True)
+        checkpoint_task.cancel()
+        await asyncio.gather(sender_task, checkpoint_task, return_exceptions=True)
         await sender.close()
         await core.close()
         await engine.dispose()

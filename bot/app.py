@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.core.dispatcher import Dispatcher
 from bot.outbox import Limits, OutboxSender, Transport
 from handlers.router import route
-from storage.db import create_engine
+from storage.db import checkpoints, create_engine
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -26,7 +26,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = create_engine(settings.database_url)
+        self.engine = create_engine(settings.database_url, background_checkpoints=True)
         self.company = load_company(settings)
         self.core = Dispatcher(
             self.engine, self.company, route,
@@ -76,6 +76,7 @@ class Service:
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
         self.tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
+        self.tasks.append(asyncio.create_task(checkpoints(self.settings.database_url), name="checkpoints"))
         if self.bot:
             await self._start_telegram()
         log.info("web chat at http://%s:%s/", self.settings.host, self.settings.port)

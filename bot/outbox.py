@@ -2,7 +2,10 @@
 
 - Rows are claimed (`pending` -> `sending`) in one statement per batch, so two
   processes never send the same row; confirmations (`sent`) are written in
-  batches too.
+  batches too, in the next claim's transaction.
+- Rows of a channel without a rate limit skip the claim: the committer writes
+  them already claimed by this process and hands them over in memory
+  (`lease_for`, `queued`); they are then handled exactly like claimed rows.
 - A row claimed by a process that died before confirming it is marked
   `uncertain`, never re-sent: a customer must not get a message twice.
 - Per chat, replies go out in order; a chat that must wait (flood control,
@@ -19,7 +22,8 @@ import os
 import random
 import time
 from collections import defaultdict
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -234,8 +238,7 @@ class OutboxSender:
             return []
         now = utcnow()
         rows = []
-        async with self._engine.begin() as conn:
-            await self._confirm(conn)
+        async with self._confirming() as conn:
             for channel, size in sizes.items():
                 params = {"now": now, "lease": now + self._lease, "b_channel": channel, "limit": size}
                 result = await conn.execute(self._claim, params)
@@ -303,13 +306,21 @@ class OutboxSender:
     async def flush(self) -> None:
         """Write the confirmations gathered so far."""
         if self._sent:
-            async with self._engine.begin() as conn:
-                await self._confirm(conn)
+            async with self._confirming():
+                pass
 
-    async def _confirm(self, conn: AsyncConnection) -> None:
-        if self._sent:
-            batch, self._sent = self._sent, []
-            await conn.execute(self._mark_sent, batch)
+    @asynccontextmanager
+    async def _confirming(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that first marks the delivered rows `sent`; if it fails, they are kept for the next."""
+        batch, self._sent = self._sent, []
+        try:
+            async with self._engine.begin() as conn:
+                if batch:
+                    await conn.execute(self._mark_sent, batch)
+                yield conn
+        except BaseException:
+            self._sent = batch + self._sent
+            raise
 
     async def _release(self, queue: list[_Row], delay: float, error: str | None) -> None:
         """Give this chat's claimed rows back, due after `delay`, keeping their order."""

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from functools import partial
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Insert, event
+from sqlalchemy import Connection, Engine, Insert, QueuePool, StaticPool, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -29,53 +30,136 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-class _LoopThreadConnection(aiosqlite.Connection):
-    """An aiosqlite connection that runs each call on the calling (event-loop) thread.
+class LoopConnection:
+    """The part of `AsyncConnection` the project uses, over a sync `Connection`.
 
-    A statement on a local SQLite file takes microseconds; the hop to aiosqlite's
-    worker thread and back takes longer, and a batch makes dozens of them.
-    Safe because the engine below has one connection, so no coroutine of this
-    process ever waits on SQLite's lock while holding the loop; another process
-    holding the lock makes us wait (busy_timeout) only for its short transaction.
+    SQLite runs in this process: a statement on a local file takes microseconds,
+    less than SQLAlchemy's asyncio bridge costs (a greenlet and an aiosqlite
+    thread hop per call; ~0.4 ms for an empty transaction here). So on SQLite
+    the store calls SQLAlchemy's sync engine directly, on the event-loop thread.
     """
 
-    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self._running or not self._connection:
-            raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
+    def __init__(self, connection: Connection) -> None:
+        self.sync_connection = connection
+        self.dialect = connection.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None, **kwargs: Any) -> Any:
+        return self.sync_connection.execute(statement, parameters, **kwargs)
+
+    async def scalar(self, statement: Any, parameters: Any = None, **kwargs: Any) -> Any:
+        return self.sync_connection.scalar(statement, parameters, **kwargs)
+
+    async def scalars(self, statement: Any, parameters: Any = None, **kwargs: Any) -> Any:
+        return self.sync_connection.scalars(statement, parameters, **kwargs)
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Any:
+        return self.sync_connection.exec_driver_sql(statement, parameters)
+
+    async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return fn(self.sync_connection, *args, **kwargs)
+
+    async def commit(self) -> None:
+        self.sync_connection.commit()
+
+    async def rollback(self) -> None:
+        self.sync_connection.rollback()
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite with WAL, foreign keys and write-locking transactions."""
+class LoopEngine:
+    """The part of `AsyncEngine` the project uses, for SQLite (see `LoopConnection`).
+
+    One connection, lent to one transaction at a time in arrival order (an
+    asyncio lock): no coroutine of this process ever waits on SQLite's lock, so
+    the loop never blocks on it; another process holding it makes us wait
+    (busy_timeout) only for its short transaction. A transaction must not open
+    another one: it would wait for itself (TimeoutError after `wait` seconds).
+    """
+
+    def __init__(self, engine: Engine, wait: float = 30.0) -> None:
+        self.sync_engine = engine
+        self.dialect = engine.dialect
+        self.url = engine.url
+        self._turn = asyncio.Lock()
+        self._wait = wait
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[LoopConnection]:
+        async with self._lent():
+            with self.sync_engine.begin() as connection:
+                yield LoopConnection(connection)
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[LoopConnection]:
+        async with self._lent():
+            with self.sync_engine.connect() as connection:
+                yield LoopConnection(connection)
+
+    @asynccontextmanager
+    async def _lent(self) -> AsyncIterator[None]:
+        async with asyncio.timeout(self._wait):
+            await self._turn.acquire()
+        try:
+            yield
+        finally:
+            self._turn.release()
+
+    async def dispose(self) -> None:
+        self.sync_engine.dispose()
+
+
+def create_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any) -> AsyncEngine:
+    """An async engine; on SQLite (a `LoopEngine`) with WAL, foreign keys and
+    write-locking transactions.
+
+    `background_checkpoints`: the connection never copies the WAL into the database
+    file itself (that write and its fsync would stall the event loop for
+    milliseconds); the caller runs `checkpoints(url)` instead.
+    """
     if not is_sqlite(url):
         return create_async_engine(url, pool_size=10, max_overflow=10, **kwargs)
-    database = make_url(url).database or ":memory:"
+    parsed = make_url(url).set(drivername="sqlite+pysqlite")
+    database = parsed.database or ":memory:"
     if database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    connector = partial(sqlite3.connect, database, timeout=30, check_same_thread=False)
-    engine = create_async_engine(
-        url, async_creator=lambda: _LoopThreadConnection(connector, 64),
-        # One connection: transactions of this process queue for it in order
-        # (asyncio, FIFO) instead of spinning in SQLite's busy handler.
-        pool_size=1, max_overflow=0, pool_timeout=30, **kwargs,
+    engine = create_sync_engine(
+        parsed, connect_args={"timeout": 30, "check_same_thread": False},
+        poolclass=StaticPool if database == ":memory:" else QueuePool, **kwargs,
     )
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # We emit BEGIN ourselves (below); the driver's implicit one would be DEFERRED.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000"):
             cursor.execute(f"PRAGMA {pragma}")
+        if background_checkpoints:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock at the start, so a read-modify-write of a
         # conversation can never interleave with another process's.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    return engine
+    return LoopEngine(engine)  # type: ignore[return-value]  # the subset of AsyncEngine we use
+
+
+async def checkpoints(url: str, every: float = 1.0) -> None:
+    """Copy SQLite's WAL into the database file every `every` seconds, in a worker
+    thread (for an engine made with `background_checkpoints`). PASSIVE: it never
+    waits for, nor holds up, the writer. Runs until cancelled."""
+    database = make_url(url).database
+    if not is_sqlite(url) or not database or database == ":memory:":
+        return
+    connection = sqlite3.connect(database, timeout=30, check_same_thread=False)
+    try:
+        while True:
+            await asyncio.sleep(every)
+            await asyncio.to_thread(connection.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        connection.close()
 
 
 def alembic_config(url: str) -> Config:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 from datetime import timedelta
 
 import pytest
@@ -166,3 +167,41 @@ async def test_rate_limits_are_applied(engine: AsyncEngine, monkeypatch: pytest.
     await drain(sender)
     assert len(transport.delivered) == 3
     assert sum(slept) == pytest.approx(3.0, abs=0.2)  # 0 + ~1 + ~2: one per second in a chat
+
+
+async def test_rows_of_an_unlimited_channel_are_handed_over_without_a_claim(engine: AsyncEngine, company: Any) -> None:
+    from bot.core.dispatcher import Dispatcher
+    from bot.core.events import Event, Kind
+    from handlers.router import route
+
+    transport = ScriptedTransport()
+    sender = OutboxSender(engine, [transport], {})  # no Limits
+    core = Dispatcher(engine, company, route, outbox=sender)
+    try:
+        await core.handle(Event(channel="memory", user_id="7", chat_id="7", kind=Kind.COMMAND, command="start", text="/start"))
+        async with engine.connect() as conn:  # committed already leased to this sender, not pending
+            row = (await conn.execute(select(OutboxRow.status, OutboxRow.lease_owner, OutboxRow.attempts))).one()
+        assert tuple(row) == ("sending", sender.owner, 1)
+        while sender._workers:
+            await asyncio.gather(*list(sender._workers.values()))
+        assert len(transport.delivered) == 1 and "service assistant" in transport.delivered[0][1]
+        assert await sender.claim() == []  # nothing left to claim: it is never sent twice
+        assert set((await statuses(engine)).values()) == {"sent"}  # confirmed by that claim's transaction
+    finally:
+        await core.close()
+
+
+async def test_confirmations_survive_a_failed_transaction(engine: AsyncEngine) -> None:
+    await queue(engine, ("1", "a"))
+    transport = ScriptedTransport()
+    sender = OutboxSender(engine, [transport], {})
+    for row in await sender.claim():
+        sender._enqueue(row)
+    while sender._workers:
+        await asyncio.gather(*list(sender._workers.values()))
+    with pytest.raises(RuntimeError):
+        async with sender._confirming():
+            raise RuntimeError("the store went away")
+    assert (await statuses(engine))["a"] == "sending"  # rolled back ...
+    await sender.flush()
+    assert (await statuses(engine))["a"] == "sent"  # ... and written by the next transaction
