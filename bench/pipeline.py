@@ -354,12 +354,13 @@ async def build_pipeline(url: str, customers: int, first_user: int) -> System:
     await empty_tables(engine)
     company = load_company(settings)
     bot = make_local_bot()
-    sender = OutboxSender(engine, [TelegramTransport(local_bot_api(bot))], {}, lease=settings.outbox_lease)  # no Limits
+    api = local_bot_api(bot)
+    sender = OutboxSender(engine, [TelegramTransport(api)], {}, lease=settings.outbox_lease)  # no Limits
     core = Dispatcher(
         engine, company, route, outbox=sender,
         max_batch=settings.commit_max_batch, window=settings.commit_window,
     )
-    dp = build_dispatcher(core)
+    dp = build_dispatcher(core, api)
     sender_task = asyncio.create_task(sender.run(), name="outbox")
     checkpoint_task = asyncio.create_task(checkpoints(url), name="checkpoints")
 

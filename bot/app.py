@@ -38,8 +38,9 @@ class Service:
         self.bot = None
         if settings.telegram_enabled():
             self.bot = make_bot(settings.telegram_bot_token or "", settings.telegram_api_base)
-            self.telegram = build_dispatcher(self.core)
-            transports.append(TelegramTransport(BotAPI(self.bot)))
+            api = BotAPI(self.bot)
+            self.telegram = build_dispatcher(self.core, api)
+            transports.append(TelegramTransport(api))
             limits["telegram"] = Limits(
                 settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -81,29 +81,38 @@ class LoopEngine:
         self.url = engine.url
         self._turn = asyncio.Lock()
         self._wait = wait
+        self._connection: Connection | None = None  # kept open: no pool check-out per transaction
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[LoopConnection]:
-        async with self._lent():
-            with self.sync_engine.begin() as connection:
+        async with self._lent() as connection:
+            with connection.begin():
                 yield LoopConnection(connection)
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[LoopConnection]:
-        async with self._lent():
-            with self.sync_engine.connect() as connection:
+        async with self._lent() as connection:
+            try:
                 yield LoopConnection(connection)
+            finally:
+                if connection.in_transaction():  # not committed: nothing of it stays
+                    connection.rollback()
 
     @asynccontextmanager
-    async def _lent(self) -> AsyncIterator[None]:
+    async def _lent(self) -> AsyncIterator[Connection]:
         async with asyncio.timeout(self._wait):
             await self._turn.acquire()
         try:
-            yield
+            if self._connection is None or self._connection.closed or self._connection.invalidated:
+                self._connection = self.sync_engine.connect()
+            yield self._connection
         finally:
             self._turn.release()
 
     async def dispose(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
         self.sync_engine.dispose()
 
 
@@ -153,13 +162,14 @@ async def checkpoints(url: str, every: float = 1.0) -> None:
     database = make_url(url).database
     if not is_sqlite(url) or not database or database == ":memory:":
         return
-    connection = sqlite3.connect(database, timeout=30, check_same_thread=False)
-    try:
-        while True:
-            await asyncio.sleep(every)
-            await asyncio.to_thread(connection.execute, "PRAGMA wal_checkpoint(PASSIVE)")
-    finally:
-        connection.close()
+
+    def checkpoint() -> None:  # its own connection, opened and closed in the worker thread
+        with closing(sqlite3.connect(database, timeout=30)) as connection:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(checkpoint)
 
 
 def alembic_config(url: str) -> Config:

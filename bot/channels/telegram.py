@@ -107,7 +107,7 @@ def callback_event(callback: CallbackQuery, update_id: int) -> Event:
     )
 
 
-def build_router(core: Dispatcher) -> Router:
+def build_router(core: Dispatcher, api: BotAPI) -> Router:
     router = Router(name="customers")
 
     async def on_message(message: Message, event_update: Update) -> None:
@@ -121,7 +121,7 @@ def build_router(core: Dispatcher) -> Router:
         finally:
             # Stops the button's spinner; not a message, so not through the outbox.
             try:
-                await callback.answer()
+                await api.call("answerCallbackQuery", {"callback_query_id": callback.id})
             except Exception:  # an expired query must not fail the (committed) turn
                 log.debug("answerCallbackQuery failed", exc_info=True)
 
@@ -130,9 +130,9 @@ def build_router(core: Dispatcher) -> Router:
     return router
 
 
-def build_dispatcher(core: Dispatcher) -> AiogramDispatcher:
+def build_dispatcher(core: Dispatcher, api: BotAPI) -> AiogramDispatcher:
     dispatcher = AiogramDispatcher()
-    dispatcher.include_router(build_router(core))
+    dispatcher.include_router(build_router(core, api))
     return dispatcher
 
 

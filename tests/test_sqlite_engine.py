@@ -1,0 +1,59 @@
+"""The SQLite store's engine (storage/db.py): SQLAlchemy's sync engine on the event-loop
+thread, one transaction at a time, WAL checkpoints in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from storage.db import checkpoints, create_engine
+from storage.models import Customer, utcnow
+
+
+async def test_transactions_take_turns_and_a_failed_one_leaves_nothing(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    order: list[str] = []
+
+    async def transaction(name: str, fail: bool = False) -> None:
+        async with engine.begin() as conn:
+            order.append(f"{name} in")
+            await conn.execute(insert(Customer).values(display_name=name, locale="en", locale_chosen=False, created_at=utcnow()))
+            await asyncio.sleep(0.01)  # another coroutine runs now, but cannot enter
+            order.append(f"{name} out")
+            if fail:
+                raise RuntimeError("handler failed")
+
+    try:
+        results = await asyncio.gather(transaction("a"), transaction("b", fail=True), transaction("c"), return_exceptions=True)
+        assert isinstance(results[1], RuntimeError)
+        assert order == ["a in", "a out", "b in", "b out", "c in", "c out"]  # whole, and in arrival order
+        async with engine.connect() as conn:
+            names = list(await conn.scalars(select(Customer.display_name).order_by(Customer.id)))
+        assert names == ["a", "c"]  # b rolled back
+    finally:
+        await engine.dispose()
+
+
+async def test_background_checkpoints_move_the_wal_into_the_database_file(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url, background_checkpoints=True)
+    database = sqlite_url.split("///", 1)[1]
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(Customer), [
+                {"display_name": "x" * 200, "locale": "en", "locale_chosen": False, "created_at": utcnow()}
+                for _ in range(3000)
+            ])
+        before = os.path.getsize(database)  # the connection itself never checkpoints
+        task = asyncio.create_task(checkpoints(sqlite_url, every=0.05))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert os.path.getsize(database) > before + 3000 * 200
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(func.count()).select_from(Customer)) == 3000
+    finally:
+        await engine.dispose()
