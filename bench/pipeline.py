@@ -551,7 +551,7 @@ def prepare_database(kind: str) -> tuple[str, str | None]:
         upgrade(POSTGRES_URL)
         return POSTGRES_URL, None
     tmp = tempfile.mkdtemp(prefix="bench-pipeline-")
-    url = f"sqlite+aiosqlite:///{tmp}/store.db"
+    url = f"sqlite:///{tmp}/store.db"
     upgrade(url)
     return url, tmp
 

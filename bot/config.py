@@ -13,7 +13,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    database_url: str = "sqlite+aiosqlite:///./var/aftersales.db"
+    database_url: str = "sqlite:///./var/aftersales.db"
     data_dir: Path = PROJECT_ROOT / "data"
 
     host: str = "127.0.0.1"

@@ -223,7 +223,7 @@ def test_migration_0002_up_and_down_with_tickets_and_messages_on_sqlite(tmp_path
     """Regression: a batch-mode rebuild of `tickets` failed with FOREIGN KEY constraint failed
     on DROP TABLE as soon as a message (or a related ticket) pointed at a ticket."""
     path = tmp_path / "stairs.db"
-    url = f"sqlite+aiosqlite:///{path}"
+    url = f"sqlite:///{path}"
     upgrade(url, "0001")
     with sqlite3.connect(path) as db:
         db.executescript("""

@@ -57,3 +57,15 @@ async def test_background_checkpoints_move_the_wal_into_the_database_file(sqlite
             assert await conn.scalar(select(func.count()).select_from(Customer)) == 3000
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"])
+async def test_any_sqlite_url_runs_on_the_loop_thread(sqlite_url: str, scheme: str) -> None:
+    # Settings written for the earlier aiosqlite default keep working; that driver is not needed.
+    engine = create_engine(scheme + ":///" + sqlite_url.split("///", 1)[1])
+    try:
+        assert engine.sync_engine.driver == "pysqlite"
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(func.count()).select_from(Customer)) == 0
+    finally:
+        await engine.dispose()
