@@ -6,7 +6,8 @@
 - Rows of a channel without a rate limit skip the claim: the committer writes
   them already claimed by this process and hands them over in memory
   (`lease_for`, `queued`); they are then handled exactly like claimed rows.
-- A row claimed by a process that died before confirming it is marked
+- A row claimed by a process that died before confirming it, or whose request went
+  out but whose answer was lost (`Uncertain`), is marked
   `uncertain`, never re-sent: a customer must not get a message twice.
 - Per chat, replies go out in order; a chat that must wait (flood control,
   network trouble) holds only itself up. Rate limits are token buckets.
@@ -51,6 +52,11 @@ class RetryLater(Exception):
 
 class Temporary(Exception):
     """Network trouble or a server error: retry with back-off."""
+
+
+class Uncertain(Exception):
+    """The request went out but its answer was lost: the reply may have arrived.
+    Marked `uncertain` and not sent again, as after a crash."""
 
 
 class Unreachable(Exception):
@@ -279,6 +285,10 @@ class OutboxSender:
                 except Unreachable as refused:
                     await self._unreachable(key, queue, str(refused))
                     return
+                except Uncertain as unknown:
+                    log.warning("outbox row %s: delivery unknown (%s); not sent again", row.id, unknown)
+                    await self._fail([queue.pop(0)], f"answer lost: {unknown}", status="uncertain")
+                    continue
                 except Exception as error:  # a reply the channel will never take (bad request)
                     log.exception("outbox row %s rejected by %s", row.id, row.channel)
                     await self._fail([queue.pop(0)], f"rejected: {error}")
@@ -332,11 +342,11 @@ class OutboxSender:
                 .values(status="pending", next_attempt_at=due, lease_owner=None, lease_until=None, error=error)
             )
 
-    async def _fail(self, rows: list[_Row], error: str) -> None:
+    async def _fail(self, rows: list[_Row], error: str, status: str = "failed") -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
-                .values(status="failed", error=error, lease_until=None)
+                .values(status=status, error=error, lease_until=None)
             )
 
     async def _unreachable(self, key: tuple[str, str], queue: list[_Row], reason: str) -> None:

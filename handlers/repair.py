@@ -8,12 +8,13 @@ from typing import Any
 
 from babel.dates import format_date
 
-from bot.core.events import Kind
-from bot.core.forms import Form, Invalid, Slot, start, summary, text_answer
+from bot.core.events import Choice, Kind
+from bot.core.forms import NAV_CANCEL, Form, Invalid, Slot, start, summary, text_answer
 from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers import timezone
-from handlers.menu import menu_choices
+from handlers.handoff import open_queued
+from handlers.menu import menu_choices, show_menu
 from handlers.promises import describe, promise, settle_time_zone
 from handlers.warranty import verdict_for_repair
 from handlers.answers import phone_answer
@@ -180,7 +181,15 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     place = values["place"]
     promised = promise(turn, values["product_line"], place, values["phone"])
     await settle_time_zone(turn, promised.placement, values["phone"])
+    if not turn.customer.phone:  # before the lookup: the dealer's record may name this phone
+        await turn.update_customer(phone=values["phone"])
     warranty_fields, warranty_note = await verdict_for_repair(turn, values.get("serial"))
+    paid = warranty_fields.get("warranty", {}).get("in_warranty") is False
+    if paid and not values.get(PAID_OK):
+        _ask_consent(turn, values, warranty_note)
+        return
+    if paid:
+        warranty_fields["warranty"]["paid_visit_agreed_at"] = turn.now.isoformat()
     ticket = await turn.store.open_ticket(
         "repair",
         "open",
@@ -199,8 +208,6 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
         **warranty_fields,
     )
     turn.message_ticket_id = ticket.id
-    if not turn.customer.phone:
-        await turn.update_customer(phone=values["phone"])
     text = turn.t._("Thank you! Your repair request %(number)s is registered.", number=ticket.number)
     next_steps = turn.t._("An engineer will call you to confirm the visit. You can follow it under My tickets.")
     recorded = summary(turn, REPAIR)
@@ -208,6 +215,46 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     turn.say(f"{text}\n\n{recorded}\n\n{warranty_note}\n{describe(turn, promised.due)}\n{next_steps}", menu_choices(turn))
     if not turn.customer.timezone:  # neither the place nor the phone told us
         timezone.ask(turn, promised.due)
+
+
+# --- a paid visit needs the customer's yes (domain.md §3.5) --------------------------
+
+PAID, PAID_OK = "repair_paid", "_paid_ok"
+YES, PERSON = f"{PAID}:yes", f"{PAID}:person"
+
+
+def _ask_consent(turn: Turn, values: dict[str, Any], note: str) -> None:
+    t = turn.t
+    turn.goto(PAID, {"values": values})
+    question = t._("Shall we book this paid visit? Nothing is booked until you say yes.")
+    turn.say("\n\n".join(filter(None, [note, question])), [
+        Choice(YES, t._("✅ Yes, book the paid visit")),
+        Choice(PERSON, t._("👤 Talk to a person first")),
+        Choice(NAV_CANCEL, t._("Cancel")),
+    ])
+
+
+async def consent(turn: Turn) -> None:
+    """The answer to the paid-visit question."""
+    choice = turn.event.choice if turn.event.kind is Kind.CHOICE else None
+    values = turn.slots.get("values", {})
+    if choice == YES:
+        turn.chosen_label = turn.t._("✅ Yes, book the paid visit")
+        await _submit(turn, {**values, PAID_OK: True})
+    elif choice == PERSON:  # queued with what they told us, but no visit booked
+        turn.chosen_label = turn.t._("👤 Talk to a person first")
+        ticket, when = await open_queued(
+            turn, "repair", details={"awaiting": "paid_visit_consent", "request": values},
+            product_line=values["product_line"], model=values["model"], serial=values.get("serial"),
+            description=values["description"], phone=values["phone"],
+        )
+        turn.say(turn.t._("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.", number=ticket.number) + "\n" + when)
+    elif choice == NAV_CANCEL:
+        turn.chosen_label = turn.t._("Cancel")
+        show_menu(turn, turn.t._("Cancelled. Nothing was saved."))
+    else:
+        turn.say(turn.t._("Please answer with the buttons: yes, a person, or cancel."))
+        _ask_consent(turn, values, "")
 
 
 REPAIR = Form(

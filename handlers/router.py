@@ -12,7 +12,7 @@ from services.tickets import find_number
 
 FORMS = {form.name: form for form in (repair.REPAIR, complaint.COMPLAINT)}
 # Flows that are not forms: state prefix -> handler.
-FLOWS = {"warranty": warranty.handle, timezone.STATE: timezone.handle}
+FLOWS = {"warranty": warranty.handle, timezone.STATE: timezone.handle, repair.PAID: repair.consent}
 COMMAND_NAV = {"back": forms.NAV_BACK, "restart": forms.NAV_RESTART, "cancel": forms.NAV_CANCEL}
 
 

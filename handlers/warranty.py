@@ -125,11 +125,17 @@ async def _answer(turn: Turn, serial: str) -> None:
             turn.say(t._("To confirm that this unit is yours, please share the phone number you gave when you bought it."), request="phone", request_label=t._("📱 Share my phone number"))
             turn.say(t._("Or choose:"), [Choice(NAV_CANCEL, t._("Cancel"))])
             return
-        number = await _to_person(turn, serial, reason="owned_by_other", owner=result.owner_customer_id)
+        # Both sides for the person: the customer asking (the ticket's) and the recorded one.
+        number = await _to_person(turn, serial, reason="owned_by_other", owner=result.owner_customer_id,
+                                  recorded_phone=result.recorded_phone)
         turn.say(t._("The serial number %(serial)s is registered to another customer, so I cannot show its warranty here. I have opened request %(number)s: a person will check it with you.", serial=serial, number=number))
         return
     assert product is not None
-    answer = check(turn.company.warranty, product, _today(turn), await turn.store.product_downtime(product.id))
+    answer = await _position(turn, product)
+    if answer is None:
+        number = await _to_person(turn, serial, reason="no_start_date")
+        turn.say(t._("Our records do not yet show from which day the warranty of %(serial)s counts (for project equipment: the final acceptance). I have opened request %(number)s: a person will check it with you.", serial=serial, number=number))
+        return
     show_menu(turn, render(turn, product, answer))
 
 
@@ -153,6 +159,14 @@ async def _to_person(turn: Turn, serial: str, **details: Any) -> str:
 
 def _today(turn: Turn) -> date:
     return turn.now.astimezone(turn.t.tz).date()
+
+
+async def _position(turn: Turn, product: ProductRecord) -> WarrantyAnswer | None:
+    """The product's warranty today; None when the registry lacks the date it counts from."""
+    try:
+        return check(turn.company.warranty, product, _today(turn), await turn.store.product_downtime(product.id))
+    except ValueError:  # e.g. project equipment not yet accepted
+        return None
 
 
 def product_name(turn: Turn, product: ProductRecord) -> str:
@@ -201,10 +215,14 @@ async def verdict_for_repair(turn: Turn, serial: str | None) -> tuple[dict[str, 
         return {}, t._("Without a serial number, a person will check the warranty from your invoice.")
     result, product = await turn.store.claim_product(serial)
     if product is None:
-        owner = {"owner_customer_id": result.owner_customer_id} if result.outcome is LinkOutcome.OWNED_BY_OTHER else {}
+        owner = ({"owner_customer_id": result.owner_customer_id, "recorded_phone": result.recorded_phone}
+                 if result.outcome is LinkOutcome.OWNED_BY_OTHER else {})
         fields = {"warranty": {"outcome": result.outcome.value, **owner}}
         return fields, t._("We could not confirm this serial number in our records; a person will check the warranty from your invoice.")
-    answer = check(turn.company.warranty, product, _today(turn), await turn.store.product_downtime(product.id))
+    answer = await _position(turn, product)
+    if answer is None:
+        fields = {"product_id": product.id, "warranty": {"outcome": "no_start_date"}}
+        return fields, t._("Our records do not yet show from which day this unit's warranty counts; a person will check it from your papers.")
     verdict = answer.verdict
     fields = {
         "product_id": product.id,

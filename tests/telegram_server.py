@@ -113,9 +113,10 @@ class FakeBotAPI:
         self.webhook: Json = {}  # url, secret_token, last_error_date, last_error_message
         self._ids = {k: itertools.count(1) for k in ("update", "message", "file", "callback")}
         self._users: dict[int, Json] = {}
-        self._faults: dict[str, deque[ApiError]] = defaultdict(deque)
+        self._faults: dict[str, deque[ApiError | None]] = defaultdict(deque)
         self._blocked: set[int | str] = set()
         self._outage: str | None = None
+        self._lost_answers: dict[str, int] = defaultdict(int)
         self._allowed_updates: list[str] = []
         self._changed = _Signal()
         self._closing = False
@@ -213,14 +214,24 @@ class FakeBotAPI:
 
     # ------------------------------------------------------------------ fault injection
     def fail_next(self, method: str, n: int = 1, *, status: int = 429, retry_after: int | None = None,
-                  description: str | None = None) -> None:
-        """Answer the next ``n`` calls of ``method`` with an error (429 defaults to retry_after=1)."""
+                  description: str | None = None, after: int = 0) -> None:
+        """Answer the next ``n`` calls of ``method`` with an error (429 defaults to retry_after=1),
+        once ``after`` calls have been answered normally."""
         if status == 429 and retry_after is None:
             retry_after = 1
         desc = description or (f"Too Many Requests: retry after {retry_after}" if status == 429
                                else f"Error {status}")
         params = {"retry_after": retry_after} if retry_after is not None else None
-        self._faults[method.lower()].extend(ApiError(status, desc, params) for _ in range(n))
+        self._faults[method.lower()].extend([None] * after + [ApiError(status, desc, params)] * n)
+
+    def lose_answer_next(self, method: str, n: int = 1) -> None:
+        """Carry out the next ``n`` calls of ``method`` but drop the connection instead of
+        answering: the client cannot know whether they happened."""
+        self._lost_answers[method.lower()] += n
+
+    def clear_faults(self) -> None:
+        """Forget the errors queued by `fail_next` that have not been answered yet."""
+        self._faults.clear()
 
     def block_chat(self, chat_id: int | str, blocked: bool = True) -> None:
         """Every send/edit to ``chat_id`` answers 403 as if the user blocked the bot."""
@@ -267,7 +278,13 @@ class FakeBotAPI:
         if request.match_info["token"] != self.token:
             return ApiError(401, "Unauthorized").response()
         params, uploads = await self._read_params(request)
-        status, body = await self._call(request.match_info["method"], params, uploads)
+        method = request.match_info["method"]
+        status, body = await self._call(method, params, uploads)
+        if self._lost_answers[method.lower()] > 0:
+            self._lost_answers[method.lower()] -= 1
+            assert request.transport is not None
+            request.transport.close()  # done, but the client sees ServerDisconnectedError
+            return web.Response()
         return web.json_response(body, status=status)
 
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
@@ -297,8 +314,8 @@ class FakeBotAPI:
         self.requests.append((method, params))
         self._changed.notify()
         try:
-            if (faults := self._faults.get(method.lower())):
-                raise faults.popleft()
+            if (faults := self._faults.get(method.lower())) and (fault := faults.popleft()):
+                raise fault
             handler = self._methods.get(method.lower())
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")

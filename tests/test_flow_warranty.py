@@ -147,3 +147,61 @@ async def test_a_repair_records_the_verdict_and_says_the_visit_is_free(chat: Cha
     assert "in warranty: the visit is free" in answer
     [ticket] = await tickets(engine)
     assert ticket.product_id == product and ticket.warranty["in_warranty"] is True
+
+
+async def test_an_out_of_warranty_repair_is_booked_only_after_the_customers_yes(chat: Chat, engine: AsyncEngine) -> None:
+    await register(engine, "NB2301000008", "notebook", "TC-N14", date(2023, 2, 1))
+    answer = await chat.report_repair("notebook", serial="NB2301000008", fault="The screen stays dark")
+    assert "out of warranty: the visit costs CN¥50.00" in answer and "Shall we book this paid visit?" in answer
+    assert await tickets(engine) == []  # nothing booked yet
+    await chat.say("ok")  # not an answer to the question: asked again, still nothing booked
+    assert "Please answer with the buttons" in chat.text and await tickets(engine) == []
+    await chat.press("repair_paid:yes")
+    assert "is registered" in chat.text
+    [ticket] = await tickets(engine)
+    assert ticket.kind == "repair" and ticket.warranty["in_warranty"] is False
+    assert ticket.warranty["paid_visit_agreed_at"] and ticket.visit_date is not None
+
+
+@pytest.mark.parametrize("answer", ["cancel", "person"])
+async def test_no_to_a_paid_visit_books_nothing(chat: Chat, engine: AsyncEngine, answer: str) -> None:
+    await register(engine, "NB2301000009", "notebook", "TC-N14", date(2023, 2, 1))
+    await chat.report_repair("notebook", serial="NB2301000009", fault="The screen stays dark")
+    await chat.press("nav:cancel" if answer == "cancel" else "repair_paid:person")
+    found = await tickets(engine)
+    if answer == "cancel":
+        assert "Nothing was saved" in chat.text and found == []
+    else:  # a person talks it over first: queued with what was said, no visit booked
+        [ticket] = found
+        assert "asked a person to take over" in chat.text
+        assert (ticket.kind, ticket.status, ticket.visit_date) == ("repair", "queued", None)
+        assert ticket.details["awaiting"] == "paid_visit_consent" and ticket.serial == "NB2301000009"
+
+
+async def test_project_equipment_without_an_acceptance_date_goes_to_a_person(chat: Chat, engine: AsyncEngine) -> None:
+    await register(engine, "IT2405000001", "it_project", "TC-S2000", TODAY - timedelta(days=30))
+    answer = await ask(chat, "IT2405000001")
+    assert "final acceptance" in answer and "a person will check it" in answer
+    [ticket] = await tickets(engine)
+    assert (ticket.kind, ticket.status, ticket.details["reason"]) == ("warranty", "queued", "no_start_date")
+    answer = await chat.report_repair("it_project", serial="IT2405000001", fault="The server does not boot")
+    assert "is registered" in answer and "a person will check it from your papers" in answer
+    repair = (await tickets(engine))[-1]
+    assert repair.kind == "repair" and repair.warranty == {"outcome": "no_start_date"}
+
+
+async def test_the_phone_given_in_the_repair_form_confirms_a_dealer_recorded_unit(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    product = await register(engine, "MN2406000004", "monitor", "TC-L24", TODAY - timedelta(days=90), customer_phone="+8613800138000")
+    answer = await new_chat("buyer").report_repair("monitor", serial="MN2406000004", phone="138 0013 8000")
+    assert "in warranty: the visit is free" in answer
+    [ticket] = await tickets(engine)
+    assert ticket.product_id == product and ticket.warranty["in_warranty"] is True
+
+
+async def test_a_unit_recorded_for_another_phone_keeps_that_phone_for_the_person(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    await register(engine, "MN2406000005", "monitor", "TC-L24", TODAY - timedelta(days=90), customer_phone="+8613800138000")
+    stranger = new_chat("stranger")
+    await ask(stranger, "MN2406000005")
+    await stranger.say("+86 139 0000 0000")
+    [ticket] = await tickets(engine)
+    assert ticket.details["recorded_phone"] == "+8613800138000" and ticket.details["owner"] is None

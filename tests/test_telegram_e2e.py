@@ -133,17 +133,31 @@ async def test_report_a_repair_in_every_language(service: Service, api: FakeBotA
     assert ticket.details["attachments"][0]["kind"] == "photo"
 
 
-async def test_the_same_update_twice_is_processed_once(service: Service, api: FakeBotAPI, engine: Any) -> None:
+async def test_an_update_delivered_again_after_a_restart_is_processed_once(db_url: str, engine: Any, api: FakeBotAPI) -> None:
+    # Polling confirms an update only with the next getUpdates. If that never reaches
+    # Telegram (here: it fails) and the bot restarts, Telegram delivers the same update again.
     customer = Customer(api)
-    update = api.user_message(USER, "/start")
+    first = Service(settings(db_url, api))
+    await first.start()
+    await api.wait_until(lambda: any(m == "getUpdates" for m, _ in api.requests))  # a long poll is waiting
+    api.fail_next("getUpdates", 1000, status=502)  # every later poll, the confirming one included
+    api.user_message(USER, "/start")
     await customer._answer()
-    api.push_update(update)  # delivered again (e.g. a retry)
-    api.user_message(USER, "/menu")
-    await customer._answer()
-    async with engine.connect() as conn:
-        inbound = await conn.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
-    assert inbound == 2
-    assert len(customer._sends()) == 2
+    await first.stop()
+    api.clear_faults()
+    assert [u["message"]["text"] for u in api.pending_updates] == ["/start"]  # never confirmed
+    second = Service(settings(db_url, api))
+    await second.start()
+    try:
+        await api.wait_until(lambda: not api.pending_updates, timeout=10)  # delivered again, then confirmed
+        api.user_message(USER, "/menu")
+        await customer._answer()
+        async with engine.connect() as conn:
+            inbound = await conn.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
+        assert inbound == 2
+        assert len(customer._sends()) == 2  # no second greeting
+    finally:
+        await second.stop()
 
 
 async def test_callback_from_an_old_keyboard(service: Service, api: FakeBotAPI) -> None:
@@ -172,9 +186,13 @@ async def test_bot_api_outage_during_sending_is_delivered_after_recovery(service
 
 async def test_flood_control_retry_after_is_honoured(service: Service, api: FakeBotAPI) -> None:
     customer = Customer(api)
-    api.fail_next("sendMessage", 1, status=429, retry_after=1)
+    api.fail_next("sendMessage", 1, status=429, retry_after=2)
     api.user_message(USER, "/start")
+    clock = asyncio.get_running_loop().time
+    await api.wait_until(lambda: any(m == "sendMessage" for m, _p in api.requests), timeout=10)
+    refused_at = clock()  # the first attempt: answered 429, retry_after 2
     sent = await api.wait_until(lambda: customer._sends(), timeout=10)
+    assert clock() - refused_at >= 1.9  # not before Telegram said
     failed_at = next(i for i, (m, _p) in enumerate(api.requests) if m == "sendMessage")
     assert sent and len([m for m, _p in api.requests[failed_at:] if m == "sendMessage"]) == 2
 
@@ -206,6 +224,37 @@ async def test_long_texts_are_split_at_the_telegram_limit(service: Service, api:
     assert " ".join(p["text"] for p in parts).split() == text.split()  # nothing lost at the cuts
 
 
+async def test_a_long_reply_cut_short_by_an_error_goes_on_from_where_it_stopped(service: Service, api: FakeBotAPI) -> None:
+    from bot.channels.telegram import BotAPI, TelegramTransport
+    from bot.core.events import Reply
+    from bot.outbox import Temporary
+
+    transport = TelegramTransport(BotAPI(service.bot))
+    text = "\n\n".join(f"Part {n}: " + "word " * 700 for n in range(3))  # three messages
+    api.fail_next("sendMessage", 1, status=502, after=1)  # the first part goes out, the second fails
+    with pytest.raises(Temporary):
+        await transport.deliver(str(USER), Reply(text), 7)
+    await transport.deliver(str(USER), Reply(text), 7)  # the outbox's retry of row 7
+    parts = [s["text"] for s in api.sent_to(USER) if s["method"] == "sendMessage"]
+    assert [p.split(":")[0] for p in parts] == ["Part 0", "Part 1", "Part 2"]  # each once
+
+
+async def test_a_reply_whose_answer_was_lost_is_not_sent_again(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    customer = Customer(api)
+    api.lose_answer_next("sendMessage")  # Telegram sends it, the bot never hears back
+    api.user_message(USER, "/start")
+    async def statuses() -> list[str]:
+        async with engine.connect() as conn:
+            return list(await conn.scalars(select(OutboxRow.status).order_by(OutboxRow.id)))
+
+    assert await eventually(statuses, ["uncertain"])
+    await asyncio.sleep(0.5)
+    assert len(customer._sends()) == 1  # the greeting, once
+    customer.seen = 1
+    assert "How can I help" in await customer.say("/menu")  # the chat goes on
+    assert await eventually(statuses, ["uncertain", "sent"])
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -232,8 +281,15 @@ async def test_webhook_with_secret(db_url: str, engine: Any, api: FakeBotAPI) ->
                 assert response.status == 400
             async with http.post(url, data=json.dumps({"update_id": "x", "message": 5}), headers=good) as response:
                 assert response.status == 400
+            genuine = dict(update, update_id=99998, message=dict(update["message"], text="/start"))
+            for _ in range(2):  # Telegram retries a delivery it thinks failed: same update_id
+                async with http.post(url, json=genuine, headers=good) as response:
+                    assert response.status == 200
+        await api.wait_until(lambda: api.sent_to(5), timeout=10)
+        await asyncio.sleep(0.3)
         async with engine.connect() as conn:
             inbound = await conn.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
-        assert inbound == 1  # only the genuine /start
+        assert inbound == 2  # the customer's /start and one copy of the retried update
+        assert len([s for s in api.sent_to(5) if s["method"] == "sendMessage"]) == 1
     finally:
         await running.stop()

@@ -33,7 +33,7 @@ from aiohttp import web
 
 from bot.core.dispatcher import Dispatcher
 from bot.core.events import Attachment, Event, Kind, Reply
-from bot.outbox import RetryLater, Temporary, Unreachable
+from bot.outbox import RetryLater, Temporary, Uncertain, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +153,13 @@ class WebhookHandler(SimpleRequestHandler):
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Cut at paragraph, then line, then word boundaries, never inside a word if avoidable."""
+    """Cut at paragraph, then line, then word boundaries, never inside a word if avoidable.
+
+    A boundary is taken in that order if it leaves the part at least half full."""
     parts: list[str] = []
     while len(text) > limit:
-        cut = max(text.rfind(sep, 0, limit) for sep in ("\n\n", "\n", " "))
+        cuts = [text.rfind(sep, 0, limit) for sep in ("\n\n", "\n", " ")]
+        cut = next((c for c in cuts if c > limit // 2), max(cuts))
         if cut <= 0:
             cut = limit
         parts.append(text[:cut].rstrip())
@@ -207,8 +210,10 @@ class BotAPI:
         """The method's `result`; Bot API errors become the outbox's exceptions."""
         try:
             status, body = await self.post(method, json.dumps(payload, ensure_ascii=False).encode())
-        except (aiohttp.ClientError, TimeoutError) as trouble:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as trouble:  # nothing was sent
             raise Temporary(f"{method}: {type(trouble).__name__} {trouble}") from trouble
+        except (aiohttp.ClientError, TimeoutError) as trouble:  # sent; whether it arrived is unknown
+            raise Uncertain(f"{method}: {type(trouble).__name__} {trouble}") from trouble
         try:
             answer = json.loads(body)
         except ValueError as trouble:  # not JSON: a proxy's error page
@@ -242,6 +247,8 @@ class TelegramTransport:
 
     def __init__(self, api: BotAPI) -> None:
         self.api = api
+        # Outbox row -> parts of its long text already out: a retry goes on from there.
+        self._parts_out: dict[int, int] = {}
 
     async def deliver(self, chat_id: str, reply: Reply, row_id: int) -> str | None:
         if reply.replaces:
@@ -252,13 +259,29 @@ class TelegramTransport:
             except BadRequest as error:
                 if "not modified" not in str(error) and "not found" not in str(error):  # not customer-facing
                     raise
+            except Uncertain as unknown:  # editing twice does no harm
+                raise Temporary(str(unknown)) from unknown
             return reply.replaces
         parts = split_text(reply.text)
         markup = keyboard(reply)
         sent = None
-        for index, part in enumerate(parts):
-            payload = {"chat_id": chat_id, "text": part, "link_preview_options": {"is_disabled": True}}
-            if markup and index == len(parts) - 1:
+        for index in range(self._parts_out.get(row_id, 0), len(parts)):
+            payload = {"chat_id": chat_id, "text": parts[index], "link_preview_options": {"is_disabled": True}}
+            last = index == len(parts) - 1
+            if markup and last:
                 payload["reply_markup"] = markup
-            sent = await self.api.call("sendMessage", payload)
+            try:
+                sent = await self.api.call("sendMessage", payload)
+            except Uncertain as unknown:
+                if last:
+                    self._parts_out.pop(row_id, None)
+                    raise
+                self._parts_out[row_id] = index + 1  # it may have arrived: go on with the next part
+                raise Temporary(str(unknown)) from unknown
+            except (BadRequest, Unreachable):
+                self._parts_out.pop(row_id, None)
+                raise
+            if not last:
+                self._parts_out[row_id] = index + 1
+        self._parts_out.pop(row_id, None)
         return str(sent["message_id"]) if sent else None
