@@ -25,6 +25,7 @@ from services.warranty import WarrantyConfig, load_config
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "data" / "products.yaml"
 
 _ID_RE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+MAX_ID = 32  # the id travels in button data (Telegram: 64 bytes with the question's name)
 _PREFIX_RE = re.compile(r"[A-Z]{2}")
 _CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9./+_-]{0,23}")
 
@@ -90,6 +91,8 @@ class ProductLine(_Strict):
     def _id(cls, v: str) -> str:
         if not _ID_RE.fullmatch(v):
             raise _problem("must be snake_case (lower-case letters, digits, underscores), e.g. household_ac")
+        if len(v) > MAX_ID:
+            raise _problem(f"must be at most {MAX_ID} characters")
         return v
 
     @field_validator("serial_prefix")

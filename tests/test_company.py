@@ -144,6 +144,27 @@ def test_bad_id(tmp_path: Path, id: str) -> None:
     assert "lines[0].id: must be snake_case" in load_error(write(tmp_path, line_yaml(id=id)))
 
 
+def test_too_long_id(tmp_path: Path) -> None:
+    assert "lines[0].id: must be at most 32 characters" in load_error(write(tmp_path, line_yaml(id="a" * 33)))
+
+
+def test_every_button_the_catalogue_makes_fits_telegrams_64_bytes() -> None:
+    from zoneinfo import available_timezones
+
+    from bot.channels.telegram import MAX_CALLBACK_DATA, keyboard
+    from bot.company import MAX_ID
+    from bot.core.events import Choice, Reply
+    from handlers.repair import REPAIR
+
+    longest_model = "X" * 24  # the longest code the loader accepts
+    ids = [f"{REPAIR.name}.{slot.name}:{'a' * MAX_ID}" for slot in REPAIR.slots]
+    ids += [f"{REPAIR.name}.model:{longest_model}", "warranty.serial:HA2403000123"]
+    ids += [f"tz:{zone}" for zone in available_timezones()]
+    assert max(len(i.encode()) for i in ids) <= MAX_CALLBACK_DATA
+    with pytest.raises(ValueError, match="over 64 bytes"):
+        keyboard(Reply("?", (Choice("x" * 65, "too long"),)))
+
+
 @pytest.mark.parametrize(("models", "expected"), [
     ("- code: KFR 35GW", "lines[0].models[0].code: must be 1-24 characters"),
     ("- code: " + "X" * 25, "lines[0].models[0].code: must be 1-24 characters"),
