@@ -17,9 +17,12 @@ from sqlalchemy import func, select
 from bot.app import Service
 from bot.config import Settings
 from bot.i18n import Translator
-from handlers.menu import GREETING
+from bot.i18n import locale_names
+from handlers.complaint import CATEGORIES, COMPLAINT
+from handlers.menu import ENTRIES, GREETING
 from handlers.repair import REPAIR
 from storage.models import ChannelIdentity, Message, OutboxRow, Ticket
+from storage.models import Customer as CustomerRow
 from tests.telegram_server import FakeBotAPI
 
 NUMBER = re.compile(r"R-\d{4}-\d{6}")
@@ -131,6 +134,41 @@ async def test_report_a_repair_in_every_language(service: Service, api: FakeBotA
         ticket = (await conn.execute(select(Ticket.__table__))).one()
     assert (ticket.number, ticket.locale, ticket.phone) == (number, locale, "+995555123456")
     assert ticket.details["attachments"][0]["kind"] == "photo"
+
+
+LANGUAGES = {"en": "en", "ru": "ru", "ka": "ka", "zh-hans": "zh_Hans", "zh-hant": "zh_Hant"}
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+async def test_complaint_tickets_a_person_and_language_in_every_language(service: Service, api: FakeBotAPI, language: str, engine: Any) -> None:
+    t = Translator(LANGUAGES[language], "Asia/Shanghai")
+    customer = Customer(api, language=language)
+    await customer.say("/start")
+    # File a complaint about a late visit.
+    assert t._(COMPLAINT.slot("category").prompt) in await customer.tap(t._(ENTRIES["complaint"]))
+    assert t._(COMPLAINT.slot("description").prompt) in await customer.tap(t._(CATEGORIES["late_visit"]))
+    assert t._(COMPLAINT.slot("related").prompt) in await customer.say("Nobody came on Monday")
+    await customer.tap(t._("Skip"))
+    answer = await customer.tap(t._("✅ Submit"))
+    number = re.search(r"C-\d{4}-\d{6}", answer).group(0)
+    assert t._("Your complaint %(number)s is registered and has gone to our service team.", number=number) in answer
+    # My tickets lists it with its status in the customer's language.
+    listed = await customer.tap(t._(ENTRIES["tickets"]))
+    assert t.n("Your latest %(count)d ticket:", "Your latest %(count)d tickets:", 1) in listed and number in listed
+    # Talk to a person: a queued ticket, said so.
+    answer = await customer.tap(t._(ENTRIES["person"]))
+    person = re.search(r"H-\d{4}-\d{6}", answer).group(0)
+    assert t._("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.", number=person) in answer
+    # /language: the choice is kept on the customer and the bot speaks it at once.
+    assert t._("Choose your language:") in await customer.say("/language")
+    other = "ru" if language != "ru" else "ka"
+    done = await customer.tap(locale_names()[other])
+    assert Translator(other, "Asia/Shanghai")._("Done: I will write to you in English from now on.") in done
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(Ticket.kind, Ticket.status, Ticket.locale).order_by(Ticket.id))).all()
+        chosen = await conn.scalar(select(CustomerRow.locale))
+    assert [tuple(r) for r in rows] == [("complaint", "queued", LANGUAGES[language]), ("person", "queued", LANGUAGES[language])]
+    assert chosen == other
 
 
 async def test_an_update_delivered_again_after_a_restart_is_processed_once(db_url: str, engine: Any, api: FakeBotAPI) -> None:

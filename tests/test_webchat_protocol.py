@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.i18n import Translator
 from handlers.complaint import CATEGORIES, COMPLAINT
 from handlers.menu import ENTRIES, GREETING
+from handlers.repair import REPAIR
 from storage.models import Message, Ticket
 
 LOCALES = {"en": "en-US", "ru": "ru-RU", "ka": "ka-GE", "zh_Hans": "zh-CN", "zh_Hant": "zh-TW"}
@@ -86,6 +87,11 @@ class Browser:
                     return "\n".join(m["text"] for m in await self.send(frame) if not m.get("replaces"))
         raise AssertionError(f"no button {label!r}")
 
+    async def tap_first(self) -> str:
+        """The first button of the latest message that has buttons."""
+        label = next(r for r in reversed(self.replies) if r["choices"])["choices"][0][1]
+        return await self.tap(label)
+
 
 @pytest.fixture
 async def browser(service: Service) -> AsyncIterator[Browser]:
@@ -117,6 +123,34 @@ async def test_complaint_tickets_and_a_person_in_every_language(service: Service
         async with engine.connect() as conn:
             kinds = (await conn.execute(select(Ticket.kind, Ticket.status, Ticket.locale))).all()
         assert sorted(kinds) == [("complaint", "queued", locale), ("person", "queued", locale)]
+    finally:
+        await visitor.close()
+
+
+@pytest.mark.parametrize("locale", list(LOCALES))
+async def test_report_a_repair_in_every_language(service: Service, locale: str, engine: Any) -> None:
+    t = Translator(locale, "Asia/Shanghai")
+    visitor = Browser(service, LOCALES[locale])
+    await visitor.open()
+    try:
+        await visitor.send({"type": "text", "text": "/start", "language": LOCALES[locale]})
+        assert t._(REPAIR.slot("product_line").prompt) in await visitor.tap(t._(ENTRIES["repair"]))
+        assert t._(REPAIR.slot("model").prompt) in await visitor.tap_first()
+        assert t._(REPAIR.slot("serial").prompt) in await visitor.tap_first()
+        assert t._(REPAIR.slot("description").prompt) in await visitor.say("HA2403000123")
+        await visitor.say("Water drips from the indoor unit")
+        assert t._(REPAIR.slot("place").prompt) in await visitor.tap(t._("Skip"))
+        shared = await visitor.send({"type": "location", "lat": 31.2304, "lon": 121.4737})
+        assert t._(REPAIR.slot("phone").prompt) in "\n".join(m["text"] for m in shared)
+        assert t._(REPAIR.slot("visit_day").prompt) in await visitor.say("+86 138 0013 8000")
+        assert t._(REPAIR.slot("visit_window").prompt) in await visitor.tap_first()
+        assert t._("Is everything correct?") in await visitor.tap_first()
+        answer = await visitor.tap(t._("✅ Submit"))
+        number = re.search(r"R-\d{4}-\d{6}", answer).group(0)
+        assert t._("Thank you! Your repair request %(number)s is registered.", number=number) in answer
+        async with engine.connect() as conn:
+            ticket = (await conn.execute(select(Ticket.kind, Ticket.locale, Ticket.phone, Ticket.serial))).one()
+        assert tuple(ticket) == ("repair", locale, "+8613800138000", "HA2403000123")
     finally:
         await visitor.close()
 
