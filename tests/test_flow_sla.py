@@ -142,3 +142,12 @@ async def test_a_forged_zone_button_changes_nothing(chat: Chat, engine: AsyncEng
     assert await customer_zone(engine) is None and "Which time zone" in chat.text
     await chat.press("tz:keep")  # the company's zone, kept on purpose
     assert await customer_zone(engine) == "Asia/Shanghai"
+
+
+async def test_the_phone_numbers_country_gives_the_time_zone_when_the_place_does_not(chat: Chat, engine: AsyncEngine) -> None:
+    answer = await chat.report_repair("household_ac", address="Unknown Street 5", phone="+995 555 12 34 56")
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(Customer.timezone)) == "Asia/Tbilisi"  # Georgia has one zone
+    ticket = await only_ticket(engine)
+    assert Translator("en", "Asia/Tbilisi").when(ticket.first_response_due) in answer and "(Tbilisi)" in answer
+    assert "Which time zone" not in answer  # not asked: the phone told us

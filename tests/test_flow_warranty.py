@@ -52,6 +52,24 @@ async def test_in_warranty_answer_in_every_language(new_chat: Callable[..., Chat
     assert t._("An on-site visit is free. Please have the invoice and the warranty card ready for the engineer.") in answer
 
 
+# Written out by hand (not through Translator), so a fault in the date formatting shows.
+INVOICE_AND_END = {
+    "en": ("January 15, 2024", "January 14, 2030"),
+    "ru": ("15 января 2024\u202fг.", "14 января 2030\u202fг."),
+    "ka": ("15 იანვარი, 2024", "14 იანვარი, 2030"),
+    "zh-hans": ("2024年1月15日", "2030年1月14日"),
+    "zh-hant": ("2024年1月15日", "2030年1月14日"),
+}
+
+
+@pytest.mark.parametrize("language", list(INVOICE_AND_END))
+async def test_warranty_dates_read_as_a_native_reader_expects(new_chat: Callable[..., Chat], engine: AsyncEngine, language: str) -> None:
+    await register(engine, "HA2401000321", "household_ac", "KFR-35GW", date(2024, 1, 15))
+    answer = await ask(new_chat(language=language), "HA2401000321")
+    invoice, six_years_on = INVOICE_AND_END[language]  # 001 §1.2: the whole unit, 6 years
+    assert invoice in answer and six_years_on in answer
+
+
 @pytest.mark.parametrize(("days_ago", "window", "last_day"), [(0, "return", 6), (6, "return", 6), (7, "exchange", 19), (19, "exchange", 19), (20, None, None)])
 async def test_return_and_exchange_windows(chat: Chat, engine: AsyncEngine, days_ago: int, window: str | None, last_day: int | None) -> None:
     invoice = TODAY - timedelta(days=days_ago)  # the sale day is day 1

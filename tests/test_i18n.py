@@ -81,3 +81,23 @@ def test_plural_forms(locale: str, counts: dict[int, str]) -> None:
     t = Translator(locale, "Europe/Moscow")
     for count, word in counts.items():
         assert re.search(rf"\b{count} {word}\b", t.n("%(count)d file", "%(count)d files", count))
+
+
+# A deadline as the customer reads it, written out by hand: 06:00 UTC on 14 Jan 2030.
+DEADLINES = {
+    "en": ("Mon, Jan 14 2:00\u202fPM (Shanghai)", "Mon, Jan 14 10:00\u202fAM (Tbilisi)"),
+    "ru": ("пн, 14 янв. 14:00 (Шанхай)", "пн, 14 янв. 10:00 (Тбилиси)"),
+    "ka": ("ორშ, 14 იან 14:00 (შანხაი)", "ორშ, 14 იან 10:00 (თბილისი)"),
+    "zh_Hans": ("1月14日周一 14:00 (上海)", "1月14日周一 10:00 (第比利斯)"),
+    "zh_Hant": ("1月14日 週一 下午2:00 (上海)", "1月14日 週一 上午10:00 (第比利斯)"),
+}
+
+
+@pytest.mark.parametrize("locale", list(DEADLINES))
+def test_a_deadline_in_the_customers_language_and_zone(locale: str) -> None:
+    from datetime import datetime, timezone
+
+    from bot.i18n import Translator
+
+    at = datetime(2030, 1, 14, 6, 0, tzinfo=timezone.utc)
+    assert (Translator(locale, "Asia/Shanghai").when(at), Translator(locale, "Asia/Tbilisi").when(at)) == DEADLINES[locale]
