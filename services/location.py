@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.datafile import load_model
 from services.sla import SlaClass, classify, haversine_km
@@ -30,6 +30,7 @@ class Centre(_Frozen):
     id: str
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+    covers: tuple[str, ...] = ()  # ids of the places (counties, regions) this centre serves
 
 
 class Place(_Frozen):
@@ -49,8 +50,27 @@ class ServiceArea(_Frozen):
     centres: tuple[Centre, ...] = Field(min_length=1)
     places: tuple[Place, ...] = ()
 
+    @model_validator(mode="after")
+    def _covered_places_exist_once(self) -> ServiceArea:
+        known, served = {p.id for p in self.places}, {}
+        for i, centre in enumerate(self.centres):
+            for place in centre.covers:
+                if place not in known:
+                    raise ValueError(f"centres[{i}].covers: no place with id {place!r}")
+                if place in served:
+                    raise ValueError(f"centres[{i}].covers: {place!r} is covered by {served[place]!r} already")
+                served[place] = centre.id
+        return self
+
     def nearest_centre_km(self, lat: float, lon: float) -> float:
         return min(haversine_km(lat, lon, c.lat, c.lon) for c in self.centres)
+
+    def serving_centre_km(self, place: Place) -> float:
+        """Distance to the centre that covers the place; to the nearest one if none does."""
+        centre = next((c for c in self.centres if place.id in c.covers), None)
+        if centre is None:
+            return self.nearest_centre_km(place.lat, place.lon)
+        return haversine_km(place.lat, place.lon, centre.lat, centre.lon)
 
     def place_near(self, lat: float, lon: float) -> Place | None:
         """The nearest known place, if the point is within `place_radius_km` of it."""
@@ -96,7 +116,7 @@ def locate(
     elif address:
         place = area.place_named_in(address)
         if place is not None:
-            distance = area.nearest_centre_km(place.lat, place.lon)
+            distance = area.serving_centre_km(place)
     country = place.country if place else phone_country
     sla_class = classify(
         distance,
