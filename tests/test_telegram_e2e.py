@@ -198,6 +198,36 @@ async def test_an_update_delivered_again_after_a_restart_is_processed_once(db_ur
         await second.stop()
 
 
+async def test_bad_input_and_every_kind_of_file_over_telegram(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    customer = Customer(api)
+    assert "I do not know the command /frobnicate" in await customer.say("/frobnicate@test_bot")
+    await customer.tap("Report a repair")
+    assert "choose the product" in await customer.say("banana")  # text where a choice is expected
+    await customer.tap("Household")
+    assert "Please answer this question with text." in await customer.say("caption", photo=True)  # a photo at a choice
+    await customer.tap_first()
+    assert "two letters and ten digits" in await customer.say("12345")  # a serial in the wrong format
+    assert "month" in await customer.say("HA2413000123")
+    await customer.say("HA2403000123")
+    assert "Please answer this question with text." in await customer.say(photo=True)  # a photo where text is expected
+    assert "too long" in await customer.say("x" * 2500)
+    await customer.say("It rattles and drips")
+    for kind in ("photo", "document", "voice", "video"):
+        await customer.say(**{kind: True})
+    await customer.tap("Done")
+    await customer.say(location=(31.2304, 121.4737))
+    assert "valid phone number" in await customer.say("12345")  # an invalid phone number
+    await customer.say("+86 138 0013 8000")
+    await customer.tap_first()
+    await customer.tap_first()
+    assert NUMBER.search(await customer.tap("Submit"))
+    async with engine.connect() as conn:
+        ticket = (await conn.execute(select(Ticket.__table__))).one()
+    assert [a["kind"] for a in ticket.details["attachments"]] == ["photo", "document", "voice", "video"]
+    assert {a["ref"] for a in ticket.details["attachments"]} <= set(api.files)  # references to Telegram's files
+    assert ticket.description == "It rattles and drips" and ticket.phone == "+8613800138000"
+
+
 async def test_callback_from_an_old_keyboard(service: Service, api: FakeBotAPI) -> None:
     customer = Customer(api)
     await customer.say("/start")
