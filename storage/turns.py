@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import insert_ignore
 from storage.products import LinkOutcome, LinkResult, link_product
 from storage.records import TicketInfo
 from services.downtime import DowntimeRecord
-from services.tickets import PREFIX, format_number
+from services.tickets import OPEN_STATUSES, PREFIX, format_number
 from services.warranty_check import ProductRecord
 from storage.models import (
     ChannelIdentity,
@@ -201,11 +201,13 @@ class ConversationStore:
         return _ticket(row)
 
     async def customer_tickets(self, limit: int) -> list[TicketInfo]:
+        mine = tickets.c.customer_id == self._row.customer_id
+        newest = (tickets.c.created_at.desc(), tickets.c.id.desc())
+        closed = select(tickets.c.id).where(mine, tickets.c.status.not_in(OPEN_STATUSES)).order_by(*newest).limit(limit)
         query = (
             select(*_TICKET_COLUMNS)
-            .where(tickets.c.customer_id == self._row.customer_id)
-            .order_by(tickets.c.created_at.desc(), tickets.c.id.desc())
-            .limit(limit)
+            .where(mine, or_(tickets.c.status.in_(OPEN_STATUSES), tickets.c.id.in_(closed.scalar_subquery())))
+            .order_by(*newest)
         )
         return [_ticket(row) for row in await self._conn.execute(query)]
 

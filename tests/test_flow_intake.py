@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.models import Customer, Ticket
@@ -71,6 +72,25 @@ async def test_dates_in_my_tickets_use_locale_and_time_zone(new_chat: Callable[.
     await ivan.tap("🙋")
     await ivan.say("/tickets")
     assert re.search(r"\d{2}\.\d{2}\.\d{4}", ivan.text), ivan.text  # Russian short date: 23.11.2026
+
+
+async def test_my_tickets_keeps_an_old_open_ticket_and_shows_times_in_the_customers_zone(chat: Chat, engine: AsyncEngine) -> None:
+    await chat.say("/start")
+    async with engine.begin() as conn:
+        customer = await conn.scalar(select(Customer.id))
+        await conn.execute(update(Customer).values(timezone="Asia/Tbilisi"))
+        rows = [("R-2025-000001", "queued", datetime(2025, 3, 1, 6, 0))]  # old, still open
+        rows += [(f"R-2026-0000{n:02d}", "resolved", datetime(2026, 1, n, 6, 0)) for n in range(1, 13)]
+        await conn.execute(insert(Ticket), [
+            {"number": number, "kind": "repair", "status": status, "customer_id": customer, "locale": "en",
+             "created_at": at.replace(tzinfo=timezone.utc), "updated_at": at.replace(tzinfo=timezone.utc)}
+            for number, status, at in rows
+        ])
+    await chat.say("/tickets")
+    shown = NUMBER.findall(chat.text)
+    assert shown[-1] == "R-2025-000001"  # open: listed however old
+    assert shown[:-1] == [f"R-2026-0000{n:02d}" for n in range(12, 2, -1)]  # and the latest 10 closed
+    assert "opened 3/1/25, 10:00\u202fAM" in chat.text  # 06:00 UTC is 10:00 in Tbilisi
 
 
 async def test_talk_to_a_person_opens_once_and_collects_messages(chat: Chat, engine: AsyncEngine) -> None:

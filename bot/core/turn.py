@@ -35,7 +35,9 @@ class TurnStore(Protocol):
 
     async def open_ticket(self, kind: str, status: str, **fields: Any) -> TicketInfo: ...
 
-    async def customer_tickets(self, limit: int) -> list[TicketInfo]: ...
+    async def customer_tickets(self, limit: int) -> list[TicketInfo]:
+        """Every open ticket of the customer and the latest `limit` closed ones, newest first."""
+        ...
 
     async def own_ticket(self, number: str) -> TicketInfo | None:
         """The customer's ticket with this number; None also for other customers' tickets."""
