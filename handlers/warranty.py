@@ -191,9 +191,11 @@ def render(turn: Turn, product: ProductRecord, answer: WarrantyAnswer) -> str:
             lines.append("✅ " + t._("%(parts)s: covered until %(date)s", parts=parts, date=t.date(end, "long")))
         else:
             lines.append("❌ " + t._("%(parts)s: not covered since %(date)s", parts=parts, date=t.date(end, "long")))
+    verdict = answer.verdict
     if answer.window_until and answer.window in WINDOWS:
         lines.append(t._(WINDOWS[answer.window], date=t.date(answer.window_until, "long")))
-    verdict = answer.verdict
+    elif answer.window == "repair" and verdict.in_warranty:
+        lines.append(t._("The days for a return or an exchange are over; a faulty unit is now repaired under the warranty."))
     if verdict.in_warranty:
         lines.append(t._("An on-site visit is free. Please have the invoice and the warranty card ready for the engineer."))
     else:

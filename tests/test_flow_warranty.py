@@ -75,8 +75,8 @@ async def test_return_and_exchange_windows(chat: Chat, engine: AsyncEngine, days
     invoice = TODAY - timedelta(days=days_ago)  # the sale day is day 1
     await register(engine, "PC2511000042", "computer", "TC-D5000", invoice)
     answer = await ask(chat, "PC2511000042")
-    if window is None:
-        assert "Until " not in answer
+    if window is None:  # day 21 on: repair (domain.md §3.3)
+        assert "Until " not in answer and "now repaired under the warranty" in answer
     else:
         phrase = "return or exchange" if window == "return" else "exchange a faulty unit"
         assert f"Until {chat_day(invoice + timedelta(days=last_day))} you may {phrase}" in answer
@@ -91,6 +91,15 @@ async def test_out_of_warranty_says_what_is_charged(chat: Chat, engine: AsyncEng
     answer = await ask(chat, "NB2301000007")
     assert "out of warranty" in answer and "CN¥50.00" in answer and "3 months of warranty" in answer
     assert "without your yes" in answer and "free" in answer  # phone help stays free
+    assert "repaired under the warranty" not in answer
+
+
+async def test_the_answer_offers_the_next_steps(chat: Chat, engine: AsyncEngine) -> None:
+    await register(engine, "HA2403000124", "household_ac", "KFR-35GW", TODAY - timedelta(days=30))
+    await ask(chat, "HA2403000124")
+    offered = chat.last_choices()
+    for step in ("Report a repair", "Book a visit", "Talk to a person"):
+        assert any(step in label for label in offered), offered
 
 
 async def test_unknown_serial_goes_to_a_person(chat: Chat, engine: AsyncEngine) -> None:
