@@ -101,3 +101,23 @@ def test_a_deadline_in_the_customers_language_and_zone(locale: str) -> None:
 
     at = datetime(2030, 1, 14, 6, 0, tzinfo=timezone.utc)
     assert (Translator(locale, "Asia/Shanghai").when(at), Translator(locale, "Asia/Tbilisi").when(at)) == DEADLINES[locale]
+
+
+def test_the_catalog_check_catches_a_missing_and_a_fuzzy_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from babel.messages.pofile import write_po
+
+    import bot.catalogs as catalogs
+
+    copy = tmp_path / "locales"
+    shutil.copytree(catalogs.LOCALES_DIR, copy)
+    monkeypatch.setattr(catalogs, "LOCALES_DIR", copy)
+    monkeypatch.setattr(catalogs, "POT", copy / catalogs.POT.name)
+    assert catalogs.problems() == []
+    ru = catalogs.read(catalogs.po_path("ru"), "ru")
+    del ru["Send"]
+    ru["Language"].flags.add("fuzzy")
+    with catalogs.po_path("ru").open("wb") as fp:
+        write_po(fp, ru, width=0)
+    assert catalogs.problems() == ["ru: not in catalog: 'Send'", "ru: fuzzy: 'Language'"]

@@ -69,3 +69,20 @@ async def test_any_sqlite_url_runs_on_the_loop_thread(sqlite_url: str, scheme: s
             assert await conn.scalar(select(func.count()).select_from(Customer)) == 0
     finally:
         await engine.dispose()
+
+
+async def test_wal_and_foreign_keys_are_on(sqlite_url: str) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.models import Conversation
+
+    engine = create_engine(sqlite_url)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+            assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:  # a conversation of an identity that does not exist
+                await conn.execute(insert(Conversation).values(customer_id=999, identity_id=999, state="", slots={}, mode="bot", updated_at=utcnow()))
+    finally:
+        await engine.dispose()
