@@ -8,6 +8,7 @@
     aftersales data check           # validate the company data files
     aftersales import-sales FILE [--report REPORT.csv]   # dealers' sales records (docs/sales-import.md)
     aftersales customer-file CUSTOMER_ID                 # a customer's file as JSON
+    aftersales downtime TICKET --out-of-use DAY [--working-again DAY] [--caused-by-use]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from datetime import date
 from typing import Any
 
 from bot.config import Settings
@@ -141,6 +143,40 @@ def _customer_file(settings: Settings, customer_id: int) -> int:
     return 0
 
 
+def _downtime(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from storage.db import create_engine
+    from storage.products import record_downtime
+
+    async def record() -> str:
+        engine = create_engine(settings.database_url)
+        try:
+            today = datetime.now(ZoneInfo(settings.company_timezone)).date()
+            return await record_downtime(engine, args.ticket, args.out_of_use, args.working_again,
+                                         not args.caused_by_use, today)
+        finally:
+            await engine.dispose()
+
+    try:
+        serial = asyncio.run(record())
+    except ValueError as problem:
+        print(f"downtime not recorded: {problem}", file=sys.stderr)
+        return 1
+    until = f"until {args.working_again}" if args.working_again else "still out of use"
+    print(f"{args.ticket.upper()}: {serial} out of use from {args.out_of_use}, {until}")
+    return 0
+
+
+def _day(text: str) -> date:
+    """An argparse type: a date as YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aftersales", description="After-sales service chatbot")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,11 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     sales.add_argument("file", help="CSV file, see docs/sales-import.md")
     sales.add_argument("--report", metavar="REPORT.csv", help="write each row's outcome to this CSV file")
     commands.add_parser("customer-file", help="print a customer's file as JSON").add_argument("customer_id", type=int)
+    down = commands.add_parser("downtime", help="record on a ticket the days its product was out of use")
+    down.add_argument("ticket", help="the ticket number, e.g. R-2026-000042")
+    down.add_argument("--out-of-use", type=_day, required=True, metavar="YYYY-MM-DD")
+    down.add_argument("--working-again", type=_day, metavar="YYYY-MM-DD", help="leave out while still out of use")
+    down.add_argument("--caused-by-use", action="store_true", help="not the product's own fault: does not count")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update costs ~12%
-    if args.command in ("import-sales", "customer-file"):
+    if args.command in ("import-sales", "customer-file", "downtime"):
         logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the operator's output readable
     settings = Settings()
     from bot.company import CompanyDataError
@@ -182,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             return _import_sales(settings, args.file, args.report)
         if args.command == "customer-file":
             return _customer_file(settings, args.customer_id)
+        if args.command == "downtime":
+            return _downtime(settings, args)
         if args.command == "demo":
             from storage.db import upgrade
 

@@ -175,7 +175,8 @@ class Ticket(Base):
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), index=True)
     warranty: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Downtime (domain.md §3.4): out of use from .. working again on (exclusive), and
-    # whether the fault was the product's own (not caused by people).
+    # whether the fault was the product's own (not caused by people); recorded by
+    # `aftersales downtime`. Not judged yet (NULL) counts as its own: the customer's favour.
     out_of_use_from: Mapped[date | None] = mapped_column(Date)
     working_again_on: Mapped[date | None] = mapped_column(Date)
     own_fault: Mapped[bool | None] = mapped_column(Boolean)

@@ -335,3 +335,31 @@ def _ticket(row: Any) -> dict[str, Any]:
         "own_fault": row.own_fault,
     }
     return out
+
+
+# --- downtime on a ticket (domain.md §3.4) ------------------------------------------------
+
+
+async def record_downtime(
+    engine: AsyncEngine, number: str, out_of_use: date, working_again: date | None, own_fault: bool, today: date,
+) -> str:
+    """Record on ticket `number` the days its product was out of use; the warranty engine adds
+    them up per product. Returns the product's serial; ValueError (for the operator) otherwise."""
+    if out_of_use > today:
+        raise ValueError(f"the day it went out of use ({out_of_use}) is in the future")
+    if working_again is not None and not out_of_use < working_again <= today:
+        raise ValueError(f"the day it works again ({working_again}) must be after {out_of_use} and not in the future")
+    async with engine.begin() as conn:
+        found = (await conn.execute(
+            select(tickets.c.id, products.c.serial)
+            .outerjoin(products, products.c.id == tickets.c.product_id)
+            .where(tickets.c.number == number.strip().upper())
+        )).first()
+        if found is None:
+            raise ValueError(f"no ticket {number}")
+        if found.serial is None:
+            raise ValueError(f"ticket {number} is not linked to a registered product; downtime counts per product")
+        await conn.execute(update(tickets).where(tickets.c.id == found.id).values(
+            out_of_use_from=out_of_use, working_again_on=working_again, own_fault=own_fault, updated_at=utcnow(),
+        ))
+        return str(found.serial)

@@ -206,6 +206,44 @@ def test_cli_prints_the_customer_file(sqlite_url: str, monkeypatch: pytest.Monke
     assert "no customer 999" in capsys.readouterr().err
 
 
+def test_cli_records_downtime_on_a_ticket(sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    engine = create_engine(sqlite_url)
+
+    async def fill() -> None:
+        me = await add_customer(engine)
+        product = await add_product(engine, "NB2504000011", customer_id=me)
+        chat = await conversation(engine, me)
+        await add_ticket(engine, me, chat, "R-2025-000001", T0, messages=0, product_id=product)
+        await add_ticket(engine, me, chat, "C-2025-000002", T0, messages=0)  # a complaint: no product
+
+    async def recorded() -> tuple[Any, ...]:
+        async with engine.connect() as conn:
+            return tuple((await conn.execute(select(Ticket.out_of_use_from, Ticket.working_again_on, Ticket.own_fault)
+                                             .where(Ticket.number == "R-2025-000001"))).one())
+
+    asyncio.run(fill())
+    assert main(["downtime", "r-2025-000001", "--out-of-use", "2025-03-02", "--working-again", "2025-03-20"]) == 0
+    assert "NB2504000011 out of use from 2025-03-02, until 2025-03-20" in capsys.readouterr().out
+    assert asyncio.run(recorded()) == (date(2025, 3, 2), date(2025, 3, 20), True)
+    for args, reason in [
+        (["R-2025-000009", "--out-of-use", "2025-03-02"], "no ticket R-2025-000009"),
+        (["C-2025-000002", "--out-of-use", "2025-03-02"], "not linked to a registered product"),
+        (["R-2025-000001", "--out-of-use", "2025-03-20", "--working-again", "2025-03-02"], "must be after 2025-03-20"),
+        (["R-2025-000001", "--out-of-use", "2999-01-01"], "is in the future"),
+    ]:
+        assert main(["downtime", *args]) == 1
+        assert reason in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["downtime", "R-2025-000001", "--out-of-use", "2025-02-30"])  # no such day
+    assert "not a date (YYYY-MM-DD): '2025-02-30'" in capsys.readouterr().err
+    assert asyncio.run(recorded()) == (date(2025, 3, 2), date(2025, 3, 20), True)  # nothing changed
+    assert main(["downtime", "R-2025-000001", "--out-of-use", "2025-03-02", "--caused-by-use"]) == 0
+    assert asyncio.run(recorded()) == (date(2025, 3, 2), None, False)
+    asyncio.run(engine.dispose())
+
+
 # --- schema ---------------------------------------------------------------------------------
 
 
