@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from bot.company import Catalog
 
 REQUIRED = ("serial", "model", "invoice_date", "invoice_ref", "dealer")
-OPTIONAL = ("customer_phone", "install_address", "acceptance_date")
+OPTIONAL = ("customer_phone", "install_address", "acceptance_date", "latitude", "longitude")
 COLUMNS = REQUIRED + OPTIONAL
 # The registry's column sizes (storage.models.Product): checked here so that one long
 # value is a rejected row, not a failed batch on PostgreSQL.
@@ -53,6 +53,8 @@ class SaleRecord:
     customer_phone: str | None = None
     install_address: str | None = None
     acceptance_date: date | None = None
+    latitude: float | None = None  # the installation's location, decimal degrees
+    longitude: float | None = None
 
     def values(self) -> dict[str, object]:
         """Column name -> value (much cheaper than `dataclasses.asdict`)."""
@@ -176,7 +178,25 @@ class RecordParser:
             customer_phone=self._phone(text["customer_phone"]) if text["customer_phone"] else None,
             install_address=text["install_address"] or None,
             acceptance_date=self._optional_date("acceptance_date", text["acceptance_date"], manufactured),
+            **self._location(text["latitude"], text["longitude"]),
         )
+
+    @staticmethod
+    def _location(lat: str, lon: str) -> dict[str, float]:
+        if not lat and not lon:
+            return {}
+        if not (lat and lon):
+            raise RowRejected(f"{'longitude' if lat else 'latitude'}: missing (give both or neither)")
+        found = {}
+        for name, text, limit in (("latitude", lat, 90), ("longitude", lon, 180)):
+            try:
+                value = float(text)
+            except ValueError:
+                raise RowRejected(f"{name}: {text!r} is not a number in decimal degrees, e.g. 41.7151") from None
+            if not -limit <= value <= limit:  # also NaN
+                raise RowRejected(f"{name}: {text} is outside -{limit}..{limit}")
+            found[name] = value
+        return found
 
     def _serial(self, text: str) -> tuple[str, str, date]:
         try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import time
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 from datetime import date
 from pathlib import Path
 
@@ -25,11 +27,12 @@ from services.sales_records import (
     differences,
     read_rows,
 )
+from storage.db import create_engine
 from storage.models import Customer, Product, utcnow
 from storage.products import Outcome, RowResult, _ImportStatements, _insert, import_sales
 
 TODAY = date(2025, 6, 30)
-HEADER = ",".join(COLUMNS)
+HEADER = ",".join(COLUMNS[:8])  # the optional location columns left out, as a file may
 
 # (prefix, a model of that line) for the generated files.
 MODELS = [("HA", "KFR-35GW"), ("LC", "kfr-72qw"), ("WH", "KFRS-3.5/150L"), ("PC", "TC-D310"),
@@ -47,8 +50,9 @@ def good_row(i: int) -> list[str]:
     month = 1 + i % 12
     phone = ["", f"+86138{i:08d}", f"139 {i % 10000:04d} {i // 10000 % 10000:04d}", f"+995 599 {i % 1000000:06d}"][i % 4]
     acceptance = f"2024-{month:02d}-28" if prefix == "IT" else ""
+    place = ["", ""] if i % 3 else [f"{30 + i % 20}.{i % 9973:04d}", f"{100 + i % 30}.{i % 7919:04d}"]
     return [f"{prefix}24{month:02d}{i:06d}", model, f"2024-{month:02d}-{1 + i % 27:02d}", f"INV-{i}",
-            f"Dealer {i % 37}", phone, ADDRESSES[i % len(ADDRESSES)], acceptance]
+            f"Dealer {i % 37}", phone, ADDRESSES[i % len(ADDRESSES)], acceptance, *place]
 
 
 # Bad rows: how to spoil a good row, and the start of the reason the report must give.
@@ -63,8 +67,9 @@ BAD_KINDS = [
     (lambda r: r.__setitem__(5, "12345"), "customer_phone: '12345' is not a valid phone number"),
     (lambda r: r.__setitem__(4, " "), "dealer: missing"),
     (lambda r: r.__setitem__(3, "X" * 65), "invoice_ref: longer than 64 characters"),
-    (lambda r: r.append("extra"), "has 9 fields, the header has 8"),
+    (lambda r: r.append("extra"), "has 11 fields, the header has 10"),
     (lambda r: r.__setitem__(7, "2024-13-01"), "acceptance_date: "),
+    (lambda r: r.__setitem__(slice(8, 10), ["95.5", "44.8"]), "latitude: 95.5 is outside"),
 ]
 
 
@@ -175,6 +180,10 @@ REJECTIONS = [
     ({"customer_phone": "555"}, "customer_phone: '555' is not a valid phone number"),
     ({"customer_phone": "+86 12"}, "customer_phone: '+86 12' is not a valid phone number"),
     ({"install_address": "Stra\ufffde 1"}, "not UTF-8 text"),
+    ({"latitude": "41.7"}, "longitude: missing (give both or neither)"),
+    ({"latitude": "north", "longitude": "44.8"}, "latitude: 'north' is not a number in decimal degrees"),
+    ({"latitude": "91", "longitude": "44.8"}, "latitude: 91 is outside -90..90"),
+    ({"latitude": "41.7", "longitude": "nan"}, "longitude: nan is outside -180..180"),
 ]
 
 
@@ -340,10 +349,10 @@ def test_cli_import_with_report(sqlite_url: str, tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     source = tmp_path / "sales.csv"
     source.write_bytes(
-        "\ufeffserial,model,invoice_date,invoice_ref,dealer,customer_phone,install_address\r\n"
-        "HA2403000123,KFR-26GW,2024-04-02,INV-1,Shop,,北京市朝阳区\r\n"
-        "HA2403000124,KFR-99,2024-04-02,INV-2,Shop,,\r\n".encode()
-        + b"HA2403000125,KFR-26GW,2024-04-02,INV-3,Shop,,M\xfcnchen\r\n"  # Latin-1, not UTF-8
+        "\ufeffserial,model,invoice_date,invoice_ref,dealer,customer_phone,install_address,latitude,longitude\r\n"
+        "HA2403000123,KFR-26GW,2024-04-02,INV-1,Shop,,北京市朝阳区,39.9219,116.4436\r\n"
+        "HA2403000124,KFR-99,2024-04-02,INV-2,Shop,,,,\r\n".encode()
+        + b"HA2403000125,KFR-26GW,2024-04-02,INV-3,Shop,,M\xfcnchen,,\r\n"  # Latin-1, not UTF-8
     )
     report = tmp_path / "report.csv"
     assert main(["import-sales", str(source), "--report", str(report)]) == 1
@@ -355,6 +364,15 @@ def test_cli_import_with_report(sqlite_url: str, tmp_path: Path, monkeypatch: py
         {"row": "4", "serial": "HA2403000125", "outcome": "rejected",
          "reason": "not UTF-8 text: save the file as 'CSV UTF-8'"},
     ]
+    async def installed_at() -> tuple[Any, ...]:
+        engine = create_engine(sqlite_url)
+        try:
+            async with engine.connect() as conn:
+                return tuple((await conn.execute(select(Product.install_address, Product.latitude, Product.longitude))).one())
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(installed_at()) == ("北京市朝阳区", 39.9219, 116.4436)
     assert main(["import-sales", str(source)]) == 1
     captured = capsys.readouterr()
     assert ": 0 accepted, 1 unchanged, 2 rejected" in captured.out
