@@ -219,7 +219,7 @@ def test_bad_indentation(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     ("", "file is empty"),
     ("# only a comment\n", "file is empty"),
-    ("- id: monitor\n", "top level: must be a mapping (got a list)"),
+    ("- id: monitor\n", "(top level): must be a mapping (got a list)"),
     ("lines: []\n", "lines: must list at least one product line"),
     ("products: []\n", "lines: missing"),
 ])
