@@ -15,9 +15,12 @@ from sqlalchemy import Connection, Engine, Insert, QueuePool, StaticPool, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# SQLite's own wait for a lock, in ms: only for the rare busy read (a write waits in LoopEngine).
+_BUSY_MS = 100
 
 
 def insert_ignore(dialect: str, table: Any) -> Insert:
@@ -69,10 +72,10 @@ class LoopEngine:
     """The part of `AsyncEngine` the project uses, for SQLite (see `LoopConnection`).
 
     One connection, lent to one transaction at a time in arrival order (an
-    asyncio lock): no coroutine of this process ever waits on SQLite's lock, so
-    the loop never blocks on it; another process holding it makes us wait
-    (busy_timeout) only for its short transaction. A transaction must not open
-    another one: it would wait for itself (TimeoutError after `wait` seconds).
+    asyncio lock): no coroutine of this process ever waits on SQLite's lock.
+    While another process holds it, BEGIN IMMEDIATE is retried from the loop, so
+    the loop keeps serving meanwhile. A transaction must not open another one: it
+    would wait for itself (TimeoutError after `wait` seconds).
     """
 
     def __init__(self, engine: Engine, wait: float = 30.0) -> None:
@@ -86,8 +89,22 @@ class LoopEngine:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[LoopConnection]:
         async with self._lent() as connection:
-            with connection.begin():
+            with await self._write_lock(connection):
                 yield LoopConnection(connection)
+
+    async def _write_lock(self, connection: Connection) -> Any:
+        """BEGIN IMMEDIATE; while another process holds the write lock, wait here in
+        the loop (SQLite's own busy wait would stall the whole event loop)."""
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + self._wait, 0.001
+        while True:
+            try:
+                return connection.begin()
+            except OperationalError as error:
+                if "locked" not in str(error) or loop.time() > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[LoopConnection]:
@@ -140,7 +157,7 @@ def create_engine(url: str, *, background_checkpoints: bool = False, **kwargs: A
         # We emit BEGIN ourselves (below); the driver's implicit one would be DEFERRED.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=30000"):
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", f"busy_timeout={_BUSY_MS}"):
             cursor.execute(f"PRAGMA {pragma}")
         if background_checkpoints:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
@@ -149,8 +166,13 @@ def create_engine(url: str, *, background_checkpoints: bool = False, **kwargs: A
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock at the start, so a read-modify-write of a
-        # conversation can never interleave with another process's.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # conversation can never interleave with another process's. Without a busy
+        # wait: a lock held elsewhere fails at once and LoopEngine waits for it.
+        connection.exec_driver_sql("PRAGMA busy_timeout=0")
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={_BUSY_MS}")
 
     return LoopEngine(engine)  # type: ignore[return-value]  # the subset of AsyncEngine we use
 

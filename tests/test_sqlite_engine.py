@@ -86,3 +86,36 @@ async def test_wal_and_foreign_keys_are_on(sqlite_url: str) -> None:
                 await conn.execute(insert(Conversation).values(customer_id=999, identity_id=999, state="", slots={}, mode="bot", updated_at=utcnow()))
     finally:
         await engine.dispose()
+
+
+async def test_a_lock_held_by_another_process_is_waited_for_without_stalling_the_loop(sqlite_url: str) -> None:
+    import sqlite3
+
+    engine = create_engine(sqlite_url)
+    other = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)  # as another process would
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def write() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(insert(Customer).values(display_name="waited", locale="en", locale_chosen=False, created_at=utcnow()))
+
+    clock = asyncio.create_task(ticker())
+    writer = asyncio.create_task(write())
+    try:
+        await asyncio.sleep(0.5)
+        assert not writer.done() and ticks >= 25  # waiting, and the loop kept running
+        other.execute("COMMIT")
+        await asyncio.wait_for(writer, 2)
+        async with engine.connect() as conn:
+            assert await conn.scalar(select(Customer.display_name)) == "waited"
+    finally:
+        clock.cancel()
+        other.close()
+        await engine.dispose()
