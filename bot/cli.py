@@ -17,10 +17,13 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.config import Settings
+
+T = TypeVar("T")
 
 
 def _run(settings: Settings) -> int:
@@ -63,38 +66,52 @@ def _data_check(settings: Settings) -> int:
     return 0
 
 
+def _on_store(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(engine)` on a fresh engine for the configured store, disposed afterwards."""
+    from storage.db import create_engine
+
+    async def run() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _today(timezone: str) -> date:
+    """Today in the company's time zone (what "in the future" means to the company's data)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
 def _import_sales(settings: Settings, path: str, report_path: str | None) -> int:
     """Import a sales-record CSV; exit 0 if every row was accepted or unchanged, 1 if some were rejected."""
     import csv
     import time
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
 
     from bot.company import load_company
     from services.sales_records import HeaderError, RecordParser, read_rows
-    from storage.db import create_engine
     from storage.products import Outcome, RowResult, import_sales
 
     company = load_company(settings)
-    today = datetime.now(ZoneInfo(company.timezone)).date()
-    parser = RecordParser(company.catalog, today, company.phone_region)
+    parser = RecordParser(company.catalog, _today(company.timezone), company.phone_region)
     rejected: list[RowResult] = []
 
-    async def run(source: Any, report: Any) -> Any:
+    def run(source: Any, report: Any) -> Any:
         def on_result(result: RowResult) -> None:
             if report:
                 report.writerow([result.row, result.serial, result.outcome.value, result.reason])
             if result.outcome is Outcome.REJECTED and len(rejected) < 20:
                 rejected.append(result)
 
-        engine = create_engine(settings.database_url)
-        try:
-            return await import_sales(
-                engine, read_rows(source), parser, on_result=on_result,
-                on_progress=lambda done: print(f"{done:,} rows...", file=sys.stderr, flush=True),
-            )
-        finally:
-            await engine.dispose()
+        return _on_store(settings, lambda engine: import_sales(
+            engine, read_rows(source), parser, on_result=on_result,
+            on_progress=lambda done: print(f"{done:,} rows...", file=sys.stderr, flush=True),
+        ))
 
     started = time.perf_counter()
     try:
@@ -104,9 +121,9 @@ def _import_sales(settings: Settings, path: str, report_path: str | None) -> int
                 with open(report_path, "w", encoding="utf-8-sig", newline="") as out:
                     report = csv.writer(out)
                     report.writerow(["row", "serial", "outcome", "reason"])
-                    counts = asyncio.run(run(source, report))
+                    counts = run(source, report)
             else:
-                counts = asyncio.run(run(source, None))
+                counts = run(source, None)
     except (OSError, HeaderError) as error:
         print(f"{path}: {error}", file=sys.stderr)
         return 2
@@ -125,17 +142,9 @@ def _import_sales(settings: Settings, path: str, report_path: str | None) -> int
 def _customer_file(settings: Settings, customer_id: int) -> int:
     import json
 
-    from storage.db import create_engine
     from storage.products import customer_file
 
-    async def load() -> dict[str, Any] | None:
-        engine = create_engine(settings.database_url)
-        try:
-            return await customer_file(engine, customer_id)
-        finally:
-            await engine.dispose()
-
-    data = asyncio.run(load())
+    data = _on_store(settings, lambda engine: customer_file(engine, customer_id))
     if data is None:
         print(f"no customer {customer_id}", file=sys.stderr)
         return 1
@@ -144,23 +153,13 @@ def _customer_file(settings: Settings, customer_id: int) -> int:
 
 
 def _downtime(settings: Settings, args: argparse.Namespace) -> int:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    from storage.db import create_engine
     from storage.products import record_downtime
 
-    async def record() -> str:
-        engine = create_engine(settings.database_url)
-        try:
-            today = datetime.now(ZoneInfo(settings.company_timezone)).date()
-            return await record_downtime(engine, args.ticket, args.out_of_use, args.working_again,
-                                         not args.caused_by_use, today)
-        finally:
-            await engine.dispose()
-
+    today = _today(settings.company_timezone)
     try:
-        serial = asyncio.run(record())
+        serial = _on_store(settings, lambda engine: record_downtime(
+            engine, args.ticket, args.out_of_use, args.working_again, not args.caused_by_use, today,
+        ))
     except ValueError as problem:
         print(f"downtime not recorded: {problem}", file=sys.stderr)
         return 1

@@ -31,12 +31,16 @@ async def _current(turn: Turn) -> TicketInfo | None:
 async def talk_to_person(turn: Turn) -> None:
     ticket = await _current(turn)
     if ticket is None:
-        ticket, when = await open_queued(turn, "person")
-        text = turn.t._("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.", number=ticket.number) + "\n" + when
-    else:
-        text = turn.t._("You are already waiting for a person with request %(number)s. They will answer in this chat.", number=ticket.number)
+        await hand_over(turn, "person")
+        return
     _queue(turn, ticket.id)
-    turn.say(text)
+    turn.say(turn.t._("You are already waiting for a person with request %(number)s. They will answer in this chat.", number=ticket.number))
+
+
+async def hand_over(turn: Turn, kind: str, details: dict[str, Any] | None = None, **fields: Any) -> None:
+    """Queue a new ticket for a person and tell the customer so, with the promised answer time."""
+    ticket, when = await open_queued(turn, kind, details, **fields)
+    turn.say(turn.t._("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.", number=ticket.number) + "\n" + when)
 
 
 async def open_for_person(turn: Turn, kind: str) -> None:

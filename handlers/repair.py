@@ -13,7 +13,7 @@ from bot.core.forms import NAV_CANCEL, Form, Invalid, Slot, start, summary, text
 from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers import timezone
-from handlers.handoff import open_queued
+from handlers.handoff import hand_over
 from handlers.menu import menu_choices, show_menu
 from handlers.promises import describe, promise, settle_time_zone
 from handlers.warranty import verdict_for_repair
@@ -243,12 +243,11 @@ async def consent(turn: Turn) -> None:
         await _submit(turn, {**values, PAID_OK: True})
     elif choice == PERSON:  # queued with what they told us, but no visit booked
         turn.chosen_label = turn.t._("👤 Talk to a person first")
-        ticket, when = await open_queued(
+        await hand_over(
             turn, "repair", details={"awaiting": "paid_visit_consent", "request": values},
             product_line=values["product_line"], model=values["model"], serial=values.get("serial"),
             description=values["description"], phone=values["phone"],
         )
-        turn.say(turn.t._("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.", number=ticket.number) + "\n" + when)
     elif choice == NAV_CANCEL:
         turn.chosen_label = turn.t._("Cancel")
         show_menu(turn, turn.t._("Cancelled. Nothing was saved."))

@@ -23,6 +23,7 @@ from handlers.answers import phone_answer
 from handlers.menu import show_menu
 from handlers.handoff import open_queued
 from services.serials import find_serial, parse_serial
+from services.warranty import NoStartDate
 from services.warranty_check import ProductRecord, WarrantyAnswer, check
 from storage.products import LinkOutcome
 
@@ -165,7 +166,7 @@ async def _position(turn: Turn, product: ProductRecord) -> WarrantyAnswer | None
     """The product's warranty today; None when the registry lacks the date it counts from."""
     try:
         return check(turn.company.warranty, product, _today(turn), await turn.store.product_downtime(product.id))
-    except ValueError:  # e.g. project equipment not yet accepted
+    except NoStartDate:  # e.g. project equipment not yet accepted
         return None
 
 

@@ -34,6 +34,14 @@ class DowntimeRecord(NamedTuple):
     """A fault of the product itself (not caused by people)."""
 
 
+def check_record(out_of_use: date, working_again: date | None, today: date) -> None:
+    """ValueError (for the person recording it) unless the days are in order and not in the future."""
+    if out_of_use > today:
+        raise ValueError(f"the day it went out of use ({out_of_use}) is in the future")
+    if working_again is not None and not out_of_use < working_again <= today:
+        raise ValueError(f"the day it works again ({working_again}) must be after {out_of_use} and not in the future")
+
+
 DowntimeRow = DowntimeRecord | tuple[date, date | None, bool]
 """A `DowntimeRecord` or a plain ``(out_of_use, working_again, own_fault)`` tuple."""
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.datafile import load_model
+from services.datafile import load_model, problem
 from services.sla import SlaClass, classify, haversine_km
 
 
@@ -56,9 +56,9 @@ class ServiceArea(_Frozen):
         for i, centre in enumerate(self.centres):
             for place in centre.covers:
                 if place not in known:
-                    raise ValueError(f"centres[{i}].covers: no place with id {place!r}")
+                    raise problem(f"no place with id {place!r}", ("centres", i, "covers"))
                 if place in served:
-                    raise ValueError(f"centres[{i}].covers: {place!r} is covered by {served[place]!r} already")
+                    raise problem(f"{place!r} is covered by {served[place]!r} already", ("centres", i, "covers"))
                 served[place] = centre.id
         return self
 

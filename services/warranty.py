@@ -55,6 +55,10 @@ class WarrantyStart(NamedTuple):
     basis: Literal["invoice", "manufacture", "acceptance"]
 
 
+class NoStartDate(ValueError):
+    """The product's record lacks the date its warranty counts from."""
+
+
 def warranty_start(
     invoice_date: date | None,
     manufactured: date | None,
@@ -65,13 +69,13 @@ def warranty_start(
     `services.serials.parse_serial`); the acceptance date for project lines."""
     if policy.start_basis == "acceptance":
         if acceptance_date is None:
-            raise ValueError(f"line {policy.line_id!r}: the warranty starts at final acceptance; no date given")
+            raise NoStartDate(f"line {policy.line_id!r}: the warranty starts at final acceptance; no date given")
         return WarrantyStart(acceptance_date, "acceptance")
     if invoice_date is not None:
         return WarrantyStart(invoice_date, "invoice")
     if manufactured is not None:
         return WarrantyStart(manufactured, "manufacture")
-    raise ValueError(f"line {policy.line_id!r}: need the invoice date or the serial number to start the warranty")
+    raise NoStartDate(f"line {policy.line_id!r}: need the invoice date or the serial number to start the warranty")
 
 
 def three_guarantees_window(

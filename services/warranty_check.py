@@ -46,7 +46,7 @@ class WarrantyAnswer:
 
 
 def check(config: WarrantyConfig, product: ProductRecord, today: date, downtime: list[DowntimeRow] = ()) -> WarrantyAnswer:
-    """The warranty position of `product` on `today`; ValueError when its dates do not allow one."""
+    """The warranty position of `product` on `today`; NoStartDate when its record lacks the start."""
     policy = config.lines[product.product_line]
     start, basis = warranty_start(product.invoice_date, product.manufactured, product.acceptance_date, policy)
     verdict = evaluate(policy, start, today, downtime=downtime, settings=config.settings)

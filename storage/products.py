@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Insert, Select, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from services.downtime import check_record
 from services.sales_records import COMPARED, RecordParser, Row, RowRejected, SaleRecord, differences
 from services.serials import clean
 from storage.db import insert_ignore
@@ -345,10 +346,7 @@ async def record_downtime(
 ) -> str:
     """Record on ticket `number` the days its product was out of use; the warranty engine adds
     them up per product. Returns the product's serial; ValueError (for the operator) otherwise."""
-    if out_of_use > today:
-        raise ValueError(f"the day it went out of use ({out_of_use}) is in the future")
-    if working_again is not None and not out_of_use < working_again <= today:
-        raise ValueError(f"the day it works again ({working_again}) must be after {out_of_use} and not in the future")
+    check_record(out_of_use, working_again, today)
     async with engine.begin() as conn:
         found = (await conn.execute(
             select(tickets.c.id, products.c.serial)

@@ -7,6 +7,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -93,66 +94,71 @@ class Browser:
         return await self.tap(label)
 
 
+@asynccontextmanager
+async def opened(service: Service, accept_language: str = "en-US") -> AsyncIterator[Browser]:
+    visitor = Browser(service, accept_language)
+    await visitor.open()
+    try:
+        yield visitor
+    finally:
+        await visitor.close()
+
+
 @pytest.fixture
 async def browser(service: Service) -> AsyncIterator[Browser]:
-    visitor = Browser(service)
-    await visitor.open()
-    yield visitor
-    await visitor.close()
+    async with opened(service) as visitor:
+        yield visitor
+
+
+@pytest.fixture
+async def visitor(service: Service, locale: str) -> AsyncIterator[Browser]:
+    """A visitor whose browser asks for the test's `locale`."""
+    async with opened(service, LOCALES[locale]) as browser:
+        yield browser
 
 
 @pytest.mark.parametrize("locale", list(LOCALES))
-async def test_complaint_tickets_and_a_person_in_every_language(service: Service, locale: str, engine: Any) -> None:
+async def test_complaint_tickets_and_a_person_in_every_language(visitor: Browser, locale: str, engine: Any) -> None:
     t = Translator(locale, "Asia/Shanghai")
-    visitor = Browser(service, LOCALES[locale])
-    await visitor.open()
-    try:
-        assert visitor.hello["locale"] == locale and visitor.hello["ui"]["send"] == t._("Send")
-        await visitor.send({"type": "text", "text": "/start", "language": LOCALES[locale]})
-        assert t._(GREETING) in visitor.replies[-1]["text"]
-        assert t._(COMPLAINT.slot("category").prompt) in await visitor.tap(t._(ENTRIES["complaint"]))
-        await visitor.tap(t._(CATEGORIES["repair_quality"]))
-        await visitor.say("The same fault came back after two days")
-        await visitor.tap(t._("Skip"))
-        answer = await visitor.tap(t._("✅ Submit"))
-        number = re.search(r"C-\d{4}-\d{6}", answer).group(0)
-        assert t._("Your complaint %(number)s is registered and has gone to our service team.", number=number) in answer
-        assert number in await visitor.tap(t._(ENTRIES["tickets"]))
-        person = await visitor.tap(t._(ENTRIES["person"]))
-        assert re.search(r"H-\d{4}-\d{6}", person)
-        async with engine.connect() as conn:
-            kinds = (await conn.execute(select(Ticket.kind, Ticket.status, Ticket.locale))).all()
-        assert sorted(kinds) == [("complaint", "queued", locale), ("person", "queued", locale)]
-    finally:
-        await visitor.close()
+    assert visitor.hello["locale"] == locale and visitor.hello["ui"]["send"] == t._("Send")
+    await visitor.send({"type": "text", "text": "/start", "language": LOCALES[locale]})
+    assert t._(GREETING) in visitor.replies[-1]["text"]
+    assert t._(COMPLAINT.slot("category").prompt) in await visitor.tap(t._(ENTRIES["complaint"]))
+    await visitor.tap(t._(CATEGORIES["repair_quality"]))
+    await visitor.say("The same fault came back after two days")
+    await visitor.tap(t._("Skip"))
+    answer = await visitor.tap(t._("✅ Submit"))
+    number = re.search(r"C-\d{4}-\d{6}", answer).group(0)
+    assert t._("Your complaint %(number)s is registered and has gone to our service team.", number=number) in answer
+    assert number in await visitor.tap(t._(ENTRIES["tickets"]))
+    person = await visitor.tap(t._(ENTRIES["person"]))
+    assert re.search(r"H-\d{4}-\d{6}", person)
+    async with engine.connect() as conn:
+        kinds = (await conn.execute(select(Ticket.kind, Ticket.status, Ticket.locale))).all()
+    assert sorted(kinds) == [("complaint", "queued", locale), ("person", "queued", locale)]
 
 
 @pytest.mark.parametrize("locale", list(LOCALES))
-async def test_report_a_repair_in_every_language(service: Service, locale: str, engine: Any) -> None:
+async def test_report_a_repair_in_every_language(visitor: Browser, locale: str, engine: Any) -> None:
     t = Translator(locale, "Asia/Shanghai")
-    visitor = Browser(service, LOCALES[locale])
-    await visitor.open()
-    try:
-        await visitor.send({"type": "text", "text": "/start", "language": LOCALES[locale]})
-        assert t._(REPAIR.slot("product_line").prompt) in await visitor.tap(t._(ENTRIES["repair"]))
-        assert t._(REPAIR.slot("model").prompt) in await visitor.tap_first()
-        assert t._(REPAIR.slot("serial").prompt) in await visitor.tap_first()
-        assert t._(REPAIR.slot("description").prompt) in await visitor.say("HA2403000123")
-        await visitor.say("Water drips from the indoor unit")
-        assert t._(REPAIR.slot("place").prompt) in await visitor.tap(t._("Skip"))
-        shared = await visitor.send({"type": "location", "lat": 31.2304, "lon": 121.4737})
-        assert t._(REPAIR.slot("phone").prompt) in "\n".join(m["text"] for m in shared)
-        assert t._(REPAIR.slot("visit_day").prompt) in await visitor.say("+86 138 0013 8000")
-        assert t._(REPAIR.slot("visit_window").prompt) in await visitor.tap_first()
-        assert t._("Is everything correct?") in await visitor.tap_first()
-        answer = await visitor.tap(t._("✅ Submit"))
-        number = re.search(r"R-\d{4}-\d{6}", answer).group(0)
-        assert t._("Thank you! Your repair request %(number)s is registered.", number=number) in answer
-        async with engine.connect() as conn:
-            ticket = (await conn.execute(select(Ticket.kind, Ticket.locale, Ticket.phone, Ticket.serial))).one()
-        assert tuple(ticket) == ("repair", locale, "+8613800138000", "HA2403000123")
-    finally:
-        await visitor.close()
+    await visitor.send({"type": "text", "text": "/start", "language": LOCALES[locale]})
+    assert t._(REPAIR.slot("product_line").prompt) in await visitor.tap(t._(ENTRIES["repair"]))
+    assert t._(REPAIR.slot("model").prompt) in await visitor.tap_first()
+    assert t._(REPAIR.slot("serial").prompt) in await visitor.tap_first()
+    assert t._(REPAIR.slot("description").prompt) in await visitor.say("HA2403000123")
+    await visitor.say("Water drips from the indoor unit")
+    assert t._(REPAIR.slot("place").prompt) in await visitor.tap(t._("Skip"))
+    shared = await visitor.send({"type": "location", "lat": 31.2304, "lon": 121.4737})
+    assert t._(REPAIR.slot("phone").prompt) in "\n".join(m["text"] for m in shared)
+    assert t._(REPAIR.slot("visit_day").prompt) in await visitor.say("+86 138 0013 8000")
+    assert t._(REPAIR.slot("visit_window").prompt) in await visitor.tap_first()
+    assert t._("Is everything correct?") in await visitor.tap_first()
+    answer = await visitor.tap(t._("✅ Submit"))
+    number = re.search(r"R-\d{4}-\d{6}", answer).group(0)
+    assert t._("Thank you! Your repair request %(number)s is registered.", number=number) in answer
+    async with engine.connect() as conn:
+        ticket = (await conn.execute(select(Ticket.kind, Ticket.locale, Ticket.phone, Ticket.serial))).one()
+    assert tuple(ticket) == ("repair", locale, "+8613800138000", "HA2403000123")
 
 
 async def test_the_visitor_survives_a_reload(service: Service, browser: Browser) -> None:

@@ -265,7 +265,8 @@ class TelegramTransport:
         parts = split_text(reply.text)
         markup = keyboard(reply)
         sent = None
-        for index in range(self._parts_out.get(row_id, 0), len(parts)):
+        # Progress is kept only for an error that is retried; any other outcome ends the row.
+        for index in range(self._parts_out.pop(row_id, 0), len(parts)):
             payload = {"chat_id": chat_id, "text": parts[index], "link_preview_options": {"is_disabled": True}}
             last = index == len(parts) - 1
             if markup and last:
@@ -274,14 +275,10 @@ class TelegramTransport:
                 sent = await self.api.call("sendMessage", payload)
             except Uncertain as unknown:
                 if last:
-                    self._parts_out.pop(row_id, None)
                     raise
                 self._parts_out[row_id] = index + 1  # it may have arrived: go on with the next part
                 raise Temporary(str(unknown)) from unknown
-            except (BadRequest, Unreachable):
-                self._parts_out.pop(row_id, None)
+            except (RetryLater, Temporary):
+                self._parts_out[row_id] = index
                 raise
-            if not last:
-                self._parts_out[row_id] = index + 1
-        self._parts_out.pop(row_id, None)
         return str(sent["message_id"]) if sent else None
