@@ -109,6 +109,7 @@ class LoopEngine:
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[LoopConnection]:
         async with self._lent() as connection:
+            await self._write_lock(connection)  # begun here, not on the first statement: it may wait
             try:
                 yield LoopConnection(connection)
             finally:

@@ -119,3 +119,25 @@ async def test_a_lock_held_by_another_process_is_waited_for_without_stalling_the
         clock.cancel()
         other.close()
         await engine.dispose()
+
+
+async def test_a_read_also_waits_for_another_processs_lock_instead_of_failing(sqlite_url: str) -> None:
+    import sqlite3
+
+    engine = create_engine(sqlite_url)
+    other = sqlite3.connect(sqlite_url.split("///", 1)[1], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def read() -> int:
+        async with engine.connect() as conn:
+            return await conn.scalar(select(func.count()).select_from(Customer))
+
+    reader = asyncio.create_task(read())
+    try:
+        await asyncio.sleep(0.3)
+        assert not reader.done()  # waiting, not failed with "database is locked"
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(reader, 2) == 0
+    finally:
+        other.close()
+        await engine.dispose()
