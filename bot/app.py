@@ -54,7 +54,8 @@ class Service:
     def port(self) -> int:
         """The port actually bound (settings may say 0: any free port)."""
         assert self.runner is not None
-        return self.runner.addresses[0][1]
+        port: int = self.runner.addresses[0][1]
+        return port
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)

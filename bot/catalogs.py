@@ -26,7 +26,7 @@ KEYWORDS = ["-k", "_", "-k", "n:1,2", "-k", "N_"]
 
 
 def _pybabel(*args: str) -> None:
-    CommandLineInterface().run(["pybabel", "-q", *args])
+    CommandLineInterface().run(["pybabel", "-q", *args])  # type: ignore[no-untyped-call]
 
 
 def extract(output: Path = POT) -> None:

@@ -62,7 +62,7 @@ def _data_check(settings: Settings) -> int:
     except CompanyDataError as error:
         print(error, file=sys.stderr)
         return 1
-    print(f"{len(company.catalog.lines)} product lines, {sum(len(l.models) for l in company.catalog.lines)} models: ok")
+    print(f"{len(company.catalog.lines)} product lines, {sum(len(line.models) for line in company.catalog.lines)} models: ok")
     return 0
 
 

@@ -7,10 +7,10 @@ Placeholders use the named %-style: `t._("Ticket %(number)s", number=n)`.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from datetime import date, datetime, time
-from functools import lru_cache
-from pathlib import Path
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,7 +36,7 @@ def normalize_locale(code: str | None) -> str:
     return code if code in SUPPORTED_LOCALES else DEFAULT_LOCALE
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> NullTranslations:
     """The catalog of `locale`: the compiled .mo if it is fresh, else the .po compiled in memory."""
     if locale == DEFAULT_LOCALE:
@@ -54,7 +54,7 @@ def translations(locale: str) -> NullTranslations:
     return Translations(buffer, domain=DOMAIN)
 
 
-@lru_cache(maxsize=None)
+@cache
 def babel_locale(locale: str) -> Locale:
     return Locale.parse(locale)
 
@@ -78,7 +78,7 @@ class Translator:
     def date(self, value: date, format: str = "full") -> str:
         return format_date(value, format=format, locale=babel_locale(self.locale))
 
-    def day(self, value: date) -> str:
+    def day(self, value: dt.date) -> str:
         """A short weekday and date, e.g. "Tue, Nov 24" / "11月24日周二"."""
         return format_skeleton("MMMEd", value, locale=babel_locale(self.locale))
 
@@ -98,4 +98,4 @@ class Translator:
 
 def locale_names() -> dict[str, str]:
     """Each supported locale in its own language, for the language picker."""
-    return {code: babel_locale(code).get_display_name(code).capitalize() for code in SUPPORTED_LOCALES}
+    return {code: (babel_locale(code).get_display_name(code) or code).capitalize() for code in SUPPORTED_LOCALES}

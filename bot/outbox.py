@@ -126,7 +126,7 @@ class OutboxSender:
         self._engine = engine
         self._transports = {t.channel: t for t in transports}
         self._limits = limits or {}
-        self._global = {c: TokenBucket(l.per_second, l.per_second) for c, l in self._limits.items()}
+        self._global = {c: TokenBucket(lim.per_second, lim.per_second) for c, lim in self._limits.items()}
         self._chat_buckets: dict[tuple[str, str], TokenBucket] = {}
         self._poll = poll
         # Rows are held only while being sent, so a short lease suffices; a row whose
@@ -351,7 +351,7 @@ class OutboxSender:
 
     async def _unreachable(self, key: tuple[str, str], queue: list[_Row], reason: str) -> None:
         channel, chat_id = key
-        rows, queue[:] = list(queue), []
+        queue.clear()
         await self.flush()
         async with self._engine.begin() as conn:
             await conn.execute(

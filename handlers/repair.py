@@ -13,11 +13,11 @@ from bot.core.forms import NAV_CANCEL, Form, Invalid, Slot, start, summary, text
 from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers import timezone
+from handlers.answers import phone_answer
 from handlers.handoff import hand_over
 from handlers.menu import menu_choices, show_menu
 from handlers.promises import describe, promise, settle_time_zone
 from handlers.warranty import verdict_for_repair
-from handlers.answers import phone_answer
 from services.contact import find_phone
 from services.serials import find_serial, parse_serial
 
@@ -41,9 +41,9 @@ def _parse_line(turn: Turn) -> str:
     for line_id, label in _line_options(turn):
         if text in label.casefold():
             return line_id
-    line_id = _line_from_text(turn, turn.event.text)
-    if line_id:
-        return line_id
+    found = _line_from_text(turn, turn.event.text)
+    if found:
+        return found
     raise Invalid(N_("Please choose the product with one of the buttons."))
 
 
@@ -114,7 +114,7 @@ def _parse_place(turn: Turn) -> dict[str, Any]:
 
 def _show_place(turn: Turn, value: dict[str, Any]) -> str:
     if "address" in value:
-        return value["address"]
+        return str(value["address"])
     return turn.t._("shared location (%(lat).5f, %(lon).5f)", lat=value["lat"], lon=value["lon"])
 
 

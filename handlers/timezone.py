@@ -54,7 +54,8 @@ async def handle(turn: Turn) -> None:
     if event.kind is Kind.CHOICE and event.choice == KEEP:
         zone = turn.customer.timezone or turn.company.timezone
     elif event.kind is Kind.CHOICE and (event.choice or "").startswith("tz:"):
-        zone = event.choice[3:] if event.choice[3:] in ZONES else None
+        picked = (event.choice or "")[3:]
+        zone = picked if picked in ZONES else None
     elif event.kind is Kind.TEXT:
         zone = zone_for_text(event.text, turn.customer.locale)
         if zone is None:

@@ -20,8 +20,8 @@ from bot.core.forms import NAV_CANCEL, Invalid
 from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers.answers import phone_answer
-from handlers.menu import show_menu
 from handlers.handoff import open_queued
+from handlers.menu import show_menu
 from services.serials import find_serial, parse_serial
 from services.warranty import NoStartDate
 from services.warranty_check import ProductRecord, WarrantyAnswer, check
@@ -220,7 +220,7 @@ async def verdict_for_repair(turn: Turn, serial: str | None) -> tuple[dict[str, 
     if product is None:
         owner = ({"owner_customer_id": result.owner_customer_id, "recorded_phone": result.recorded_phone}
                  if result.outcome is LinkOutcome.OWNED_BY_OTHER else {})
-        fields = {"warranty": {"outcome": result.outcome.value, **owner}}
+        fields: dict[str, Any] = {"warranty": {"outcome": result.outcome.value, **owner}}
         return fields, t._("We could not confirm this serial number in our records; a person will check the warranty from your invoice.")
     answer = await _position(turn, product)
     if answer is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
-
 # Where a customer writing in this language most likely dials from.
 LOCALE_REGION = {"ka": "GE", "ru": "RU", "zh_Hans": "CN", "zh_Hant": "TW"}
 

@@ -108,7 +108,7 @@ def _plain(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int], errors
         return items
     if typed is not None:
         return typed.construct_object(node, deep=True)
-    if node.value == "" and node.style is None:
+    if node.value == "" and getattr(node, "style", None) is None:
         return None  # a key with nothing after it
     return node.value
 

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from services.datafile import load_model, problem
 from services.sla import SlaClass, classify, haversine_km
 
-
 _STREET = re.compile(r"\s*(road|rd\b|street|st\b|avenue|ave\b|路|街|大道|улиц|ул\.|проспект|ქუჩ|გამზ)")
 
 
@@ -52,7 +51,8 @@ class ServiceArea(_Frozen):
 
     @model_validator(mode="after")
     def _covered_places_exist_once(self) -> ServiceArea:
-        known, served = {p.id for p in self.places}, {}
+        known = {p.id for p in self.places}
+        served: dict[str, str] = {}
         for i, centre in enumerate(self.centres):
             for place in centre.covers:
                 if place not in known:

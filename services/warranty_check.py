@@ -6,6 +6,7 @@ the chat (and later the agent console) shows the same answer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -45,7 +46,7 @@ class WarrantyAnswer:
         return self.verdict.in_warranty
 
 
-def check(config: WarrantyConfig, product: ProductRecord, today: date, downtime: list[DowntimeRow] = ()) -> WarrantyAnswer:
+def check(config: WarrantyConfig, product: ProductRecord, today: date, downtime: Sequence[DowntimeRow] = ()) -> WarrantyAnswer:
     """The warranty position of `product` on `today`; NoStartDate when its record lacks the start."""
     policy = config.lines[product.product_line]
     start, basis = warranty_start(product.invoice_date, product.manufactured, product.acceptance_date, policy)

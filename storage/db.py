@@ -26,7 +26,8 @@ _BUSY_MS = 100
 def insert_ignore(dialect: str, table: Any) -> Insert:
     """INSERT ... ON CONFLICT DO NOTHING on either database."""
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+    statement: Insert = module.insert(table).on_conflict_do_nothing()
+    return statement
 
 
 def is_sqlite(url: str) -> bool:

@@ -22,12 +22,12 @@ from services.downtime import check_record
 from services.sales_records import COMPARED, RecordParser, Row, RowRejected, SaleRecord, differences
 from services.serials import clean
 from storage.db import insert_ignore
-from storage.models import Customer, Message, Product, Ticket, utcnow
+from storage.models import Customer, Message, Product, Ticket, table_of, utcnow
 
-products = Product.__table__
-customers = Customer.__table__
-tickets = Ticket.__table__
-messages = Message.__table__
+products = table_of(Product)
+customers = table_of(Customer)
+tickets = table_of(Ticket)
+messages = table_of(Message)
 
 BATCH = 1000
 

@@ -15,12 +15,10 @@ from typing import Any
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.db import insert_ignore
-from storage.products import LinkOutcome, LinkResult, link_product
-from storage.records import TicketInfo
 from services.downtime import DowntimeRecord
 from services.tickets import OPEN_STATUSES, PREFIX, format_number
 from services.warranty_check import ProductRecord
+from storage.db import insert_ignore
 from storage.models import (
     ChannelIdentity,
     Conversation,
@@ -31,17 +29,20 @@ from storage.models import (
     Product,
     Ticket,
     TicketCounter,
+    table_of,
 )
+from storage.products import LinkOutcome, LinkResult, link_product
+from storage.records import TicketInfo
 
-customers = Customer.__table__
-identities = ChannelIdentity.__table__
-conversations = Conversation.__table__
-receipts = InboundReceipt.__table__
-messages = Message.__table__
-outbox = OutboxRow.__table__
-tickets = Ticket.__table__
-counters = TicketCounter.__table__
-products = Product.__table__
+customers = table_of(Customer)
+identities = table_of(ChannelIdentity)
+conversations = table_of(Conversation)
+receipts = table_of(InboundReceipt)
+messages = table_of(Message)
+outbox = table_of(OutboxRow)
+tickets = table_of(Ticket)
+counters = table_of(TicketCounter)
+products = table_of(Product)
 
 
 @dataclass(slots=True)

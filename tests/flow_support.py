@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.core.dispatcher import Dispatcher
 from bot.company import Company
+from bot.core.dispatcher import Dispatcher
 from handlers.router import route
 from tests.memory_channel import Chat
 

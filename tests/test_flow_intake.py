@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -83,7 +83,7 @@ async def test_my_tickets_keeps_an_old_open_ticket_and_shows_times_in_the_custom
         rows += [(f"R-2026-0000{n:02d}", "resolved", datetime(2026, 1, n, 6, 0)) for n in range(1, 13)]
         await conn.execute(insert(Ticket), [
             {"number": number, "kind": "repair", "status": status, "customer_id": customer, "locale": "en",
-             "created_at": at.replace(tzinfo=timezone.utc), "updated_at": at.replace(tzinfo=timezone.utc)}
+             "created_at": at.replace(tzinfo=UTC), "updated_at": at.replace(tzinfo=UTC)}
             for number, status, at in rows
         ])
     await chat.say("/tickets")

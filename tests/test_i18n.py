@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -95,11 +96,11 @@ DEADLINES = {
 
 @pytest.mark.parametrize("locale", list(DEADLINES))
 def test_a_deadline_in_the_customers_language_and_zone(locale: str) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bot.i18n import Translator
 
-    at = datetime(2030, 1, 14, 6, 0, tzinfo=timezone.utc)
+    at = datetime(2030, 1, 14, 6, 0, tzinfo=UTC)
     assert (Translator(locale, "Asia/Shanghai").when(at), Translator(locale, "Asia/Tbilisi").when(at)) == DEADLINES[locale]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.cli import main
 from storage.db import create_engine, downgrade, upgrade
-from storage.models import ChannelIdentity, Conversation, Customer, Message, Product, Ticket, utcnow
+from storage.models import ChannelIdentity, Conversation, Customer, Message, Product, Ticket
 from storage.products import LinkOutcome, customer_file, link_product, link_products_by_phone
 
-T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
 
 async def add_customer(engine: AsyncEngine, phone: str | None = None, **values: Any) -> int:

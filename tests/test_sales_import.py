@@ -8,9 +8,9 @@ import io
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, insert, select

@@ -16,8 +16,7 @@ from sqlalchemy import func, select
 
 from bot.app import Service
 from bot.config import Settings
-from bot.i18n import Translator
-from bot.i18n import locale_names
+from bot.i18n import Translator, locale_names
 from handlers.complaint import CATEGORIES, COMPLAINT
 from handlers.menu import ENTRIES, GREETING
 from handlers.repair import REPAIR

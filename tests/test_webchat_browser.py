@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import func, select
 
 from bot.app import Service

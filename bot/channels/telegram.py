@@ -13,7 +13,8 @@ import logging
 from typing import Any
 
 import aiohttp
-from aiogram import Bot, Dispatcher as AiogramDispatcher, Router
+from aiogram import Bot, Router
+from aiogram import Dispatcher as AiogramDispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 # classes only weakly: a GC frees them and the next call rebuilds one (~9 ms stall).
 # Holding them here keeps them built.
 _RESPONSE_TYPES = tuple(
-    Response[method.__returning__]
+    Response[method.__returning__]  # type: ignore[name-defined]
     for method in (SendMessage, EditMessageText, AnswerCallbackQuery, GetUpdates, GetMe, SetWebhook, DeleteWebhook)
 )
 
@@ -172,12 +173,12 @@ def keyboard(reply: Reply) -> dict[str, Any] | None:
     """The reply's buttons as Bot API JSON: a reply keyboard for a share request,
     else inline buttons (navigation on one row at the bottom)."""
     if reply.request:
-        button = {
+        share: dict[str, Any] = {
             "text": reply.request_label or reply.request,
             "request_contact": reply.request == "phone",
             "request_location": reply.request == "location",
         }
-        return {"keyboard": [[button]], "resize_keyboard": True, "one_time_keyboard": True}
+        return {"keyboard": [[share]], "resize_keyboard": True, "one_time_keyboard": True}
     if not reply.choices:
         return None
     rows: list[list[dict[str, str]]] = []
@@ -185,7 +186,7 @@ def keyboard(reply: Reply) -> dict[str, Any] | None:
     for choice in reply.choices:
         if len(choice.id.encode()) > MAX_CALLBACK_DATA:
             raise ValueError(f"callback data over {MAX_CALLBACK_DATA} bytes: {choice.id!r}")
-        button = {"text": choice.label, "callback_data": choice.id}
+        button: dict[str, str] = {"text": choice.label, "callback_data": choice.id}
         (nav.append(button) if choice.id.startswith("nav:") else rows.append([button]))
     return {"inline_keyboard": rows + ([nav] if nav else [])}
 

@@ -19,8 +19,8 @@ import json
 import logging
 import secrets
 from collections import defaultdict
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -78,7 +78,7 @@ class WebChat:
             web.static("/static", STATIC),
         ]
 
-    async def page(self, request: web.Request) -> web.Response:
+    async def page(self, request: web.Request) -> web.StreamResponse:
         response = web.FileResponse(STATIC / "index.html")
         if not _visitor(request):
             response.set_cookie(COOKIE, secrets.token_urlsafe(24), max_age=365 * 86400, httponly=True, samesite="Lax")

@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.company import Company
 from bot.core.events import Event, Kind, Reply
 from bot.core.language import detect
-from bot.company import Company
 from bot.core.turn import CustomerView, Turn
 from bot.i18n import Translator, normalize_locale
 from storage.models import utcnow

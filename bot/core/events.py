@@ -7,7 +7,7 @@ messages; nothing below the channels knows about Telegram or the browser.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -55,7 +55,7 @@ class Event:
     # For a pressed button: the message that carried the keyboard, and its text.
     origin_message_id: str | None = None
     origin_text: str | None = None
-    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def stored_text(self) -> str:
         """How the message appears in the transcript."""

@@ -91,7 +91,8 @@ def text_answer(turn: Turn, max_len: int, min_len: int = 1) -> str:
 
 
 def _values(turn: Turn) -> dict[str, Any]:
-    return turn.slots.setdefault("values", {})
+    values: dict[str, Any] = turn.slots.setdefault("values", {})
+    return values
 
 
 def _position(form: Form, state: str) -> int:

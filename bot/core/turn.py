@@ -8,7 +8,7 @@ all of it in one transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from bot.company import Company
@@ -17,7 +17,7 @@ from bot.i18n import Translator
 from services.downtime import DowntimeRecord
 from services.warranty_check import ProductRecord
 from storage.products import LinkResult
-from storage.records import TicketInfo
+from storage.records import TicketInfo as TicketInfo  # re-exported for the handlers
 
 
 @dataclass(slots=True)

@@ -8,10 +8,10 @@ Revises: 0001
 Create Date: 2026-11-23 09:20:02.991259
 """
 
-from alembic import op
 import sqlalchemy as sa
-import storage.models
+from alembic import op
 
+import storage.models
 
 revision = '0002'
 down_revision = '0001'
