@@ -22,7 +22,7 @@ from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
 
 POT = LOCALES_DIR / f"{DOMAIN}.pot"
 TRANSLATED = [code for code in SUPPORTED_LOCALES if code != DEFAULT_LOCALE]
-KEYWORDS = ["-k", "_", "-k", "n:1,2", "-k", "N_"]
+KEYWORDS = ["-k", "_", "-k", "n:1,2", "-k", "N_", "-k", "Nn_:1,2"]
 
 
 def _pybabel(*args: str) -> None:

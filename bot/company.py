@@ -53,6 +53,8 @@ class _Strict(BaseModel):
 class ProductModel(_Strict):
     code: str
     names: dict[str, str] = {}  # optional; when given, all SUPPORTED_LOCALES are required
+    # The warranty components (data/warranty.yaml) this model has; empty: all of its line's.
+    components: tuple[str, ...] = ()
 
     @field_validator("code")
     @classmethod
@@ -75,7 +77,24 @@ class ProductLine(_Strict):
     id: str
     serial_prefix: str
     names: dict[str, str]
+    # Other words customers use for the line, per locale (any subset of them).
+    synonyms: dict[str, tuple[str, ...]] = {}
     models: list[ProductModel]
+
+    @field_validator("synonyms")
+    @classmethod
+    def _synonyms(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for loc, words in v.items():
+            if loc not in SUPPORTED_LOCALES:
+                raise problem(f"unknown locale (expected {', '.join(SUPPORTED_LOCALES)})", (loc,))
+            for i, word in enumerate(words):
+                if not word.strip():
+                    raise problem("must not be empty", (loc, i))
+        return v
+
+    def terms(self) -> list[str]:
+        """Every name and synonym of the line, in all languages (customers mix them)."""
+        return [*self.names.values(), *(word for words in self.synonyms.values() for word in words)]
 
     @field_validator("id")
     @classmethod
@@ -174,6 +193,15 @@ class Company:
     area: ServiceArea
     warranty: WarrantyConfig
 
+    def components_of(self, line_id: str, model_code: str | None) -> tuple[str, ...] | None:
+        """The warranty components a unit of this model has; None (all of the line's) when
+        the model does not say or is not in the catalogue."""
+        try:
+            model = self.catalog.line(line_id).model(model_code or "")
+        except KeyError:
+            return None
+        return model.components if model and model.components else None
+
 
 def load_company(settings: Settings) -> Company:
     """The company of `settings`; CompanyDataError names the file and field at fault."""
@@ -185,4 +213,19 @@ def load_company(settings: Settings) -> Company:
         warranty = load_config(data / "warranty.yaml")
     except ValueError as error:  # the loaders name the file, line and field
         raise CompanyDataError(str(error)) from error
+    _check_components(catalog, warranty, data / "products.yaml")
     return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty)
+
+
+def _check_components(catalog: Catalog, warranty: WarrantyConfig, path: Path) -> None:
+    """Every model's components must be warranty components of its line."""
+    for i, line in enumerate(catalog.lines):
+        policy = warranty.lines.get(line.id)
+        known = {c.component for c in policy.components} if policy else set()
+        for j, model in enumerate(line.models):
+            for k, component in enumerate(model.components):
+                if component not in known:
+                    raise CompanyDataError(
+                        f"{path.name}: lines[{i}].models[{j}].components[{k}]: {component!r} is not a warranty "
+                        f"component of {line.id} in warranty.yaml (known: {', '.join(sorted(known)) or 'none'})"
+                    )

@@ -32,6 +32,11 @@ def N_(message: str) -> str:
     return message
 
 
+def Nn_(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a plural pair for extraction; shown later with `Translator.n`."""
+    return singular, plural
+
+
 def normalize_locale(code: str | None) -> str:
     return code if code in SUPPORTED_LOCALES else DEFAULT_LOCALE
 

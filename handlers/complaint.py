@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.forms import Form, Invalid, Slot, start, summary, text_answer
+from bot.core.forms import Form, Invalid, Slot, start, summary, text_answer, words_answer
 from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers.menu import menu_choices
@@ -42,7 +42,8 @@ async def _parse_related(turn: Turn) -> str:
 
 async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     related = await turn.store.own_ticket(values["related"]) if values.get("related") else None
-    promised = promise(turn, related.product_line if related else None)
+    # A complaint promises an answer from a person, not a repair (that is the related ticket's).
+    promised = promise(turn, related.product_line if related else None).response_only()
     ticket = await turn.store.open_ticket(
         "complaint",
         "queued",
@@ -71,7 +72,7 @@ COMPLAINT = Form(
     slots=(
         Slot("category", N_("What is your complaint about?"), None, _category_options),
         Slot("description", N_("Please tell us what happened."),
-             lambda turn: text_answer(turn, max_len=2000, min_len=5)),
+             lambda turn: words_answer(turn, max_len=2000, min_len=5)),
         Slot("related", N_("Is it about one of your tickets? Type its number (like R-2026-000042), or press Skip."),
              _parse_related, optional=True),
     ),

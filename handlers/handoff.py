@@ -73,6 +73,22 @@ async def while_queued(turn: Turn) -> bool:
     return True
 
 
+def step_out(turn: Turn) -> None:
+    """/start, /menu, /cancel while waiting: the bot answers again. The request stays
+    queued for the person, and the conversation keeps pointing at it, so what the
+    customer writes still lands on it and the person answers here."""
+    if turn.mode == "queued":
+        turn.mode = "bot"
+
+
+async def waiting_note(turn: Turn) -> str | None:
+    """A reminder of the request a person will answer, if one is open."""
+    ticket = await _current(turn)
+    if ticket is None:
+        return None
+    return turn.t._("Your request %(number)s stays open: a person will answer here.", number=ticket.number)
+
+
 def _queue(turn: Turn, ticket_id: int) -> None:
     turn.mode, turn.ticket_id = "queued", ticket_id
     turn.message_ticket_id = ticket_id

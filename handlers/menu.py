@@ -33,8 +33,8 @@ GREETING = N_(
 )
 
 
-def greet(turn: Turn) -> None:
-    show_menu(turn, turn.t._(GREETING))
+def greet(turn: Turn, note: str | None = None) -> None:
+    show_menu(turn, "\n\n".join(filter(None, [turn.t._(GREETING), note])))
 
 
 def ask_language(turn: Turn) -> None:
@@ -44,9 +44,10 @@ def ask_language(turn: Turn) -> None:
     )
 
 
-async def set_language(turn: Turn, code: str) -> None:
+async def set_language(turn: Turn, code: str) -> str | None:
+    """Switch to `code` and say so in it; None (and the question again) if it is not one of ours."""
     if code not in locale_names():
         ask_language(turn)
-        return
+        return None
     await turn.update_customer(locale=code, locale_chosen=True)
-    show_menu(turn, turn.t._("Done: I will write to you in English from now on."))
+    return turn.t._("Done: I will write to you in English from now on.")

@@ -9,7 +9,7 @@ from typing import Any
 from babel.dates import format_date
 
 from bot.core.events import Choice, Kind
-from bot.core.forms import NAV_CANCEL, Form, Invalid, Slot, start, summary, text_answer
+from bot.core.forms import NAV_CANCEL, Form, Invalid, Slot, start, summary, text_answer, words_answer
 from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers import timezone
@@ -17,9 +17,10 @@ from handlers.answers import phone_answer
 from handlers.handoff import hand_over
 from handlers.menu import menu_choices, show_menu
 from handlers.promises import describe, promise, settle_time_zone
-from handlers.warranty import verdict_for_repair
+from handlers.warranty import paid_visit_note, verdict_for_repair
 from services.contact import find_phone
-from services.serials import find_serial, parse_serial
+from services.product_match import match_lines
+from services.serials import find_serial, parse_serial, read_serial
 
 VISIT_DAYS_AHEAD = 14  # the furthest day a customer can ask for
 VISIT_WINDOWS = {"09-12": (9, 12), "12-15": (12, 15), "15-18": (15, 18), "18-21": (18, 21)}
@@ -37,13 +38,15 @@ def _line_from_text(turn: Turn, text: str) -> str | None:
 
 
 def _parse_line(turn: Turn) -> str:
-    text = text_answer(turn, max_len=200).casefold()
-    for line_id, label in _line_options(turn):
-        if text in label.casefold():
-            return line_id
-    found = _line_from_text(turn, turn.event.text)
+    text = text_answer(turn, max_len=200)
+    found = _line_from_text(turn, text)
     if found:
         return found
+    meant = match_lines(text, {line.id: line.terms() for line in turn.company.catalog.lines})
+    if len(meant) == 1:
+        return meant[0]
+    if meant:
+        raise Invalid(N_("Which of these do you mean?"), offer=tuple(meant))
     raise Invalid(N_("Please choose the product with one of the buttons."))
 
 
@@ -52,12 +55,29 @@ def _model_options(turn: Turn) -> list[tuple[str, str]]:
     return [(m.code, m.name_in(turn.customer.locale)) for m in line.models]
 
 
+_MODEL_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9./+_-]{0,23}")
+
+
 def _parse_model(turn: Turn) -> str:
     text = text_answer(turn, max_len=64)
+    typed = normalize_code(text)
     for code, _label in _model_options(turn):
-        if code.casefold() == text.casefold():
+        if normalize_code(code) == typed:
             return code
-    return text  # a model we do not list is still worth recording as typed
+    line = turn.company.catalog.line(turn.slots["values"]["product_line"])
+    meant = match_lines(text, {m.code: m.names.values() for m in line.models})
+    if len(meant) == 1:
+        return meant[0]
+    if meant:
+        raise Invalid(N_("Which of these do you mean?"), offer=tuple(meant))
+    if _MODEL_CODE.fullmatch(text) and any(ch.isdigit() for ch in text):
+        return text  # a model we do not list is still worth recording as typed
+    raise Invalid(N_("Please choose the model, type the code from the rating plate, or press “I don't know”."))
+
+
+def normalize_code(text: str) -> str:
+    """A model code as compared: case, spaces and dashes do not matter ("kfr 35gw" is KFR-35GW)."""
+    return re.sub(r"[\s\-_]", "", text).casefold()
 
 
 # --- serial --------------------------------------------------------------------
@@ -68,7 +88,7 @@ def _check_serial_line(turn: Turn, prefix: str) -> None:
     owner = catalog.line_for_serial_prefix(prefix)
     if owner is None:
         raise Invalid(N_("No product of ours has a serial number starting with %(prefix)s."), prefix=prefix)
-    chosen = turn.slots["values"].get("product_line")
+    chosen = turn.slots.get("values", {}).get("product_line")  # none yet in free text before the form
     if chosen and owner.id != chosen:
         raise Invalid(
             N_("This serial number is of the product line “%(line)s”, not “%(chosen)s”. Please check it, or go back and change the product."),
@@ -80,7 +100,7 @@ def _check_serial_line(turn: Turn, prefix: str) -> None:
 def _parse_serial(turn: Turn) -> str:
     text = text_answer(turn, max_len=64)
     try:
-        info = parse_serial(text)
+        info = read_serial(text) or parse_serial(text)
     except ValueError as error:
         if str(error) == "month":
             raise Invalid(N_("The month in this serial number does not exist (positions 5 and 6 must be 01 to 12).")) from None
@@ -100,6 +120,35 @@ def _serial_from_text(turn: Turn, text: str) -> str | None:
     except Invalid:
         return None
     return info.serial
+
+
+async def _settle(turn: Turn, values: dict[str, Any]) -> None:
+    """A registered serial decides the product line and model (the registry knows the
+    unit); a different choice of the customer's is corrected, and they are told."""
+    serial = values.get("serial")
+    if not serial or values.get("_registered") == serial:
+        return
+    values["_registered"] = serial
+    unit = await turn.store.registered_unit(serial)
+    if unit is None:
+        return
+    line_id, model = unit
+    line = turn.company.catalog.line(line_id)
+    chosen = values.get("model")
+    values["product_line"] = line_id
+    if model is None:
+        return
+    values["model"] = model
+    registered = line.model(model)
+    shown = f"{registered.name_in(turn.customer.locale)} ({model})" if registered else model
+    if chosen and normalize_code(chosen) != normalize_code(model):
+        turn.say(turn.t._(
+            "The serial number %(serial)s is registered as %(model)s, so I noted that model instead of %(chosen)s. "
+            "If that is wrong, please check the serial number.",
+            serial=serial, model=shown, chosen=chosen,
+        ))
+    elif not chosen:
+        turn.say(turn.t._("The serial number %(serial)s is registered as %(model)s; I noted that model.", serial=serial, model=shown))
 
 
 # --- place and phone -------------------------------------------------------------
@@ -186,7 +235,7 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     warranty_fields, warranty_note = await verdict_for_repair(turn, values.get("serial"))
     paid = warranty_fields.get("warranty", {}).get("in_warranty") is False
     if paid and not values.get(PAID_OK):
-        _ask_consent(turn, values, warranty_note)
+        _ask_consent(turn, values, warranty_fields["warranty"]["visit_fee"])
         return
     if paid:
         warranty_fields["warranty"]["paid_visit_agreed_at"] = turn.now.isoformat()
@@ -194,7 +243,7 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
         "repair",
         "open",
         product_line=values["product_line"],
-        model=values["model"],
+        model=values.get("model"),
         serial=values.get("serial"),
         description=values["description"],
         address=place.get("address"),
@@ -223,11 +272,12 @@ PAID, PAID_OK = "repair_paid", "_paid_ok"
 YES, PERSON = f"{PAID}:yes", f"{PAID}:person"
 
 
-def _ask_consent(turn: Turn, values: dict[str, Any], note: str) -> None:
+def _ask_consent(turn: Turn, values: dict[str, Any], fee: list[str]) -> None:
+    """The price and the question; asked again the same way, in whatever language is current."""
     t = turn.t
-    turn.goto(PAID, {"values": values})
+    turn.goto(PAID, {"values": values, "fee": fee})
     question = t._("Shall we book this paid visit? Nothing is booked until you say yes.")
-    turn.say("\n\n".join(filter(None, [note, question])), [
+    turn.say("\n\n".join(filter(None, [paid_visit_note(turn, fee) if fee else "", question])), [
         Choice(YES, t._("✅ Yes, book the paid visit")),
         Choice(PERSON, t._("👤 Talk to a person first")),
         Choice(NAV_CANCEL, t._("Cancel")),
@@ -245,7 +295,7 @@ async def consent(turn: Turn) -> None:
         turn.chosen_label = turn.t._("👤 Talk to a person first")
         await hand_over(
             turn, "repair", details={"awaiting": "paid_visit_consent", "request": values},
-            product_line=values["product_line"], model=values["model"], serial=values.get("serial"),
+            product_line=values["product_line"], model=values.get("model"), serial=values.get("serial"),
             description=values["description"], phone=values["phone"],
         )
     elif choice == NAV_CANCEL:
@@ -253,7 +303,11 @@ async def consent(turn: Turn) -> None:
         show_menu(turn, turn.t._("Cancelled. Nothing was saved."))
     else:
         turn.say(turn.t._("Please answer with the buttons: yes, a person, or cancel."))
-        _ask_consent(turn, values, "")
+        ask_consent_again(turn)
+
+
+def ask_consent_again(turn: Turn) -> None:
+    _ask_consent(turn, turn.slots.get("values", {}), turn.slots.get("fee", []))
 
 
 REPAIR = Form(
@@ -263,11 +317,11 @@ REPAIR = Form(
         Slot("product_line", N_("Which product needs a repair?"), _parse_line, _line_options,
              extract=_line_from_text),
         Slot("model", N_("Which model is it? Choose it or type the model code from the rating plate."),
-             _parse_model, _model_options),
+             _parse_model, _model_options, optional=True, skip_label=N_("I don't know")),
         Slot("serial", N_("What is the serial number? It has two letters and ten digits, like HA2403000123, and is on the rating plate and the warranty card."),
              _parse_serial, optional=True, extract=_serial_from_text),
         Slot("description", N_("What is wrong? Please describe the fault in a few words."),
-             lambda turn: text_answer(turn, max_len=2000, min_len=5)),
+             lambda turn: words_answer(turn, max_len=2000, min_len=5)),
         Slot("files", N_("You can send photos, a video, a voice message or documents of the fault. Press Done when finished, or Skip."),
              optional=True, collects_media=True,
              show=lambda turn, files: turn.t.n("%(count)d file", "%(count)d files", len(files))),
@@ -290,8 +344,9 @@ REPAIR = Form(
         "visit_window": N_("Time window"),
     },
     submit=_submit,
+    settle=_settle,
 )
 
 
-async def begin(turn: Turn) -> None:
-    await start(turn, REPAIR, prefill=turn.slots.get("prefill"))
+async def begin(turn: Turn, prefill: dict[str, Any] | None = None) -> None:
+    await start(turn, REPAIR, prefill=prefill or turn.slots.get("prefill"))

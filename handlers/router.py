@@ -5,15 +5,40 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.core import forms
-from bot.core.events import MAX_TEXT, Event, Kind
+from bot.core.events import MAX_TEXT, Choice, Event, Kind
 from bot.core.turn import Turn
+from bot.i18n import N_
 from handlers import complaint, customer_file, handoff, menu, repair, tickets, timezone, warranty
+from services.serials import find_serial
 from services.tickets import find_number
 
 FORMS = {form.name: form for form in (repair.REPAIR, complaint.COMPLAINT)}
+
+
+async def _timezone(turn: Turn) -> None:
+    done = await timezone.handle(turn)
+    if done:
+        await resume(turn, done)
+
+
 # Flows that are not forms: state prefix -> handler.
-FLOWS = {"warranty": warranty.handle, timezone.STATE: timezone.handle, repair.PAID: repair.consent}
+FLOWS = {"warranty": warranty.handle, timezone.STATE: _timezone, repair.PAID: repair.consent}
 COMMAND_NAV = {"back": forms.NAV_BACK, "restart": forms.NAV_RESTART, "cancel": forms.NAV_CANCEL}
+# The commands shown in the channel's command menu (Telegram's "/"), with their descriptions.
+COMMANDS = {
+    "start": N_("Start over: greeting and menu"),
+    "menu": N_("The main menu"),
+    "help": N_("What I can do, and how"),
+    "back": N_("Back to the previous question"),
+    "restart": N_("Start the current request again"),
+    "cancel": N_("Cancel the current request"),
+    "tickets": N_("My tickets"),
+    "mydata": N_("Everything you hold about me"),
+    "language": N_("Change the language"),
+    "timezone": N_("Change my time zone"),
+}
+# A serial number found in free text: what the customer may do with it ("sn:<action>:<serial>").
+SERIAL_ACTIONS = {"repair": N_("🛠 Report a repair"), "warranty": N_("🛡 Check warranty")}
 
 
 def _form(turn: Turn) -> forms.Form | None:
@@ -31,12 +56,17 @@ async def route(turn: Turn) -> None:
     if event.kind is Kind.CHOICE:
         choice = event.choice or ""
         if choice.startswith("lang:"):
-            await menu.set_language(turn, choice[5:])
+            done = await menu.set_language(turn, choice[5:])
+            if done:
+                await resume(turn, done)
             return
         if choice.startswith("menu:") and _form(turn) is None:
             label = menu.ENTRIES.get(choice[5:])
             turn.chosen_label = turn.t._(label) if label else None
             await _menu_entry(turn, choice[5:])
+            return
+        if choice.startswith("sn:") and _form(turn) is None:
+            await _serial_action(turn, choice)
             return
     flow = FLOWS.get(turn.state.split(".", 1)[0]) if turn.state else None
     if flow is not None:
@@ -52,30 +82,52 @@ async def route(turn: Turn) -> None:
         turn.say(turn.t._("That button belongs to an earlier message."))
         menu.show_menu(turn)
         return
-    if turn.mode == "queued" and await handoff.while_queued(turn):
+    # Waiting for a person: what the bot understands it still answers; the rest goes to the request.
+    if turn.mode == "queued" and not _understood(turn) and await handoff.while_queued(turn):
         return
     await _free_text(turn)
 
 
+async def resume(turn: Turn, note: str) -> None:
+    """Say `note`, then ask the current question again (in the customer's language now);
+    without one, `note` comes with the menu."""
+    if not turn.state:
+        menu.show_menu(turn, note)
+        return
+    turn.say(note)
+    form = _form(turn)
+    if form is not None:
+        forms.ask_current(turn, form)
+    elif turn.state.startswith("warranty"):
+        await warranty.ask_again(turn)
+    elif turn.state == repair.PAID:
+        repair.ask_consent_again(turn)
+    elif turn.state == timezone.STATE:
+        timezone.ask_again(turn)
+
+
 async def _command(turn: Turn, command: str) -> None:
     if command in COMMAND_NAV and _form(turn):
-        turn.event = _as_choice(turn, COMMAND_NAV[command])
+        turn.event = _as_choice(turn, forms.nav_id(COMMAND_NAV[command], turn.state))
         await route(turn)
-    elif command in ("start", "menu", "cancel"):
-        if command == "start":
-            menu.greet(turn)
+    elif command in ("start", "menu", "cancel", "restart"):
+        handoff.step_out(turn)  # the bot is there again; a waiting request stays open for the person
+        if command in ("start", "restart"):
+            menu.greet(turn, await handoff.waiting_note(turn))
         else:
             menu.show_menu(turn)
+    elif command == "back":
+        menu.show_menu(turn, turn.t._("There is no earlier question to go back to. Here is the menu:"))
     elif command == "language":
         menu.ask_language(turn)
     elif command == "timezone":
-        timezone.ask(turn)
+        timezone.ask(turn, back_to=(turn.state, turn.slots))
     elif command == tickets.MY_FILE:
         await customer_file.show(turn)
     elif command in menu.ENTRIES:
         await _menu_entry(turn, command)
     elif command == "help":
-        menu.show_menu(turn, turn.t._(
+        await resume(turn, turn.t._(
             "Choose what you need below. At any question you can press Back, Start over or Cancel, "
             "or type /back, /restart, /cancel. /language changes the language, /timezone your time zone."
         ))
@@ -108,6 +160,17 @@ async def _menu_entry(turn: Turn, entry: str) -> None:
         menu.show_menu(turn)
 
 
+def _our_serial(turn: Turn, text: str) -> str | None:
+    """A serial number of one of our product lines written in `text`."""
+    info = find_serial(text)
+    return info.serial if info and turn.company.catalog.line_for_serial_prefix(info.prefix) else None
+
+
+def _understood(turn: Turn) -> bool:
+    event = turn.event
+    return event.kind is Kind.TEXT and bool(find_number(event.text) or _our_serial(turn, event.text))
+
+
 async def _free_text(turn: Turn) -> None:
     event = turn.event
     if event.kind is Kind.TEXT:
@@ -118,8 +181,53 @@ async def _free_text(turn: Turn) -> None:
         prefill = forms.extract_all(turn, repair.REPAIR, event.text)
         if prefill:
             # Keep what they told us for the repair form, should they choose it.
-            turn.slots["prefill"] = prefill
-    if event.kind in (Kind.MEDIA, Kind.LOCATION, Kind.CONTACT):
+            turn.slots["prefill"] = {**turn.slots.get("prefill", {}), **prefill}
+        serial = _our_serial(turn, event.text)
+        if serial:
+            await _offer_for_serial(turn, serial)
+            return
+    if event.kind is Kind.MEDIA:
+        # Kept for the next request: the repair form starts with these files.
+        prefill = turn.slots.setdefault("prefill", {})
+        prefill.setdefault("files", []).extend(
+            {"kind": a.kind, "ref": a.ref, "name": a.name, "mime": a.mime} for a in event.attachments
+        )
+        menu.show_menu(turn, turn.t.n(
+            "Thank you. I keep this file for your next request: choose Report a repair, and it is attached.",
+            "Thank you. I keep these %(count)d files for your next request: choose Report a repair, and they are attached.",
+            len(prefill["files"]),
+        ))
+        return
+    if event.kind in (Kind.LOCATION, Kind.CONTACT):
         menu.show_menu(turn, turn.t._("Thank you. To send this with a repair request, please choose Report a repair first."))
         return
     menu.greet(turn)
+
+
+async def _offer_for_serial(turn: Turn, serial: str) -> None:
+    """"HA2403000123, household air conditioner": offer what fits a serial number."""
+    line = turn.company.catalog.line_for_serial_prefix(serial[:2])
+    assert line is not None
+    product = line.name_in(turn.customer.locale)
+    registered = await turn.store.registered_unit(serial)
+    if registered and registered[0] == line.id and registered[1]:
+        model = line.model(registered[1])
+        product = f"{product} · {model.name_in(turn.customer.locale) if model else registered[1]}"
+    actions = [Choice(f"sn:{action}:{serial}", turn.t._(label)) for action, label in SERIAL_ACTIONS.items()]
+    others = [c for c in menu.menu_choices(turn) if c.id[5:] not in SERIAL_ACTIONS]
+    turn.goto("", {"prefill": turn.slots.get("prefill", {})})
+    turn.say(turn.t._("%(serial)s: %(product)s. What would you like to do?", serial=serial, product=product), actions + others)
+
+
+async def _serial_action(turn: Turn, choice: str) -> None:
+    _, action, serial = choice.split(":", 2)
+    line = turn.company.catalog.line_for_serial_prefix(serial[:2])
+    if action not in SERIAL_ACTIONS or line is None:
+        menu.show_menu(turn)
+        return
+    turn.chosen_label = turn.t._(SERIAL_ACTIONS[action])
+    if action == "repair":
+        prefill = {**turn.slots.get("prefill", {}), "product_line": line.id, "serial": serial}
+        await repair.begin(turn, prefill)
+    else:
+        await warranty.check_serial(turn, serial)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import get_timezone_gmt, get_timezone_location
@@ -11,7 +12,6 @@ from babel.dates import get_timezone_gmt, get_timezone_location
 from bot.core.events import Choice, Kind
 from bot.core.turn import Turn
 from bot.i18n import babel_locale
-from handlers import menu
 from handlers.promises import describe
 from services.sla import DueTimes
 from services.timezones import ZONES, zone_for_text, zones_for_phone
@@ -29,10 +29,25 @@ def place_name(zone: str, locale: str) -> str:
     return f"{city} ({offset})"
 
 
-def ask(turn: Turn, due: DueTimes | None = None) -> None:
-    """Ask which zone they are in; `due`: a promise to tell again in their own time."""
-    saved = {"due": [d.isoformat() if d else None for d in (due.first_response, due.on_site, due.fixed)]} if due else {}
+def ask(turn: Turn, due: DueTimes | None = None, back_to: tuple[str, dict[str, Any]] | None = None) -> None:
+    """Ask which zone they are in; `due`: a promise to tell again in their own time;
+    `back_to`: the (state, slots) of the question to return to afterwards."""
+    saved: dict[str, Any] = {}
+    if due:
+        saved["due"] = [d.isoformat() if d else None for d in (due.first_response, due.on_site, due.fixed)]
+    if back_to and back_to[0] == STATE:  # asked again while asking: keep where we came from
+        saved = dict(back_to[1])
+    elif back_to and back_to[0]:
+        saved["back_to"] = {"state": back_to[0], "slots": back_to[1]}
     turn.goto(STATE, saved)
+    _question(turn)
+
+
+def ask_again(turn: Turn) -> None:
+    _question(turn)
+
+
+def _question(turn: Turn) -> None:
     phone = turn.customer.phone
     zones = zones_for_phone(phone)[:MAX_CHOICES] if phone else []
     current = turn.customer.timezone or turn.company.timezone
@@ -48,7 +63,9 @@ def ask(turn: Turn, due: DueTimes | None = None) -> None:
     )
 
 
-async def handle(turn: Turn) -> None:
+async def handle(turn: Turn) -> str | None:
+    """The answer; once the zone is set, the text saying so, with the conversation back
+    where /timezone interrupted it (the caller asks that question again)."""
     event = turn.event
     zone: str | None = None
     if event.kind is Kind.CHOICE and event.choice == KEEP:
@@ -61,8 +78,8 @@ async def handle(turn: Turn) -> None:
         if zone is None:
             turn.say(turn.t._("I do not know the place “%(text)s”. Please type a bigger city near you, or choose below.", text=event.text[:60]))
     if zone is None:
-        ask(turn, _saved_due(turn))
-        return
+        _question(turn)
+        return None
     if event.kind is Kind.CHOICE:
         turn.chosen_label = place_name(zone, turn.customer.locale)
     due = _saved_due(turn)
@@ -73,7 +90,9 @@ async def handle(turn: Turn) -> None:
     )
     if due:
         text += "\n\n" + describe(turn, due)
-    menu.show_menu(turn, text)
+    back = turn.slots.get("back_to") or {}
+    turn.goto(back.get("state", ""), back.get("slots") or {})
+    return text
 
 
 def _saved_due(turn: Turn) -> DueTimes | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from babel.numbers import format_currency
@@ -22,7 +23,7 @@ from bot.i18n import N_
 from handlers.answers import phone_answer
 from handlers.handoff import open_queued
 from handlers.menu import show_menu
-from services.serials import find_serial, parse_serial
+from services.serials import parse_serial, read_serial
 from services.warranty import NoStartDate
 from services.warranty_check import ProductRecord, WarrantyAnswer, check
 from storage.products import LinkOutcome
@@ -66,6 +67,22 @@ async def begin(turn: Turn) -> None:
     await _ask(turn)
 
 
+async def check_serial(turn: Turn, serial: str) -> None:
+    """The warranty of `serial`, as if typed at the question (e.g. found in a free-text message)."""
+    turn.goto(ASK)
+    await _answer(turn, serial)
+
+
+async def ask_again(turn: Turn) -> None:
+    """The current question again (after a language change, /help ...)."""
+    if turn.state == PHONE:
+        t = turn.t
+        turn.say(t._("To confirm that this unit is yours, please share the phone number you gave when you bought it."), request="phone", request_label=t._("📱 Share my phone number"))
+        turn.say(t._("Or choose:"), [Choice(NAV_CANCEL, t._("Cancel"))])
+    else:
+        await _ask(turn)
+
+
 async def _ask(turn: Turn, note: str | None = None) -> None:
     t = turn.t
     mine = [
@@ -93,7 +110,7 @@ async def handle(turn: Turn) -> None:
             return
         serial = (event.choice or "").split(":", 1)[1]
     else:
-        found = find_serial(event.text) if event.kind is Kind.TEXT else None
+        found = read_serial(event.text) if event.kind is Kind.TEXT else None
         if found is None:
             await _ask(turn, _why_not_a_serial(turn))
             return
@@ -117,8 +134,8 @@ async def _answer(turn: Turn, serial: str) -> None:
     result, product = await turn.store.claim_product(serial)
     t = turn.t
     if result.outcome is LinkOutcome.UNKNOWN_SERIAL:
-        number = await _to_person(turn, serial, reason="unknown_serial")
-        turn.say(t._("I cannot find the serial number %(serial)s in our records. I have opened request %(number)s: please send a photo of your invoice here, and a person will register your product.", serial=serial, number=number))
+        number, when = await _to_person(turn, serial, reason="unknown_serial")
+        _tell(turn, t._("I cannot find the serial number %(serial)s in our records. I have opened request %(number)s: please send a photo of your invoice here, and a person will register your product.", serial=serial, number=number), when)
         return
     if result.outcome is LinkOutcome.OWNED_BY_OTHER:
         if result.owner_customer_id is None and not turn.customer.phone:
@@ -127,15 +144,15 @@ async def _answer(turn: Turn, serial: str) -> None:
             turn.say(t._("Or choose:"), [Choice(NAV_CANCEL, t._("Cancel"))])
             return
         # Both sides for the person: the customer asking (the ticket's) and the recorded one.
-        number = await _to_person(turn, serial, reason="owned_by_other", owner=result.owner_customer_id,
-                                  recorded_phone=result.recorded_phone)
-        turn.say(t._("The serial number %(serial)s is registered to another customer, so I cannot show its warranty here. I have opened request %(number)s: a person will check it with you.", serial=serial, number=number))
+        number, when = await _to_person(turn, serial, reason="owned_by_other", owner=result.owner_customer_id,
+                                        recorded_phone=result.recorded_phone)
+        _tell(turn, t._("The serial number %(serial)s is registered to another customer, so I cannot show its warranty here. I have opened request %(number)s: a person will check it with you.", serial=serial, number=number), when)
         return
     assert product is not None
     answer = await _position(turn, product)
     if answer is None:
-        number = await _to_person(turn, serial, reason="no_start_date")
-        turn.say(t._("Our records do not yet show from which day the warranty of %(serial)s counts (for project equipment: the final acceptance). I have opened request %(number)s: a person will check it with you.", serial=serial, number=number))
+        number, when = await _to_person(turn, serial, reason="no_start_date")
+        _tell(turn, t._("Our records do not yet show from which day the warranty of %(serial)s counts (for project equipment: the final acceptance). I have opened request %(number)s: a person will check it with you.", serial=serial, number=number), when)
         return
     show_menu(turn, render(turn, product, answer))
 
@@ -152,10 +169,15 @@ async def _phone_given(turn: Turn) -> None:
     await _answer(turn, serial)
 
 
-async def _to_person(turn: Turn, serial: str, **details: Any) -> str:
+async def _to_person(turn: Turn, serial: str, **details: Any) -> tuple[str, str]:
+    """A warranty question queued for a person: its number and when they will answer."""
     ticket, when = await open_queued(turn, "warranty", details={"serial": serial, **details}, serial=serial)
-    turn.say(when)
-    return ticket.number
+    return ticket.number, when
+
+
+def _tell(turn: Turn, why: str, when: str) -> None:
+    """Why a person takes over first, then when they will answer: one message, in that order."""
+    turn.say(f"{why}\n{when}")
 
 
 def _today(turn: Turn) -> date:
@@ -165,7 +187,8 @@ def _today(turn: Turn) -> date:
 async def _position(turn: Turn, product: ProductRecord) -> WarrantyAnswer | None:
     """The product's warranty today; None when the registry lacks the date it counts from."""
     try:
-        return check(turn.company.warranty, product, _today(turn), await turn.store.product_downtime(product.id))
+        components = turn.company.components_of(product.product_line, product.model)
+        return check(turn.company.warranty, product, _today(turn), await turn.store.product_downtime(product.id), components)
     except NoStartDate:  # e.g. project equipment not yet accepted
         return None
 
@@ -236,5 +259,13 @@ async def verdict_for_repair(turn: Turn, serial: str | None) -> tuple[dict[str, 
         return fields, t._("Your product is in warranty: the visit is free.")
     charges = verdict.charges
     assert charges is not None
-    fee = format_currency(charges.onsite_visit_fee, charges.currency, locale=t.locale)
-    return fields, t._("Your product is out of warranty: the visit costs %(fee)s and parts are charged at cost. The engineer will ask for your yes before any paid work.", fee=fee)
+    fee = [str(charges.onsite_visit_fee), charges.currency]  # kept: the question may be asked again
+    fields["warranty"]["visit_fee"] = fee
+    return fields, paid_visit_note(turn, fee)
+
+
+def paid_visit_note(turn: Turn, fee: list[str]) -> str:
+    """What an out-of-warranty visit costs; `fee`: [amount, currency] as `verdict_for_repair` keeps it."""
+    amount, currency = fee
+    shown = format_currency(Decimal(amount), currency, locale=turn.t.locale)
+    return turn.t._("Your product is out of warranty: the visit costs %(fee)s and parts are charged at cost. The engineer will ask for your yes before any paid work.", fee=shown)

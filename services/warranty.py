@@ -15,7 +15,7 @@ Pure functions over dates and plain data; the tables live in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -172,6 +172,7 @@ def evaluate(
     downtime: Iterable[DowntimeRow] = (),
     component: str | None = None,
     settings: WarrantySettings = DEFAULT_SETTINGS,
+    components: Collection[str] | None = None,
 ) -> WarrantyVerdict:
     """Judge the warranty on `on_date` for every component, or only `component`.
 
@@ -182,12 +183,16 @@ def evaluate(
     user's or a disaster's (`cause` None = not yet known, judged on dates alone).
     Downtime restarts each component's own period. Out of warranty, `charges`
     holds the terms to put to the customer; they apply to the components not covered.
+    `components`: the ones the unit has (its model decides, e.g. an LCD monitor has no
+    CRT tube); None: all of the line's.
     """
     if cause not in (None, "product", "user", "disaster"):
         raise ValueError(f"unknown cause {cause!r}; expected product, user, disaster or None")
     if component is not None and component in line_policy.exclusions:
         return _verdict(line_policy, on_date, "excluded", (), settings)
     policies = (line_policy.component(component),) if component else line_policy.components
+    if components is not None:
+        policies = tuple(p for p in policies if p.component in components)
     records = list(downtime)
     voided = cause in ("user", "disaster")
     verdicts = tuple(_judge(p, start, on_date, records, voided, settings) for p in policies)

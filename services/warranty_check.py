@@ -6,7 +6,7 @@ the chat (and later the agent console) shows the same answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -46,11 +46,15 @@ class WarrantyAnswer:
         return self.verdict.in_warranty
 
 
-def check(config: WarrantyConfig, product: ProductRecord, today: date, downtime: Sequence[DowntimeRow] = ()) -> WarrantyAnswer:
-    """The warranty position of `product` on `today`; NoStartDate when its record lacks the start."""
+def check(
+    config: WarrantyConfig, product: ProductRecord, today: date, downtime: Sequence[DowntimeRow] = (),
+    components: Collection[str] | None = None,
+) -> WarrantyAnswer:
+    """The warranty position of `product` on `today`; NoStartDate when its record lacks the start.
+    `components`: those its model has (`bot.company.Company.components_of`); None: all of the line's."""
     policy = config.lines[product.product_line]
     start, basis = warranty_start(product.invoice_date, product.manufactured, product.acceptance_date, policy)
-    verdict = evaluate(policy, start, today, downtime=downtime, settings=config.settings)
+    verdict = evaluate(policy, start, today, downtime=downtime, settings=config.settings, components=components)
     window = until = None
     if product.invoice_date is not None:
         window = three_guarantees_window(product.invoice_date, today, config.settings)

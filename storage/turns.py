@@ -240,6 +240,11 @@ class ConversationStore:
         row = (await self._conn.execute(select(*_PRODUCT_COLUMNS).where(products.c.id == result.product_id))).one()
         return result, ProductRecord(**row._mapping)
 
+    async def registered_unit(self, serial: str) -> tuple[str, str | None] | None:
+        query = select(products.c.product_line, products.c.model).where(products.c.serial == serial)
+        row = (await self._conn.execute(query)).first()
+        return (row.product_line, row.model) if row else None
+
     async def product_downtime(self, product_id: int) -> list[DowntimeRecord]:
         query = select(tickets.c.out_of_use_from, tickets.c.working_again_on, tickets.c.own_fault).where(
             tickets.c.product_id == product_id, tickets.c.out_of_use_from.is_not(None)

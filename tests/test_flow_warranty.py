@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.company import load_catalog
 from bot.i18n import Translator
 from services.periods import Period, coverage_end
 from storage.models import Customer, Product, Ticket, utcnow
@@ -19,7 +20,11 @@ from tests.memory_channel import Chat
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
+CATALOG = load_catalog()
+
+
 async def register(engine: AsyncEngine, serial: str, line: str, model: str, invoice: date | None, **extra: Any) -> int:
+    assert CATALOG.line(line).model(model), f"{model} is not a model of {line} in data/products.yaml"
     made = date(2000 + int(serial[2:4]), int(serial[4:6]), 1)
     async with engine.begin() as conn:
         return await conn.scalar(insert(Product).values(
@@ -73,7 +78,7 @@ async def test_warranty_dates_read_as_a_native_reader_expects(new_chat: Callable
 @pytest.mark.parametrize(("days_ago", "window", "last_day"), [(0, "return", 6), (6, "return", 6), (7, "exchange", 19), (19, "exchange", 19), (20, None, None)])
 async def test_return_and_exchange_windows(chat: Chat, engine: AsyncEngine, days_ago: int, window: str | None, last_day: int | None) -> None:
     invoice = TODAY - timedelta(days=days_ago)  # the sale day is day 1
-    await register(engine, "PC2511000042", "computer", "TC-D5000", invoice)
+    await register(engine, "PC2511000042", "computer", "TC-D520", invoice)
     answer = await ask(chat, "PC2511000042")
     if window is None:  # day 21 on: repair (domain.md §3.3)
         assert "Until " not in answer and "now repaired under the warranty" in answer
@@ -87,7 +92,7 @@ def chat_day(day: date) -> str:
 
 
 async def test_out_of_warranty_says_what_is_charged(chat: Chat, engine: AsyncEngine) -> None:
-    await register(engine, "NB2301000007", "notebook", "TC-N14", date(2023, 2, 1))
+    await register(engine, "NB2301000007", "notebook", "NB-T14", date(2023, 2, 1))
     answer = await ask(chat, "NB2301000007")
     assert "out of warranty" in answer and "CN¥50.00" in answer and "3 months of warranty" in answer
     assert "without your yes" in answer and "free" in answer  # phone help stays free
@@ -113,7 +118,7 @@ async def test_unknown_serial_goes_to_a_person(chat: Chat, engine: AsyncEngine) 
 
 async def test_someone_elses_unit_is_not_handed_over(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
     owner, other = new_chat("owner"), new_chat("other")
-    product = await register(engine, "WH2405000001", "air_water_heater", "KF-70", TODAY - timedelta(days=30))
+    product = await register(engine, "WH2405000001", "air_water_heater", "KFRS-3.5/150L", TODAY - timedelta(days=30))
     await ask(owner, "WH2405000001")
     answer = await ask(other, "WH2405000001")
     assert "registered to another customer" in answer and "covered" not in answer
@@ -124,7 +129,7 @@ async def test_someone_elses_unit_is_not_handed_over(new_chat: Callable[..., Cha
 
 
 async def test_a_dealer_recorded_phone_is_confirmed_first(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
-    await register(engine, "MN2406000003", "monitor", "TC-L24", TODAY - timedelta(days=90), customer_phone="+8613800138000")
+    await register(engine, "MN2406000003", "monitor", "LM-2419", TODAY - timedelta(days=90), customer_phone="+8613800138000")
     stranger = new_chat("stranger")
     assert "share the phone number" in await ask(stranger, "MN2406000003")
     await stranger.say("+86 139 0000 0000")
@@ -136,7 +141,7 @@ async def test_a_dealer_recorded_phone_is_confirmed_first(new_chat: Callable[...
 
 
 async def test_my_products_are_offered_as_buttons(chat: Chat, engine: AsyncEngine) -> None:
-    await register(engine, "LS2401000005", "laser", "TC-LM1390", TODAY - timedelta(days=10))
+    await register(engine, "LS2401000005", "laser", "CJG-1390", TODAY - timedelta(days=10))
     await ask(chat, "LS2401000005")
     await chat.press("menu:warranty")
     assert any("LS2401000005" in label for label in chat.last_choices())
@@ -146,7 +151,7 @@ async def test_my_products_are_offered_as_buttons(chat: Chat, engine: AsyncEngin
 
 async def test_downtime_over_20_days_restarts_the_warranty(chat: Chat, engine: AsyncEngine) -> None:
     invoice = TODAY - timedelta(days=200)
-    product = await register(engine, "NB2504000011", "notebook", "TC-N14", invoice)
+    product = await register(engine, "NB2504000011", "notebook", "NB-T14", invoice)
     await ask(chat, "NB2504000011")
     [customer] = await _customer_ids(engine)
     down = TODAY - timedelta(days=100)
@@ -177,7 +182,7 @@ async def test_a_repair_records_the_verdict_and_says_the_visit_is_free(chat: Cha
 
 
 async def test_an_out_of_warranty_repair_is_booked_only_after_the_customers_yes(chat: Chat, engine: AsyncEngine) -> None:
-    await register(engine, "NB2301000008", "notebook", "TC-N14", date(2023, 2, 1))
+    await register(engine, "NB2301000008", "notebook", "NB-T14", date(2023, 2, 1))
     answer = await chat.report_repair("notebook", serial="NB2301000008", fault="The screen stays dark")
     assert "out of warranty: the visit costs CN¥50.00" in answer and "Shall we book this paid visit?" in answer
     assert await tickets(engine) == []  # nothing booked yet
@@ -192,7 +197,7 @@ async def test_an_out_of_warranty_repair_is_booked_only_after_the_customers_yes(
 
 @pytest.mark.parametrize("answer", ["cancel", "person"])
 async def test_no_to_a_paid_visit_books_nothing(chat: Chat, engine: AsyncEngine, answer: str) -> None:
-    await register(engine, "NB2301000009", "notebook", "TC-N14", date(2023, 2, 1))
+    await register(engine, "NB2301000009", "notebook", "NB-T14", date(2023, 2, 1))
     await chat.report_repair("notebook", serial="NB2301000009", fault="The screen stays dark")
     await chat.press("nav:cancel" if answer == "cancel" else "repair_paid:person")
     found = await tickets(engine)
@@ -206,7 +211,7 @@ async def test_no_to_a_paid_visit_books_nothing(chat: Chat, engine: AsyncEngine,
 
 
 async def test_project_equipment_without_an_acceptance_date_goes_to_a_person(chat: Chat, engine: AsyncEngine) -> None:
-    await register(engine, "IT2405000001", "it_project", "TC-S2000", TODAY - timedelta(days=30))
+    await register(engine, "IT2405000001", "it_project", "SRV-2U", TODAY - timedelta(days=30))
     answer = await ask(chat, "IT2405000001")
     assert "final acceptance" in answer and "a person will check it" in answer
     [ticket] = await tickets(engine)
@@ -218,7 +223,7 @@ async def test_project_equipment_without_an_acceptance_date_goes_to_a_person(cha
 
 
 async def test_the_phone_given_in_the_repair_form_confirms_a_dealer_recorded_unit(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
-    product = await register(engine, "MN2406000004", "monitor", "TC-L24", TODAY - timedelta(days=90), customer_phone="+8613800138000")
+    product = await register(engine, "MN2406000004", "monitor", "LM-2419", TODAY - timedelta(days=90), customer_phone="+8613800138000")
     answer = await new_chat("buyer").report_repair("monitor", serial="MN2406000004", phone="138 0013 8000")
     assert "in warranty: the visit is free" in answer
     [ticket] = await tickets(engine)
@@ -226,7 +231,7 @@ async def test_the_phone_given_in_the_repair_form_confirms_a_dealer_recorded_uni
 
 
 async def test_a_unit_recorded_for_another_phone_keeps_that_phone_for_the_person(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
-    await register(engine, "MN2406000005", "monitor", "TC-L24", TODAY - timedelta(days=90), customer_phone="+8613800138000")
+    await register(engine, "MN2406000005", "monitor", "LM-2419", TODAY - timedelta(days=90), customer_phone="+8613800138000")
     stranger = new_chat("stranger")
     await ask(stranger, "MN2406000005")
     await stranger.say("+86 139 0000 0000")

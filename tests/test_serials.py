@@ -41,3 +41,19 @@ def test_found_in_free_text_but_not_inside_longer_tokens() -> None:
     assert find_serial("my unit ha2403000123 leaks").serial == "HA2403000123"
     assert find_serial("order XHA2403000123 and HA24030001234") is None
     assert find_serial("bad month HA2413000123 then good PC2311000042").serial == "PC2311000042"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["HA 2312 000888", "НА2312000888", "на-2312-000888", "ΗΑ2312000888", "ＨＡ２３１２０００８８８", "HA–2312–000888"],
+)
+def test_one_normaliser_for_spaces_dashes_case_and_look_alikes(typed: str) -> None:
+    assert parse_serial(typed).serial == "HA2312000888"
+    assert find_serial(f"my unit {typed} is broken").serial == "HA2312000888"
+
+
+def test_a_letter_o_in_the_digits_stays_a_mistake() -> None:
+    with pytest.raises(ValueError, match="format"):
+        parse_serial("HA24O3000123")
+    assert find_serial("call +995 555 123 456 or 2403000123") is None
+    assert parse_serial("ha 2312 000888").serial == "HA2312000888"  # a whole answer may have it all

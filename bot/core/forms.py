@@ -16,20 +16,35 @@ from typing import Any
 
 from bot.core.events import Choice, Kind
 from bot.core.turn import Turn
-from bot.i18n import N_
+from bot.i18n import N_, Nn_
 
 NAV_BACK, NAV_RESTART, NAV_CANCEL = "nav:back", "nav:restart", "nav:cancel"
 NAV_IDS = (NAV_BACK, NAV_RESTART, NAV_CANCEL)
 SKIP, DONE, SUBMIT = "skip", "done", "submit"
 
 
-class Invalid(Exception):
-    """An answer the slot cannot take; `message` is a msgid shown to the customer."""
+def nav_id(nav: str, state: str) -> str:
+    """A navigation button bound to the question it was shown with: "nav:back:repair.model".
+    Pressed under a later question it is refused like any stale button."""
+    return f"{nav}:{state}"
 
-    def __init__(self, message: str, **values: Any) -> None:
+
+class Invalid(Exception):
+    """An answer the slot cannot take; `message` is a msgid shown to the customer
+    (with `plural`: a plural pair, chosen by `count`). `offer`: the option values to
+    offer again instead of all of them (e.g. the products a word could mean)."""
+
+    def __init__(
+        self, message: str, *, plural: str | None = None, count: int = 1, offer: tuple[str, ...] = (), **values: Any,
+    ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message, self.plural, self.count, self.offer = message, plural, count, offer
         self.values = values
+
+    def render(self, turn: Turn) -> str:
+        if self.plural:
+            return turn.t.n(self.message, self.plural, self.count, **self.values)
+        return turn.t._(self.message, **self.values)
 
 
 class Outcome(Enum):
@@ -50,6 +65,7 @@ class Slot:
     # The offered options as (value, label); a pressed one is taken as the value.
     options: Callable[[Turn], list[tuple[str, str]]] | None = None
     optional: bool = False  # offers "Skip"
+    skip_label: str | None = None  # msgid of the skip button when "Skip" is not the word, e.g. "I don't know"
     request: str | None = None  # "phone" / "location": the channel's share button
     # Fills the slot from any free text of the form, e.g. a serial number.
     extract: Callable[[Turn, str], Any] | None = None
@@ -65,6 +81,9 @@ class Form:
     slots: tuple[Slot, ...]
     labels: dict[str, str]  # slot name -> msgid of its label in the summary
     submit: Callable[[Turn, dict[str, Any]], Awaitable[None]]
+    # Runs after every accepted answer (and a prefill): may correct the values and
+    # say why, e.g. the registered model of a serial number.
+    settle: Callable[[Turn, dict[str, Any]], Awaitable[None]] | None = None
 
     def slot(self, name: str) -> Slot:
         return next(s for s in self.slots if s.name == name)
@@ -76,9 +95,9 @@ class Form:
 def text_answer(turn: Turn, max_len: int, min_len: int = 1) -> str:
     """The event's text, or Invalid if it is not text or has the wrong length."""
     event = turn.event
-    if event.kind is not Kind.TEXT:
-        raise Invalid(N_("Please answer this question with text."))
     text = " ".join(event.text.split())
+    if event.kind is not Kind.TEXT or not text:  # a sticker arrives as text without any
+        raise Invalid(N_("Please answer this question with text."))
     if len(text) > max_len:
         raise Invalid(
             N_("That is too long: please use at most %(max)d characters (yours has %(length)d)."),
@@ -86,7 +105,17 @@ def text_answer(turn: Turn, max_len: int, min_len: int = 1) -> str:
             length=len(text),
         )
     if len(text) < min_len:
-        raise Invalid(N_("That is too short: please write at least %(min)d characters."), min=min_len)
+        singular, plural = Nn_("That is too short: please write at least %(count)d character.",
+                               "That is too short: please write at least %(count)d characters.")
+        raise Invalid(singular, plural=plural, count=min_len)
+    return text
+
+
+def words_answer(turn: Turn, max_len: int, min_len: int = 1) -> str:
+    """Text that says something in words: not only emoji, digits or punctuation."""
+    text = text_answer(turn, max_len, min_len)
+    if not any(ch.isalpha() for ch in text):
+        raise Invalid(N_("Please describe it in words."))
     return text
 
 
@@ -104,18 +133,28 @@ def _position(form: Form, state: str) -> int:
 
 
 async def start(turn: Turn, form: Form, prefill: dict[str, Any] | None = None) -> None:
-    turn.goto(f"{form.name}.{form.slots[0].name}", {"values": dict(prefill or {})})
-    if prefill:
-        turn.say(_noted(turn, form, list(prefill)))
+    known = [name for name in (prefill or {}) if any(s.name == name for s in form.slots)]
+    turn.goto(f"{form.name}.{form.slots[0].name}", {"values": {name: prefill[name] for name in known} if prefill else {}})
+    if known:
+        turn.say(_noted(turn, form, known))
+    if form.settle:
+        await form.settle(turn, _values(turn))
     _ask_next(turn, form, 0)
+
+
+def ask_current(turn: Turn, form: Form) -> None:
+    """Ask the current question again (after a language change, /help ...)."""
+    _ask(turn, form, _position(form, turn.state))
 
 
 async def handle(turn: Turn, form: Form) -> Outcome:
     event = turn.event
     position = _position(form, turn.state)
-    if event.kind is Kind.CHOICE and event.choice in NAV_IDS:
-        return _navigate(turn, form, position, event.choice)
-    if event.kind is Kind.CHOICE and not (event.choice or "").startswith(turn.state + ":"):
+    choice = event.choice or "" if event.kind is Kind.CHOICE else ""
+    nav = choice.rsplit(":", 1)[0] if choice.startswith("nav:") else None
+    if nav in NAV_IDS and choice == nav_id(nav, turn.state):
+        return _navigate(turn, form, position, nav)
+    if event.kind is Kind.CHOICE and not choice.startswith(turn.state + ":"):
         turn.say(turn.t._("That button belongs to an earlier question. Here is the current one:"))
         _ask(turn, form, position)
         return Outcome.CONTINUE
@@ -128,8 +167,11 @@ async def handle(turn: Turn, form: Form) -> Outcome:
         if inspect.isawaitable(value):
             value = await value
     except Invalid as problem:
-        turn.say(turn.t._(problem.message, **problem.values))
-        _ask(turn, form, position)
+        if problem.offer:
+            turn.say(problem.render(turn), _choices(turn, slot, first=position == 0, only=problem.offer))
+        else:
+            turn.say(problem.render(turn))
+            _ask(turn, form, position)
         return Outcome.CONTINUE
     if value is _MORE:
         return Outcome.CONTINUE
@@ -141,6 +183,8 @@ async def handle(turn: Turn, form: Form) -> Outcome:
         values.setdefault("_skipped", []).append(slot.name)
     if event.kind is Kind.TEXT:
         _fill_ahead(turn, form, slot, event.text)
+    if form.settle:
+        await form.settle(turn, values)
     _ask_next(turn, form, position + 1)
     return Outcome.CONTINUE
 
@@ -153,7 +197,7 @@ def _answer(turn: Turn, slot: Slot) -> Any:
     if event.kind is Kind.CHOICE:
         value = (event.choice or "").split(":", 1)[1]
         if value == SKIP and slot.optional:
-            turn.chosen_label = turn.t._("Skip")
+            turn.chosen_label = turn.t._(slot.skip_label or N_("Skip"))
             return None
         if value == DONE and slot.collects_media:
             turn.chosen_label = turn.t._("Done")
@@ -227,18 +271,21 @@ def _ask_next(turn: Turn, form: Form, position: int) -> None:
 
 
 def _nav(turn: Turn, first: bool) -> list[Choice]:
-    t = turn.t
-    nav = [] if first else [Choice(NAV_BACK, t._("« Back"))]
-    return nav + [Choice(NAV_RESTART, t._("Start over")), Choice(NAV_CANCEL, t._("Cancel"))]
+    t, state = turn.t, turn.state
+    nav = [] if first else [Choice(nav_id(NAV_BACK, state), t._("« Back"))]
+    return nav + [Choice(nav_id(NAV_RESTART, state), t._("Start over")), Choice(nav_id(NAV_CANCEL, state), t._("Cancel"))]
 
 
-def _choices(turn: Turn, slot: Slot, first: bool) -> list[Choice]:
+def _choices(turn: Turn, slot: Slot, first: bool, only: tuple[str, ...] = ()) -> list[Choice]:
     prefix = f"{turn.state}:"
-    choices = [Choice(prefix + value, label) for value, label in (slot.options(turn) if slot.options else [])]
+    options = slot.options(turn) if slot.options else []
+    if only:
+        options = [(value, label) for value, label in options if value in only]
+    choices = [Choice(prefix + value, label) for value, label in options]
     if slot.collects_media:
         choices.append(Choice(prefix + DONE, turn.t._("Done")))
     if slot.optional:
-        choices.append(Choice(prefix + SKIP, turn.t._("Skip")))
+        choices.append(Choice(prefix + SKIP, turn.t._(slot.skip_label or N_("Skip"))))
     return choices + _nav(turn, first)
 
 

@@ -53,6 +53,10 @@ class TurnStore(Protocol):
         """Link a registered unit to the customer unless it is someone else's (storage.products)."""
         ...
 
+    async def registered_unit(self, serial: str) -> tuple[str, str | None] | None:
+        """(product line, model) of a registered unit, without linking it; None if unknown."""
+        ...
+
     async def product_downtime(self, product_id: int) -> list[DowntimeRecord]: ...
 
 
