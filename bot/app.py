@@ -10,13 +10,13 @@ from contextlib import suppress
 
 from aiohttp import web
 
-from bot.channels.telegram import BotAPI, TelegramTransport, WebhookHandler, build_dispatcher, make_bot
+from bot.channels.telegram import BotAPI, TelegramTransport, WebhookHandler, build_dispatcher, make_bot, set_commands
 from bot.channels.web import WebChat
 from bot.company import load_company
 from bot.config import Settings
 from bot.core.dispatcher import Dispatcher
 from bot.outbox import Limits, OutboxSender, Transport
-from handlers.router import route
+from handlers.router import COMMANDS, route
 from storage.db import checkpoints, create_engine
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,10 @@ class Service:
 
     async def _start_telegram(self) -> None:
         assert self.bot is not None
+        try:
+            await set_commands(self.bot, COMMANDS, self.settings.company_timezone)
+        except Exception:  # the "/" menu is a convenience: never a reason not to serve
+            log.warning("could not register the bot's commands with Telegram", exc_info=True)
         if self.settings.webhook_url:
             await self.bot.set_webhook(
                 self.settings.webhook_url, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES

@@ -113,6 +113,7 @@ async def _command(turn: Turn, command: str) -> None:
     elif command in ("start", "menu", "cancel", "restart"):
         handoff.step_out(turn)  # the bot is there again; a waiting request stays open for the person
         if command in ("start", "restart"):
+            turn.goto("")  # a fresh start: nothing kept from before
             menu.greet(turn, await handoff.waiting_note(turn))
         else:
             menu.show_menu(turn)

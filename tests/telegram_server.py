@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -118,6 +119,8 @@ class FakeBotAPI:
         self._outage: str | None = None
         self._lost_answers: dict[str, int] = defaultdict(int)
         self._allowed_updates: list[str] = []
+        # (scope type, language_code or "") -> the BotCommand list set for it
+        self.commands: dict[tuple[str, str], list[Json]] = {}
         self._changed = _Signal()
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -134,6 +137,9 @@ class FakeBotAPI:
             "editmessagetext": lambda p, u: self._edit(p, "editMessageText", text=True),
             "editmessagereplymarkup": lambda p, u: self._edit(p, "editMessageReplyMarkup"),
             "answercallbackquery": lambda p, u: True, "sendchataction": lambda p, u: True,
+            "setmycommands": lambda p, u: self._set_commands(p),
+            "getmycommands": lambda p, u: self.commands.get(self._commands_key(p), []),
+            "deletemycommands": lambda p, u: self.commands.pop(self._commands_key(p), None) is not None or True,
             "getfile": lambda p, u: self._get_file(p),
             **{f"send{kind}": partial(self._send_media, kind) for kind in _MEDIA}}
 
@@ -425,6 +431,22 @@ class FakeBotAPI:
         info = {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
                 "pending_update_count": len(self.pending_updates)}
         return info | {k: v for k, v in self.webhook.items() if k.startswith("last_error")}
+
+    @staticmethod
+    def _commands_key(params: Json) -> tuple[str, str]:
+        scope = params.get("scope") or {"type": "default"}
+        return scope["type"], params.get("language_code") or ""
+
+    def _set_commands(self, params: Json) -> bool:
+        commands = params["commands"]
+        for command in commands:  # the Bot API's rules for a command
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", command["command"]) or not 1 <= len(command["description"]) <= 256:
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+        code = params.get("language_code") or ""
+        if code and not re.fullmatch(r"[a-z]{2}", code):
+            raise ApiError(400, "Bad Request: language code is invalid")
+        self.commands[self._commands_key(params)] = commands
+        return True
 
     def _send_message(self, params: Json) -> Json:
         if not params.get("text"):

@@ -16,7 +16,7 @@ from bot.locales import SUPPORTED_LOCALES
 ROOT = Path(__file__).resolve().parent.parent
 # The layers that produce what customers read.
 CUSTOMER_FACING = ["handlers", "bot/core", "bot/channels"]
-TRANSLATING_CALLS = {"_", "n", "N_"}
+TRANSLATING_CALLS = {"_", "n", "N_", "Nn_"}
 SENTENCE = re.compile(r"[^\W\d_]{2,}[,.!?:;]?\s+[^\W\d_]{2,}")
 EXEMPT = "# not customer-facing"
 

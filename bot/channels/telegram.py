@@ -28,12 +28,14 @@ from aiogram.methods import (
     SetWebhook,
 )
 from aiogram.methods.base import Response
-from aiogram.types import CallbackQuery, Message, Update
+from aiogram.types import BotCommand, CallbackQuery, Message, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.core.dispatcher import Dispatcher
 from bot.core.events import Attachment, Event, Kind, Reply
+from bot.i18n import Translator
+from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from bot.outbox import RetryLater, Temporary, Uncertain, Unreachable
 
 log = logging.getLogger(__name__)
@@ -148,6 +150,23 @@ class WebhookHandler(SimpleRequestHandler):
             return web.Response(status=400, text="not a Telegram update")  # not customer-facing
         await self.dispatcher.feed_update(bot, update, **self.data)
         return web.Response(text="ok")
+
+
+# Telegram keys command lists by a two-letter language code only: one list serves "zh".
+_COMMAND_LANGUAGE = {"zh_Hans": "zh", "zh_Hant": None}
+
+
+async def set_commands(bot: Bot, commands: dict[str, str], timezone: str) -> None:
+    """The "/" menu: `commands` (name -> description msgid) in every language; the
+    default list, for languages we do not speak, in English. Simplified Chinese serves
+    "zh" (Telegram has no code for a script); Traditional Chinese readers see it too."""
+    for locale in SUPPORTED_LOCALES:
+        code = _COMMAND_LANGUAGE.get(locale, locale)
+        if code is None:
+            continue
+        t = Translator(locale, timezone)
+        listed = [BotCommand(command=name, description=t._(description)) for name, description in commands.items()]
+        await bot.set_my_commands(listed, language_code=None if locale == DEFAULT_LOCALE else code)
 
 
 # --- outbound -----------------------------------------------------------------
