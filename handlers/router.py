@@ -221,9 +221,12 @@ async def _offer_for_serial(turn: Turn, serial: str) -> None:
 
 
 async def _serial_action(turn: Turn, choice: str) -> None:
-    _, action, serial = choice.split(":", 2)
-    line = turn.company.catalog.line_for_serial_prefix(serial[:2])
-    if action not in SERIAL_ACTIONS or line is None:
+    _, _, rest = choice.partition(":")
+    action, _, typed = rest.partition(":")
+    serial = _our_serial(turn, typed)  # a button's data is checked like typed text: it may be forged
+    line = turn.company.catalog.line_for_serial_prefix(serial[:2]) if serial else None
+    if action not in SERIAL_ACTIONS or serial is None or line is None:
+        turn.say(turn.t._("That button belongs to an earlier message."))
         menu.show_menu(turn)
         return
     turn.chosen_label = turn.t._(SERIAL_ACTIONS[action])

@@ -55,6 +55,13 @@ async def test_serial_in_free_text_starts_the_repair_with_line_and_serial(chat: 
     assert "Which model" in chat.text  # the line is known from the serial
 
 
+@pytest.mark.parametrize("forged", ["sn:repair", "sn:repair:HAxyz", "sn:bake:HA2403000123", "sn:warranty:ZZ2403000123"])
+async def test_a_forged_serial_button_is_refused(chat: Chat, engine: AsyncEngine, forged: str) -> None:
+    await chat.say("/start")
+    await chat.press(forged)
+    assert "earlier message" in chat.text and await tickets(engine) == []
+
+
 async def test_serial_in_free_text_checks_the_warranty(chat: Chat, engine: AsyncEngine) -> None:
     await register(engine, "HA2403000125", "household_ac", "KFR-35GW", TODAY - timedelta(days=30))
     await chat.say("is HA2403000125 still in warranty?")
@@ -317,6 +324,14 @@ async def test_sticker_emoji_and_dont_know_answers(chat: Chat, engine: AsyncEngi
     assert "in words" in chat.text
     await chat.say("It drips")
     assert "You can send photos" in chat.text
+    await chat.press("repair.files:skip")
+    await chat.say("12 Rustaveli Avenue, Tbilisi")
+    await chat.say("+995 555 12 34 56")
+    await chat.press(chat.last[0].choices[0].id)
+    await chat.press(chat.last[0].choices[0].id)
+    await chat.press("repair.confirm:submit")
+    [ticket] = await tickets(engine)
+    assert ticket.model is None and ticket.description == "It drips"
 
 
 async def test_too_short_uses_the_plural_rule() -> None:
