@@ -307,6 +307,23 @@ async def test_product_step_matches_whole_words_and_synonyms_and_asks_when_ambig
     assert "Which model" in chat.text and "14-inch notebook" in chat.last_choices()
 
 
+async def test_model_step_understands_a_typed_name_or_code(chat: Chat) -> None:
+    await chat.say("/start")
+    await chat.tap("Report a repair")
+    await chat.tap("Household air conditioner")
+    await chat.say("floor-standing")
+    assert "Which of these do you mean?" in chat.text
+    assert [c for c in chat.last_choices() if "Floor" in c] == ["Floor-standing unit, 5.1 kW", "Floor-standing unit, 7.2 kW"]
+    await chat.say("kfr 72lw")
+    assert "serial number?" in chat.text
+    await chat.press("nav:back:repair.serial")
+    await chat.say("3.5 kW")
+    await chat.tap("Skip")
+    await chat.say("It drips water")
+    await chat.press("nav:cancel:repair.files")
+    assert "Nothing was saved" in chat.text
+
+
 # --- 13. mistakes at text questions -----------------------------------------------------------------
 
 

@@ -57,3 +57,12 @@ def test_a_letter_o_in_the_digits_stays_a_mistake() -> None:
         parse_serial("HA24O3000123")
     assert find_serial("call +995 555 123 456 or 2403000123") is None
     assert parse_serial("ha 2312 000888").serial == "HA2312000888"  # a whole answer may have it all
+
+
+def test_the_sales_import_uses_the_same_normaliser() -> None:
+    from services.sales_records import RecordParser
+    from tests.test_sales_import import COLUMNS
+
+    values = dict(zip(COLUMNS, ["НА 2403-000123", "KFR-26GW", "2024-04-02", "INV-1", "Shop", "", "", ""]))
+    record = RecordParser(load_catalog(), date(2026, 12, 1), "CN").parse(values)
+    assert (record.serial, record.product_line) == ("HA2403000123", "household_ac")
