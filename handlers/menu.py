@@ -45,8 +45,10 @@ def ask_language(turn: Turn) -> None:
 
 
 async def set_language(turn: Turn, code: str) -> None:
-    if code not in locale_names():
+    names = locale_names()
+    if code not in names:
         ask_language(turn)
         return
+    turn.chosen_label = names[code]
     await turn.update_customer(locale=code, locale_chosen=True)
     show_menu(turn, turn.t._("Done: I will write to you in English from now on."))

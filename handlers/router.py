@@ -23,7 +23,10 @@ def _form(turn: Turn) -> forms.Form | None:
 async def route(turn: Turn) -> None:
     event = turn.event
     if event.kind is Kind.TEXT and len(event.text) > MAX_TEXT:
-        turn.say(turn.t._("Your message is too long for me (over %(max)d characters). Please shorten it.", max=MAX_TEXT))
+        turn.say(turn.t.n(
+            "Your message is too long for me (over %(count)d character). Please shorten it.",
+            "Your message is too long for me (over %(count)d characters). Please shorten it.", MAX_TEXT,
+        ))
         return
     if event.kind is Kind.COMMAND:
         await _command(turn, event.command or "")

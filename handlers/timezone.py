@@ -34,8 +34,9 @@ def ask(turn: Turn, due: DueTimes | None = None) -> None:
     saved = {"due": [d.isoformat() if d else None for d in (due.first_response, due.on_site, due.fixed)]} if due else {}
     turn.goto(STATE, saved)
     phone = turn.customer.phone
-    zones = zones_for_phone(phone)[:MAX_CHOICES] if phone else []
-    current = turn.customer.timezone or turn.company.timezone
+    current = turn.t.tz.key  # the zone times are given in now (known, or the best guess)
+    # The current zone is offered once, as "Keep ..."
+    zones = [zone for zone in zones_for_phone(phone) if zone != current][:MAX_CHOICES] if phone else []
     choices = [Choice(f"tz:{zone}", place_name(zone, turn.customer.locale)) for zone in zones]
     choices.append(Choice(KEEP, turn.t._("Keep %(place)s", place=place_name(current, turn.customer.locale))))
     turn.say(
@@ -52,7 +53,7 @@ async def handle(turn: Turn) -> None:
     event = turn.event
     zone: str | None = None
     if event.kind is Kind.CHOICE and event.choice == KEEP:
-        zone = turn.customer.timezone or turn.company.timezone
+        zone = turn.t.tz.key
     elif event.kind is Kind.CHOICE and (event.choice or "").startswith("tz:"):
         picked = (event.choice or "")[3:]
         zone = picked if picked in ZONES else None
