@@ -56,7 +56,7 @@ class Event:
     origin_message_id: str | None = None
     origin_text: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    # The customer's IANA time zone as their device reports it (the web chat's browser).
+    # The customer's own time zone as their device reports it (IANA name, validated by the channel).
     timezone_hint: str | None = None
 
     def stored_text(self) -> str:
