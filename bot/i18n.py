@@ -102,7 +102,11 @@ class Translator:
         locale = babel_locale(self.locale)
         day = format_skeleton("MMMEd", value, tzinfo=self.tz, locale=locale)
         clock = format_time(value, format="short", tzinfo=self.tz, locale=locale)
-        return f"{day} {clock} ({get_timezone_location(self.tz, locale=locale, return_city=True)})"
+        return f"{day} {clock}{self.bracket(get_timezone_location(self.tz, locale=locale, return_city=True))}"
+
+    def bracket(self, text: str) -> str:
+        """" (text)" after a word, "（text）" in Chinese, where ASCII brackets look foreign."""
+        return f"（{text}）" if self.locale.startswith("zh") else f" ({text})"
 
     def datetime(self, value: datetime, format: str = "medium") -> str:
         return format_datetime(value, format=format, tzinfo=self.tz, locale=babel_locale(self.locale))

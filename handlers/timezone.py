@@ -10,7 +10,7 @@ from babel.dates import get_timezone_gmt, get_timezone_location
 
 from bot.core.events import Choice, Kind
 from bot.core.turn import Turn
-from bot.i18n import babel_locale
+from bot.i18n import Translator, babel_locale
 from handlers import menu
 from handlers.promises import describe
 from services.sla import DueTimes
@@ -26,7 +26,7 @@ def place_name(zone: str, locale: str) -> str:
     where = babel_locale(locale)
     city = get_timezone_location(zone, locale=where, return_city=True)
     offset = get_timezone_gmt(datetime.now(ZoneInfo(zone)), width="short", locale=where)
-    return f"{city} ({offset})"
+    return city + Translator(locale, zone).bracket(offset)
 
 
 def ask(turn: Turn, due: DueTimes | None = None) -> None:

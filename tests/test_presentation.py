@@ -275,3 +275,11 @@ async def test_warranty_end_is_the_last_covered_day_and_a_future_end_is_not_call
     await register(engine, "HA2403000999", "household_ac", "KFR-35GW", TODAY + timedelta(days=30))
     answer = await ask(new_chat("u2", language="en"), "HA2403000999")
     assert "❌" in answer and "warranty ended" not in answer  # not started: no end date under ❌
+
+
+def test_chinese_place_names_use_full_width_brackets() -> None:
+    from handlers.timezone import place_name
+
+    assert place_name("Asia/Shanghai", "zh_Hans") == "上海（+0800）"
+    assert place_name("Asia/Taipei", "zh_Hant") == "台北（+0800）"
+    assert place_name("Europe/Moscow", "ru") == "Москва (+0300)"
