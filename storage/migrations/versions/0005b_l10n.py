@@ -15,11 +15,11 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ADD / DROP COLUMN (SQLite 3.35+ does both natively): a batch-mode rebuild of
+# `customers` would fail on DROP TABLE while other tables point at it (see 0002).
 def upgrade() -> None:
-    with op.batch_alter_table("customers") as batch:
-        batch.add_column(sa.Column("timezone_hint", sa.String(length=64), nullable=True))
+    op.add_column("customers", sa.Column("timezone_hint", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("customers") as batch:
-        batch.drop_column("timezone_hint")
+    op.drop_column("customers", "timezone_hint")
