@@ -122,7 +122,7 @@ e("A person will contact you, and we will check with you that it was resolved.",
   ru="С вами свяжется оператор, а затем мы уточним у вас, решён ли вопрос.",     # person = оператор everywhere
   ka="ოპერატორი დაგიკავშირდებათ, შემდეგ კი თქვენთან გადავამოწმებთ, მოგვარდა თუ არა საკითხი.")  # person = ოპერატორი
 e("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.",
-  ru="Ваш вопрос передан оператору, номер заявки — %(number)s. Напишите свой вопрос здесь: вам ответят в этом чате.")  # ticket = заявка only
+  ru="Оператор подключится к разговору, номер вашей заявки — %(number)s. Напишите свой вопрос здесь: вам ответят в этом чате.")  # ticket = заявка only
 e("Connection lost. Reconnecting…", ru="Соединение потеряно. Повторное подключение…")  # note
 e("Warranty of %(product)s, serial %(serial)s:", ru="Гарантия на изделие «%(product)s», серийный номер %(serial)s:")  # note
 e("That does not look like a valid phone number. Please include the country code, e.g. %(example)s.",
