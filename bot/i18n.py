@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Sequence
 from datetime import date, datetime, time
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_skeleton, format_time, get_timezone_location
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_currency
 from babel.support import NullTranslations, Translations
 
 from bot.config import PROJECT_ROOT
@@ -74,11 +78,19 @@ class Translator:
 
     def _(self, message: str, **values: Any) -> str:
         text = self._catalog.gettext(message)
-        return text % values if values else text
+        return _fill(text, values) if values else text
 
     def n(self, singular: str, plural: str, count: int, **values: Any) -> str:
         text = self._catalog.ngettext(singular, plural, count)
-        return text % {"count": count, **values}
+        return _fill(text, {"count": count, **values})
+
+    def join(self, items: Sequence[str]) -> str:
+        """"a, b and c" / "a、b和c" in the customer's language."""
+        return format_list(list(items), locale=babel_locale(self.locale)) if items else ""
+
+    def money(self, amount: Decimal | int, currency: str) -> str:
+        """An amount in the company's currency, written the customer's way."""
+        return format_currency(amount, currency, locale=babel_locale(self.locale))
 
     def date(self, value: date, format: str = "full") -> str:
         return format_date(value, format=format, locale=babel_locale(self.locale))
@@ -95,10 +107,24 @@ class Translator:
         locale = babel_locale(self.locale)
         day = format_skeleton("MMMEd", value, tzinfo=self.tz, locale=locale)
         clock = format_time(value, format="short", tzinfo=self.tz, locale=locale)
-        return f"{day} {clock} ({get_timezone_location(self.tz, locale=locale, return_city=True)})"
+        return f"{day} {clock}{self.bracket(get_timezone_location(self.tz, locale=locale, return_city=True))}"
+
+    def bracket(self, text: str) -> str:
+        """" (text)" after a word, "（text）" in Chinese, where ASCII brackets look foreign."""
+        return f"（{text}）" if self.locale.startswith("zh") else f" ({text})"
 
     def datetime(self, value: datetime, format: str = "medium") -> str:
         return format_datetime(value, format=format, tzinfo=self.tz, locale=babel_locale(self.locale))
+
+
+def _fill(text: str, values: dict[str, Any]) -> str:
+    """`text % values`, without a doubled full stop where a value ends with one
+    and the sentence too (Russian dates: "1 февраля 2025 г." + ".")."""
+    filled = text % values
+    for value in values.values():
+        if isinstance(value, str) and value.endswith(".") and value + "." in filled:
+            filled = filled.replace(value + ".", value)
+    return filled
 
 
 def locale_names() -> dict[str, str]:

@@ -46,8 +46,10 @@ def ask_language(turn: Turn) -> None:
 
 async def set_language(turn: Turn, code: str) -> str | None:
     """Switch to `code` and say so in it; None (and the question again) if it is not one of ours."""
-    if code not in locale_names():
+    names = locale_names()
+    if code not in names:
         ask_language(turn)
         return None
+    turn.chosen_label = names[code]
     await turn.update_customer(locale=code, locale_chosen=True)
     return turn.t._("Done: I will write to you in English from now on.")

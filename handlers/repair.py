@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
@@ -21,6 +22,7 @@ from handlers.warranty import paid_visit_note, verdict_for_repair
 from services.contact import find_phone
 from services.product_match import match_lines
 from services.serials import find_serial, parse_serial, read_serial
+from services.timezones import effective_zone
 
 VISIT_DAYS_AHEAD = 14  # the furthest day a customer can ask for
 VISIT_WINDOWS = {"09-12": (9, 12), "12-15": (12, 15), "15-18": (15, 18), "18-21": (18, 21)}
@@ -177,7 +179,11 @@ def _phone_from_text(turn: Turn, text: str) -> str | None:
 
 
 def _first_day(turn: Turn) -> date:
-    return turn.now.astimezone(turn.t.tz).date() + timedelta(days=1)
+    """Tomorrow where the customer is: their zone, else as their device or this form's phone suggests."""
+    customer = turn.customer
+    phone = customer.phone or turn.slots.get("values", {}).get("phone")
+    zone = ZoneInfo(effective_zone(customer.timezone, customer.timezone_hint, phone, turn.company.timezone))
+    return turn.now.astimezone(zone).date() + timedelta(days=1)
 
 
 def _day_options(turn: Turn) -> list[tuple[str, str]]:

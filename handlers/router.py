@@ -48,7 +48,10 @@ def _form(turn: Turn) -> forms.Form | None:
 async def route(turn: Turn) -> None:
     event = turn.event
     if event.kind is Kind.TEXT and len(event.text) > MAX_TEXT:
-        turn.say(turn.t._("Your message is too long for me (over %(max)d characters). Please shorten it.", max=MAX_TEXT))
+        turn.say(turn.t.n(
+            "Your message is too long for me (over %(count)d character). Please shorten it.",
+            "Your message is too long for me (over %(count)d characters). Please shorten it.", MAX_TEXT,
+        ))
         return
     if event.kind is Kind.COMMAND:
         await _command(turn, event.command or "")
@@ -213,7 +216,8 @@ async def _offer_for_serial(turn: Turn, serial: str) -> None:
     registered = await turn.store.registered_unit(serial)
     if registered and registered[0] == line.id and registered[1]:
         model = line.model(registered[1])
-        product = f"{product} · {model.name_in(turn.customer.locale) if model else registered[1]}"
+        # A model's own name names the product; a model known by its code goes with its line.
+        product = model.name_in(turn.customer.locale) if model and model.names else f"{product} {registered[1]}"
     actions = [Choice(f"sn:{action}:{serial}", turn.t._(label)) for action, label in SERIAL_ACTIONS.items()]
     others = [c for c in menu.menu_choices(turn) if c.id[5:] not in SERIAL_ACTIONS]
     turn.goto("", {"prefill": turn.slots.get("prefill", {})})

@@ -42,7 +42,7 @@ async def show_list(turn: Turn) -> None:
     if not tickets:
         turn.say(turn.t._("You have no tickets yet."), menu_choices(turn))
         return
-    header = turn.t.n("Your latest %(count)d ticket:", "Your latest %(count)d tickets:", len(tickets))
+    header = turn.t.n("Your ticket:", "Your latest %(count)d tickets:", len(tickets))
     body = "\n\n".join(describe(turn, ticket) for ticket in tickets)
     whole_file = Choice(f"menu:{MY_FILE}", turn.t._("📄 Everything you hold about me"))
     turn.say(f"{header}\n\n{body}", [whole_file, *menu_choices(turn)])

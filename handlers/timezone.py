@@ -11,7 +11,7 @@ from babel.dates import get_timezone_gmt, get_timezone_location
 
 from bot.core.events import Choice, Kind
 from bot.core.turn import Turn
-from bot.i18n import babel_locale
+from bot.i18n import Translator, babel_locale
 from handlers.promises import describe
 from services.sla import DueTimes
 from services.timezones import ZONES, zone_for_text, zones_for_phone
@@ -26,7 +26,7 @@ def place_name(zone: str, locale: str) -> str:
     where = babel_locale(locale)
     city = get_timezone_location(zone, locale=where, return_city=True)
     offset = get_timezone_gmt(datetime.now(ZoneInfo(zone)), width="short", locale=where)
-    return f"{city} ({offset})"
+    return city + Translator(locale, zone).bracket(offset)
 
 
 def ask(turn: Turn, due: DueTimes | None = None, back_to: tuple[str, dict[str, Any]] | None = None) -> None:
@@ -49,8 +49,9 @@ def ask_again(turn: Turn) -> None:
 
 def _question(turn: Turn) -> None:
     phone = turn.customer.phone
-    zones = zones_for_phone(phone)[:MAX_CHOICES] if phone else []
-    current = turn.customer.timezone or turn.company.timezone
+    current = turn.t.tz.key  # the zone times are given in now (known, or the best guess)
+    # The current zone is offered once, as "Keep ..."
+    zones = [zone for zone in zones_for_phone(phone) if zone != current][:MAX_CHOICES] if phone else []
     choices = [Choice(f"tz:{zone}", place_name(zone, turn.customer.locale)) for zone in zones]
     choices.append(Choice(KEEP, turn.t._("Keep %(place)s", place=place_name(current, turn.customer.locale))))
     turn.say(
@@ -69,7 +70,7 @@ async def handle(turn: Turn) -> str | None:
     event = turn.event
     zone: str | None = None
     if event.kind is Kind.CHOICE and event.choice == KEEP:
-        zone = turn.customer.timezone or turn.company.timezone
+        zone = turn.t.tz.key
     elif event.kind is Kind.CHOICE and (event.choice or "").startswith("tz:"):
         picked = (event.choice or "")[3:]
         zone = picked if picked in ZONES else None

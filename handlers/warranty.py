@@ -14,8 +14,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from babel.numbers import format_currency
-
 from bot.core.events import Choice, Kind
 from bot.core.forms import NAV_CANCEL, Invalid
 from bot.core.turn import Turn
@@ -194,9 +192,13 @@ async def _position(turn: Turn, product: ProductRecord) -> WarrantyAnswer | None
 
 
 def product_name(turn: Turn, product: ProductRecord) -> str:
+    """The model's own name, which names the product ("27-inch LCD monitor"); a model
+    known only by its code is named with its line ("Monitor XY-1")."""
     line = turn.company.catalog.line(product.product_line)
     model = line.model(product.model or "")
-    return f"{line.name_in(turn.customer.locale)} {model.name_in(turn.customer.locale) if model else product.model or ''}".strip()
+    if model and model.names:
+        return model.name_in(turn.customer.locale)
+    return f"{line.name_in(turn.customer.locale)} {product.model or ''}".strip()
 
 
 def render(turn: Turn, product: ProductRecord, answer: WarrantyAnswer) -> str:
@@ -208,13 +210,15 @@ def render(turn: Turn, product: ProductRecord, answer: WarrantyAnswer) -> str:
     for component in answer.verdict.components:
         groups[(component.covered, component.end)].append(t._(COMPONENTS.get(component.component, component.component)))
     for (covered, end), names in sorted(groups.items(), key=lambda g: (not g[0][0], g[0][1] or date.max)):
-        parts = ", ".join(names)
-        if end is None:
+        parts = t.join(names)
+        if covered and end is None:
             lines.append("✅ " + t._("%(parts)s: covered for life", parts=parts))
-        elif covered:
+        elif covered and end is not None:
             lines.append("✅ " + t._("%(parts)s: covered until %(date)s", parts=parts, date=t.date(end, "long")))
-        else:
-            lines.append("❌ " + t._("%(parts)s: not covered since %(date)s", parts=parts, date=t.date(end, "long")))
+        elif end is not None and end < answer.verdict.on_date:  # `end` is the last covered day
+            lines.append("❌ " + t._("%(parts)s: warranty ended on %(date)s", parts=parts, date=t.date(end, "long")))
+        else:  # not started yet, or void (the reason follows)
+            lines.append("❌ " + t._("%(parts)s: not covered", parts=parts))
     verdict = answer.verdict
     if answer.window_until and answer.window in WINDOWS:
         lines.append(t._(WINDOWS[answer.window], date=t.date(answer.window_until, "long")))
@@ -225,11 +229,12 @@ def render(turn: Turn, product: ProductRecord, answer: WarrantyAnswer) -> str:
     else:
         charges = verdict.charges
         assert charges is not None and verdict.reason is not None
-        fee = format_currency(charges.onsite_visit_fee, charges.currency, locale=t.locale)
+        fee = t.money(charges.onsite_visit_fee, charges.currency)
         lines.append(t._(REASONS[verdict.reason]))
-        lines.append(t._(
-            "Out of warranty, parts are charged at cost and an on-site visit costs %(fee)s; help by phone stays free, and a part we replace carries %(months)d months of warranty. We never start paid work without your yes.",
-            fee=fee, months=charges.replaced_part_warranty.amount,
+        lines.append(t.n(
+            "Out of warranty, parts are charged at cost and an on-site visit costs %(fee)s; help by phone stays free, and a part we replace carries %(count)d month of warranty. We never start paid work without your yes.",
+            "Out of warranty, parts are charged at cost and an on-site visit costs %(fee)s; help by phone stays free, and a part we replace carries %(count)d months of warranty. We never start paid work without your yes.",
+            charges.replaced_part_warranty.amount, fee=fee,
         ))
     return "\n".join(lines)
 
@@ -267,5 +272,5 @@ async def verdict_for_repair(turn: Turn, serial: str | None) -> tuple[dict[str, 
 def paid_visit_note(turn: Turn, fee: list[str]) -> str:
     """What an out-of-warranty visit costs; `fee`: [amount, currency] as `verdict_for_repair` keeps it."""
     amount, currency = fee
-    shown = format_currency(Decimal(amount), currency, locale=turn.t.locale)
+    shown = turn.t.money(Decimal(amount), currency)
     return turn.t._("Your product is out of warranty: the visit costs %(fee)s and parts are charged at cost. The engineer will ask for your yes before any paid work.", fee=shown)

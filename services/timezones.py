@@ -17,6 +17,8 @@ from babel.core import get_global
 from babel.dates import get_timezone_location
 from phonenumbers import timezone as phone_timezone
 
+from services.contact import phone_time_zone
+
 # The canonical Area/City zones: no Etc/, no aliases such as US/Eastern or Asia/Chongqing.
 _AREAS = ("Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
 _ALIASES = get_global("zone_aliases")
@@ -67,3 +69,19 @@ def zone_for_text(text: str, locale: str) -> str | None:
     if not key or len(key) > 64:
         return None
     return _places(locale).get(key)
+
+
+def known_zone(name: str | None) -> str | None:
+    """The canonical zone `name` stands for, if it is an IANA zone we know (a browser's
+    report is not trusted blindly); else None."""
+    if not name or len(name) > 64:
+        return None
+    zone = _ALIASES.get(name, name)
+    return zone if zone in ZONES else None
+
+
+def effective_zone(known: str | None, hint: str | None, phone: str | None, company: str) -> str:
+    """Where to give times: the zone the customer told us (or we learnt from their place),
+    else the one their device reports, else their phone's country's if it has one zone,
+    else the company's."""
+    return known or known_zone(hint) or (phone_time_zone(phone) if phone else None) or company

@@ -11,9 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.datafile import load_model
+from services.datafile import load_model, problem
 from services.periods import Period
 
 ServiceKind = Literal["on_site", "carry_in"]
@@ -106,7 +106,7 @@ class Exclusion(_Frozen):
 class WarrantyConfig(_Frozen):
     """The whole of ``data/warranty.yaml``."""
 
-    settings: WarrantySettings = WarrantySettings()
+    settings: WarrantySettings
     exclusions: tuple[Exclusion, ...] = ()
     """Apply to every line (merged into each `LinePolicy.exclusions`)."""
     lines: dict[str, LinePolicy] = Field(min_length=1)
@@ -127,6 +127,14 @@ class WarrantyConfig(_Frozen):
                     body["exclusions"] = [*shared, *own]
             lines[key] = body
         return {**data, "lines": lines}
+
+    @field_validator("settings")
+    @classmethod
+    def _currency_chosen(cls, settings: WarrantySettings) -> WarrantySettings:
+        # Fees are shown to customers in this currency: the company names it, no default.
+        if "currency" not in settings.model_fields_set:
+            raise problem("missing: the currency of fees, e.g. CNY, GEL, RUB", ("currency",))
+        return settings
 
     @model_validator(mode="after")
     def _keys_match(self) -> WarrantyConfig:

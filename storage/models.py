@@ -82,6 +82,8 @@ class Customer(Base):
     locale_chosen: Mapped[bool] = mapped_column(Boolean, default=False)
     timezone: Mapped[str | None] = mapped_column(String(64))
     phone: Mapped[str | None] = mapped_column(String(32), index=True)  # sales records link by phone
+    # The zone their device reports (web chat), used until `timezone` is known.
+    timezone_hint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -62,6 +62,7 @@ class ConversationRow:
     timezone: str | None
     phone: str | None
     display_name: str | None
+    timezone_hint: str | None = None
 
 
 class Statements:
@@ -80,7 +81,7 @@ class Statements:
                 conversations.c.id, conversations.c.state, conversations.c.slots, conversations.c.mode,
                 conversations.c.ticket_id, conversations.c.customer_id, conversations.c.identity_id,
                 identities.c.unreachable_at, customers.c.locale, customers.c.locale_chosen,
-                customers.c.timezone, customers.c.phone, customers.c.display_name,
+                customers.c.timezone, customers.c.phone, customers.c.display_name, customers.c.timezone_hint,
             )
             .join(customers, customers.c.id == conversations.c.customer_id)
             .join(identities, identities.c.id == conversations.c.identity_id)
@@ -159,6 +160,7 @@ async def load_conversations(conn: AsyncConnection, st: Statements, ids: list[in
             customer_id=r.customer_id, identity_id=r.identity_id,
             identity_unreachable=r.unreachable_at is not None, locale=r.locale,
             locale_chosen=r.locale_chosen, timezone=r.timezone, phone=r.phone, display_name=r.display_name,
+            timezone_hint=r.timezone_hint,
         )
     return loaded
 

@@ -65,9 +65,9 @@ async def test_a_forged_serial_button_is_refused(chat: Chat, engine: AsyncEngine
 async def test_serial_in_free_text_checks_the_warranty(chat: Chat, engine: AsyncEngine) -> None:
     await register(engine, "HA2403000125", "household_ac", "KFR-35GW", TODAY - timedelta(days=30))
     await chat.say("is HA2403000125 still in warranty?")
-    assert "Wall-mounted split, 3.5 kW" in chat.text  # registered: the model is named
+    assert "Wall-mounted split air conditioner, 3.5 kW" in chat.text  # registered: the model is named
     await chat.tap("Check warranty")
-    assert "Warranty of Household air conditioner" in chat.text
+    assert "Warranty of Wall-mounted split air conditioner, 3.5 kW" in chat.text
 
 
 # --- 2. the model decides the components ------------------------------------------------------
@@ -78,7 +78,7 @@ async def test_expired_lcd_monitor_is_out_of_warranty_with_the_visit_fee(chat: C
     await chat.say("/start")
     await chat.tap("Check warranty")
     await chat.say("MN2401000333")
-    assert "LCD monitor: not covered" in chat.text and "CRT" not in chat.text
+    assert "LCD monitor: warranty ended on" in chat.text and "CRT" not in chat.text
     assert "out of warranty" in chat.text and "visit is free" not in chat.text
     answer = await chat.report_repair("monitor", model="LM-2717", serial="MN2401000333", fault="Dark screen after a minute")
     assert "Shall we book this paid visit?" in answer and await tickets(engine) == []
@@ -128,7 +128,7 @@ def test_a_model_naming_an_unknown_component_is_refused(tmp_path: Any) -> None:
 async def test_registered_serial_corrects_the_chosen_model(chat: Chat, engine: AsyncEngine) -> None:
     await register(engine, "HA2403000126", "household_ac", "KFR-35GW", TODAY - timedelta(days=30))
     answer = await chat.report_repair("household_ac", model="KFR-26GW", serial="HA2403000126")
-    assert "registered as Wall-mounted split, 3.5 kW (KFR-35GW)" in "\n".join(r.text for r in chat.replies)
+    assert "registered as Wall-mounted split air conditioner, 3.5 kW (KFR-35GW)" in "\n".join(r.text for r in chat.replies)
     assert "is registered" in answer
     [ticket] = await tickets(engine)
     assert (ticket.product_line, ticket.model) == ("household_ac", "KFR-35GW")
@@ -313,7 +313,7 @@ async def test_model_step_understands_a_typed_name_or_code(chat: Chat) -> None:
     await chat.tap("Household air conditioner")
     await chat.say("floor-standing")
     assert "Which of these do you mean?" in chat.text
-    assert [c for c in chat.last_choices() if "Floor" in c] == ["Floor-standing unit, 5.1 kW", "Floor-standing unit, 7.2 kW"]
+    assert [c for c in chat.last_choices() if "Floor" in c] == ["Floor-standing air conditioner, 5.1 kW", "Floor-standing air conditioner, 7.2 kW"]
     await chat.say("kfr 72lw")
     assert "serial number?" in chat.text
     await chat.press("nav:back:repair.serial")

@@ -153,7 +153,7 @@ async def test_complaint_tickets_a_person_and_language_in_every_language(service
     assert t._("Your complaint %(number)s is registered and has gone to our service team.", number=number) in answer
     # My tickets lists it with its status in the customer's language.
     listed = await customer.tap(t._(ENTRIES["tickets"]))
-    assert t.n("Your latest %(count)d ticket:", "Your latest %(count)d tickets:", 1) in listed and number in listed
+    assert t.n("Your ticket:", "Your latest %(count)d tickets:", 1) in listed and number in listed
     # Talk to a person: a queued ticket, said so.
     answer = await customer.tap(t._(ENTRIES["person"]))
     person = re.search(r"H-\d{4}-\d{6}", answer).group(0)

@@ -377,7 +377,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_load_minimal(tmp_path: Path) -> None:
-    policies = load_policies(write(tmp_path, GOOD_LINE))
+    policies = load_policies(write(tmp_path, GOOD_LINE + "settings:\n  currency: CNY\n"))
     assert policies["x"].line_id == "x" and policies["x"].start_basis == "invoice"
 
 
@@ -387,7 +387,7 @@ def test_load_minimal(tmp_path: Path) -> None:
     (GOOD_LINE + "      - {component: a, period: 1 year, service: on_site}\n", "lines.x", 2),  # the key's line
     (GOOD_LINE + "settings:\n  return_until_day: 30\n", "settings", 5),
     (GOOD_LINE.replace("    components", "    start_basis: delivery\n    components"), "lines.x.start_basis", 3),
-    (GOOD_LINE.replace("  x:\n", "  x:\n    line_id: y\n"), "(top level)", None),
+    (GOOD_LINE.replace("  x:\n", "  x:\n    line_id: y\n") + "settings:\n  currency: CNY\n", "(top level)", None),
 ])
 def test_load_errors_name_file_line_and_field(tmp_path: Path, text: str, field: str, line: int | None) -> None:
     with pytest.raises(ValueError) as info:

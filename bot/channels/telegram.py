@@ -190,7 +190,8 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
 
 def keyboard(reply: Reply) -> dict[str, Any] | None:
     """The reply's buttons as Bot API JSON: a reply keyboard for a share request,
-    else inline buttons (navigation on one row at the bottom)."""
+    else inline buttons (navigation on one row at the bottom); a reply that closes
+    the share button has no buttons (the core sees to it) and removes the keyboard."""
     if reply.request:
         share: dict[str, Any] = {
             "text": reply.request_label or reply.request,
@@ -199,7 +200,7 @@ def keyboard(reply: Reply) -> dict[str, Any] | None:
         }
         return {"keyboard": [[share]], "resize_keyboard": True, "one_time_keyboard": True}
     if not reply.choices:
-        return None
+        return {"remove_keyboard": True} if reply.closes_request else None
     rows: list[list[dict[str, str]]] = []
     nav: list[dict[str, str]] = []
     for choice in reply.choices:
@@ -282,17 +283,24 @@ class TelegramTransport:
             except Uncertain as unknown:  # editing twice does no harm
                 raise Temporary(str(unknown)) from unknown
             return reply.replaces
-        parts = split_text(reply.text)
+        parts: list[tuple[str, dict[str, Any] | None]] = [(text, None) for text in split_text(reply.text)]
         markup = keyboard(reply)
+        if reply.closes_request and reply.choices:
+            # One message cannot both remove the share keyboard and carry inline buttons.
+            parts[-1] = (parts[-1][0], {"remove_keyboard": True})
+            parts.append((reply.request_label or "👇", markup))
+        elif markup:
+            parts[-1] = (parts[-1][0], markup)
         sent = None
         # Progress is kept only for an error that is retried; any other outcome ends the row.
         for index in range(self._parts_out.pop(row_id, 0), len(parts)):
-            payload = {"chat_id": chat_id, "text": parts[index], "link_preview_options": {"is_disabled": True}}
+            text, part_markup = parts[index]
+            message: dict[str, Any] = {"chat_id": chat_id, "text": text, "link_preview_options": {"is_disabled": True}}
             last = index == len(parts) - 1
-            if markup and last:
-                payload["reply_markup"] = markup
+            if part_markup:
+                message["reply_markup"] = part_markup
             try:
-                sent = await self.api.call("sendMessage", payload)
+                sent = await self.api.call("sendMessage", message)
             except Uncertain as unknown:
                 if last:
                     raise

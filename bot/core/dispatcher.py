@@ -25,10 +25,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.company import Company
+from bot.core import share
 from bot.core.events import Event, Kind, Reply
 from bot.core.language import detect
 from bot.core.turn import CustomerView, Turn
 from bot.i18n import Translator, normalize_locale
+from services.timezones import known_zone
 from storage.models import utcnow
 from storage.turns import (
     ConversationRow,
@@ -83,8 +85,10 @@ class Dispatcher:
         outbox: Outbox | None = None,
         max_batch: int = 200,
         window: float = 0.0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
+        self._clock = clock
         self._company = company
         self._route = route
         self.outbox = outbox  # settable: the sender is built after the channels, which need the dispatcher
@@ -144,7 +148,7 @@ class Dispatcher:
             self.outbox.queued(queued)
 
     async def _transaction(self, events: list[Event], safe: bool) -> tuple[list[Queued], dict[tuple[str, str], tuple[int, int]]]:
-        now = utcnow()
+        now = self._clock()
         async with self._engine.begin() as conn:
             fresh = await self._deduplicate(conn, events, now)
             identities = {}
@@ -180,17 +184,24 @@ class Dispatcher:
 
     async def _turn(self, conn: AsyncConnection, row: ConversationRow, event: Event, now: datetime, writes: _Writes, safe: bool) -> None:
         company = self._company
-        customer = CustomerView(row.customer_id, row.locale, row.locale_chosen, row.timezone, row.phone, row.display_name)
+        store = ConversationStore(conn, self._st, row, event.channel, now, now.astimezone(ZoneInfo(company.timezone)).year)
+        hint = known_zone(event.timezone_hint)
+        if hint and hint != row.timezone_hint:
+            await store.update_customer(timezone_hint=hint)
+        customer = CustomerView(
+            row.customer_id, row.locale, row.locale_chosen, row.timezone, row.phone, row.display_name, row.timezone_hint,
+        )
         turn = Turn(
-            event=event, customer=customer, company=company,
-            store=ConversationStore(conn, self._st, row, event.channel, now, now.astimezone(ZoneInfo(company.timezone)).year),
-            t=Translator(row.locale, row.timezone or company.timezone), now=now,
+            event=event, customer=customer, company=company, store=store,
+            t=Translator(row.locale, customer.zone(company.timezone)), now=now,
             state=row.state, slots=row.slots, mode=row.mode, ticket_id=row.ticket_id,
         )
+        share_open = bool(row.slots.get(share.OPEN))
         if safe:
             turn.say(turn.t._("Sorry, something went wrong on our side. Your message is saved; please try again, or type /menu."))
         else:
             await self._route(turn)
+        share.settle(turn, share_open)
         row.state, row.slots, row.mode, row.ticket_id = turn.state, turn.slots, turn.mode, turn.ticket_id
         row.locale = turn.customer.locale
         if row.identity_unreachable:  # they wrote to us, so they can be reached again

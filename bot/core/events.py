@@ -56,6 +56,8 @@ class Event:
     origin_message_id: str | None = None
     origin_text: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The customer's own time zone as their device reports it (IANA name, validated by the channel).
+    timezone_hint: str | None = None
 
     def stored_text(self) -> str:
         """How the message appears in the transcript."""
@@ -80,16 +82,23 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     # Ask the channel for a special input: "phone" (share-contact) or "location".
     request: str | None = None
-    request_label: str | None = None  # the share button's text
+    # The share button's text; on a reply that closes one and has buttons: the text
+    # above the buttons, for a channel that must send them apart (bot/core/share.py).
+    request_label: str | None = None
     # Edit this earlier message of ours instead of sending a new one.
     replaces: str | None = None
+    # Take away the share button an earlier reply asked for (Telegram: remove_keyboard).
+    closes_request: bool = False
 
     def to_payload(self) -> dict[str, Any]:
         # Written out: dataclasses.asdict deep-copies (~200 us for a 10-button keyboard).
-        return {
+        payload: dict[str, Any] = {
             "text": self.text, "choices": [[c.id, c.label] for c in self.choices], "request": self.request,
             "request_label": self.request_label, "replaces": self.replaces,
         }
+        if self.closes_request:
+            payload["closes_request"] = True
+        return payload
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Reply:
@@ -99,4 +108,5 @@ class Reply:
             request=payload.get("request"),
             request_label=payload.get("request_label"),
             replaces=payload.get("replaces"),
+            closes_request=payload.get("closes_request", False),
         )

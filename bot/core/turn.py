@@ -15,6 +15,7 @@ from bot.company import Company
 from bot.core.events import Choice, Event, Reply
 from bot.i18n import Translator
 from services.downtime import DowntimeRecord
+from services.timezones import effective_zone
 from services.warranty_check import ProductRecord
 from storage.products import LinkResult
 from storage.records import TicketInfo as TicketInfo  # re-exported for the handlers
@@ -28,6 +29,11 @@ class CustomerView:
     timezone: str | None
     phone: str | None
     display_name: str | None
+    timezone_hint: str | None = None  # the zone their device reports (web chat)
+
+    def zone(self, company_zone: str) -> str:
+        """The zone to give times in: theirs, else their device's, else their phone's country's, else ours."""
+        return effective_zone(self.timezone, self.timezone_hint, self.phone, company_zone)
 
 
 class TurnStore(Protocol):
@@ -93,4 +99,4 @@ class Turn:
         await self.store.update_customer(**values)
         for name, value in values.items():
             setattr(self.customer, name, value)
-        self.t = Translator(self.customer.locale, self.customer.timezone or self.company.timezone)
+        self.t = Translator(self.customer.locale, self.customer.zone(self.company.timezone))
