@@ -44,7 +44,8 @@ class Service:
             limits["telegram"] = Limits(
                 settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst
             )
-        self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
+        # bot/outbox.py still names SQLAlchemy's AsyncEngine; the sender needs only what `Store` has.
+        self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)  # type: ignore[arg-type]
         self.core.outbox = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.tasks: list[asyncio.Task[None]] = []

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import literal, null, select, type_coerce, union_all, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.db import Store
 from storage.turns import conversations, customers, identities, messages, outbox
 
 
-async def history(engine: AsyncEngine, channel: str, chat_id: str, limit: int = 60) -> list[dict[str, Any]]:
+async def history(engine: Store, channel: str, chat_id: str, limit: int = 60) -> list[dict[str, Any]]:
     """The latest messages of a chat, oldest first: the customer's from the
     transcript, ours from the outbox (with their buttons and ids)."""
     conversation = (
@@ -37,7 +37,7 @@ async def history(engine: AsyncEngine, channel: str, chat_id: str, limit: int = 
     return [dict(row._mapping) for row in reversed(rows)]
 
 
-async def mark_delivered(engine: AsyncEngine, channel: str, chat_id: str) -> None:
+async def mark_delivered(engine: Store, channel: str, chat_id: str) -> None:
     """Replies still waiting for this chat were just shown with its history."""
     async with engine.begin() as conn:
         await conn.execute(
@@ -47,11 +47,12 @@ async def mark_delivered(engine: AsyncEngine, channel: str, chat_id: str) -> Non
         )
 
 
-async def customer_locale(engine: AsyncEngine, channel: str, external_id: str) -> str | None:
+async def customer_locale(engine: Store, channel: str, external_id: str) -> str | None:
     query = (
         select(customers.c.locale)
         .join(identities, identities.c.customer_id == customers.c.id)
         .where(identities.c.channel == channel, identities.c.external_id == external_id)
     )
     async with engine.connect() as conn:
-        return await conn.scalar(query)
+        locale: str | None = await conn.scalar(query)
+    return locale

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.company import Company, load_company
@@ -21,49 +23,42 @@ pytest_plugins = ["tests.flow_support"]
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
-def _postgres_available() -> str | None:
+def _admin(url: str, *statements: str) -> None:
+    """Run statements outside a transaction on the server of `url` (CREATE/DROP DATABASE)."""
     import asyncio
 
-    async def probe() -> None:
-        engine = create_engine(POSTGRES_URL)
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def run() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
         try:
             async with engine.connect() as conn:
-                await conn.execute(text("select 1"))
+                for statement in statements:
+                    await conn.execute(text(statement))
         finally:
             await engine.dispose()
 
-    try:
-        asyncio.run(probe())
-    except Exception as error:  # noqa: BLE001 - any failure means "not available"
-        return str(error)
-    return None
+    asyncio.run(run())
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    problem = _postgres_available()
-    if problem:
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of this test session's own, on TEST_POSTGRES_URL's server
+    (created here, dropped at the end): two runs on one machine never clobber each other."""
+    base = make_url(POSTGRES_URL)
+    name = f"test_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        _admin(POSTGRES_URL, f'CREATE DATABASE "{name}"')
+    except Exception as error:  # noqa: BLE001 - any failure means "not available"
         if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
-    _reset_schema(POSTGRES_URL)  # whatever an earlier run left, start from nothing
-    upgrade(POSTGRES_URL)
-    return POSTGRES_URL
-
-
-def _reset_schema(url: str) -> None:
-    import asyncio
-
-    async def reset() -> None:
-        engine = create_engine(url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(reset())
+            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {error}")
+        pytest.skip(f"PostgreSQL not reachable: {error}")
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

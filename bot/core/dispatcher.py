@@ -22,13 +22,12 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from bot.company import Company
 from bot.core.events import Event, Kind, Reply
 from bot.core.language import detect
 from bot.core.turn import CustomerView, Turn
 from bot.i18n import Translator, normalize_locale
+from storage.db import Store, StoreConnection
 from storage.models import utcnow
 from storage.turns import (
     ConversationRow,
@@ -76,7 +75,7 @@ class _Item:
 class Dispatcher:
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Store,
         company: Company,
         route: Route,
         *,
@@ -165,7 +164,7 @@ class Dispatcher:
             queued = await writes.flush(conn, self._st)
         return queued, identities
 
-    async def _deduplicate(self, conn: AsyncConnection, events: list[Event], now: datetime) -> list[Event]:
+    async def _deduplicate(self, conn: StoreConnection, events: list[Event], now: datetime) -> list[Event]:
         keyed = {(e.channel, e.delivery_id) for e in events if e.delivery_id is not None}
         accepted = await accept_receipts(conn, self._st, list(keyed), now)
         fresh = []
@@ -178,7 +177,7 @@ class Dispatcher:
                 fresh.append(event)
         return fresh
 
-    async def _turn(self, conn: AsyncConnection, row: ConversationRow, event: Event, now: datetime, writes: _Writes, safe: bool) -> None:
+    async def _turn(self, conn: StoreConnection, row: ConversationRow, event: Event, now: datetime, writes: _Writes, safe: bool) -> None:
         company = self._company
         customer = CustomerView(row.customer_id, row.locale, row.locale_chosen, row.timezone, row.phone, row.display_name)
         turn = Turn(
@@ -250,7 +249,7 @@ class _Writes:
             return {"status": "pending", "attempts": 0, "lease_owner": None, "lease_until": None}
         return {"status": "sending", "attempts": 1, "lease_owner": lease[0], "lease_until": lease[1]}
 
-    async def flush(self, conn: AsyncConnection, st: Statements) -> list[Queued]:
+    async def flush(self, conn: StoreConnection, st: Statements) -> list[Queued]:
         if self.conversations:
             await conn.execute(st.save, list(self.conversations.values()))
         if self.reachable:
