@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.core.dispatcher import Dispatcher
 from bot.outbox import Limits, OutboxSender, Transport
 from handlers.router import route
+from storage import retention
 from storage.db import checkpoints, create_engine
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class Service:
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
         self.tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
         self.tasks.append(asyncio.create_task(checkpoints(self.settings.database_url), name="checkpoints"))
+        self.tasks.append(asyncio.create_task(retention.run(self.engine, self.settings.retention_policy(), self.settings.retention_every), name="retention"))
         if self.bot:
             await self._start_telegram()
         log.info("web chat at http://%s:%s/", self.settings.host, self.settings.port)

@@ -17,17 +17,22 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
-    sqlite = connection.dialect.name == "sqlite"
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=sqlite,
+        render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
     with context.begin_transaction():
         context.run_migrations()
-        if sqlite:
-            check_foreign_keys(connection)
+
+
+def _run_sqlite(connection: Connection) -> None:
+    # One transaction of ours around all of it (Alembic would commit each SQLite migration
+    # on its own), checked before it commits.
+    with connection.begin():
+        _run(connection)
+        check_foreign_keys(connection)
 
 
 async def _run_postgres(url: str) -> None:
@@ -45,6 +50,6 @@ if context.is_offline_mode():
 url = context.config.get_main_option("sqlalchemy.url") or ""
 if is_sqlite(url):
     with migration_connection(url) as connection:
-        _run(connection)
+        _run_sqlite(connection)
 else:
     asyncio.run(_run_postgres(url))
