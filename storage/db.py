@@ -267,7 +267,7 @@ class LoopEngine:
         """Begin a transaction; while another process holds a lock it needs, wait here
         in the loop (SQLite's own busy wait would stall the whole event loop)."""
         loop = asyncio.get_running_loop()
-        deadline, pause = loop.time() + self._wait, 0.0005
+        started, pause = loop.time(), 0.0005
         connection.info["begin"] = "BEGIN IMMEDIATE" if write else "BEGIN"
         try:
             if write and self._flag and self._flag.others_waiting():
@@ -281,12 +281,13 @@ class LoopEngine:
                 except OperationalError as error:
                     if connection.in_transaction():
                         connection.rollback()
-                    if not _busy(error) or loop.time() > deadline:
+                    if not _busy(error) or loop.time() > started + self._wait:
                         raise
                 if write and self._flag:
                     self._flag.raise_()
                 await asyncio.sleep(pause)
-                pause = min(pause * 1.5, 0.01)
+                # Retried often while it is likely another's short transaction, rarely after.
+                pause = min(pause * 1.5, 0.002 if loop.time() < started + 1.0 else 0.02)
         finally:
             if self._flag:
                 self._flag.lower()

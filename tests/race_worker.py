@@ -2,11 +2,14 @@
 
     python -m tests.race_worker claim DATABASE_URL TAG
     python -m tests.race_worker link DATABASE_URL TAG CUSTOMER_ID SERIAL...
+    python -m tests.race_worker write DATABASE_URL TAG SECONDS
 
 Prints "ready" once connected, waits for a line on stdin (so that both workers start
 together), then races and prints one JSON line with what it won:
 - claim: an `OutboxSender` claims pending rows until a claim comes back empty; the ids it got;
-- link: the customer claims each unit (`link_product`, one transaction each); the serials linked.
+- link: the customer claims each unit (`link_product`, one transaction each); the serials linked;
+- write: small write transactions back to back for SECONDS; how many, and how long each
+  waited to begin (the fairness test and bench/fairness.py).
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import Any
+
+from sqlalchemy import insert
 
 from bot.core.events import Reply
 from bot.outbox import Limits, OutboxSender
 from storage.db import Store, create_engine
+from storage.models import utcnow
 from storage.products import LinkOutcome, link_product
+from storage.turns import customers
 
 
 class Idle:
@@ -61,6 +69,26 @@ async def link(url: str, customer_id: int, serials: list[str]) -> list[str]:
     return won
 
 
+async def write(url: str, tag: str, seconds: float) -> dict[str, float]:
+    engine = create_engine(url)
+    waits = []
+    try:
+        await _start(engine)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while (asked := loop.time()) < end:
+            async with engine.begin() as conn:
+                waits.append(loop.time() - asked)
+                # Most of the time inside the transaction, as a busy worker's batches are.
+                await conn.execute(insert(customers), [
+                    {"display_name": tag, "locale": "en", "locale_chosen": False, "created_at": utcnow()}
+                ] * 40)
+    finally:
+        await engine.dispose()
+    waits.sort()
+    return {"commits": len(waits), "max_wait": waits[-1], "p99_wait": waits[int(len(waits) * 0.99)]}
+
+
 async def _start(engine: Store) -> None:
     async with engine.connect():
         pass  # connected before the start signal
@@ -70,8 +98,11 @@ async def _start(engine: Store) -> None:
 
 if __name__ == "__main__":
     mode, url, tag, *rest = sys.argv[1:]
+    result: Any
     if mode == "claim":
-        result: list[int] | list[str] = asyncio.run(claim(url, tag))
+        result = asyncio.run(claim(url, tag))
+    elif mode == "write":
+        result = asyncio.run(write(url, tag, float(rest[0])))
     else:
         result = asyncio.run(link(url, int(rest[0]), rest[1:]))
     print(json.dumps(result), flush=True)
