@@ -80,7 +80,7 @@ class Service:
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
         self.tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
-        self.tasks.append(asyncio.create_task(checkpoints(self.settings.database_url), name="checkpoints"))
+        self.tasks.append(asyncio.create_task(checkpoints(self.settings.database_url, engine=self.engine), name="checkpoints"))
         self.tasks.append(asyncio.create_task(retention.run(self.engine, self.settings.retention_policy(), self.settings.retention_every), name="retention"))
         if self.bot:
             await self._start_telegram()

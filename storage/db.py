@@ -263,6 +263,12 @@ class LoopEngine:
                 if connection.in_transaction():  # not committed: nothing of it stays
                     connection.rollback()
 
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold this engine's turn: no transaction of this process runs meanwhile."""
+        async with self._lent():
+            yield
+
     async def begin_on(self, connection: Connection, write: bool) -> None:
         """Begin a transaction; while another process holds a lock it needs, wait here
         in the loop (SQLite's own busy wait would stall the whole event loop)."""
@@ -380,7 +386,7 @@ def create_engine(url: str, *, background_checkpoints: bool = False, **kwargs: A
     return LoopEngine(engine, database=None if database == ":memory:" else database)
 
 
-async def checkpoints(url: str, every: float = 1.0, limit: int | None = None) -> None:
+async def checkpoints(url: str, every: float = 1.0, limit: int | None = None, engine: Store | None = None) -> None:
     """Copy SQLite's WAL into the database file every `every` seconds, in a worker
     thread (for an engine made with `background_checkpoints`), until cancelled.
 
@@ -388,31 +394,39 @@ async def checkpoints(url: str, every: float = 1.0, limit: int | None = None) ->
     (the WAL file back to 0 bytes) once nothing was written since the last time, and
     also while the WAL is beyond `limit` bytes (`WAL_LIMIT`): under a steady stream of
     writes a PASSIVE checkpoint never catches up, and the WAL would grow without bound.
-    A TRUNCATE holds the write lock while it copies; writers wait in their loops.
+    A TRUNCATE needs the write lock: given this process's `engine`, it takes the engine's
+    turn for it (else the engine's next transaction would keep it waiting); writers wait
+    in the loop meanwhile.
     """
     database = make_url(url).database
     if not is_sqlite(url) or not database or database == ":memory:":
         return
     limit = WAL_LIMIT if limit is None else limit
     wal = Path(f"{database}-wal")
-    connection = await asyncio.to_thread(sqlite3.connect, database, timeout=5, check_same_thread=False)
+    connection = await asyncio.to_thread(sqlite3.connect, database, timeout=1, check_same_thread=False)
     last_version = None
 
-    def checkpoint() -> None:
+    def mode() -> str | None:
         nonlocal last_version
         version = connection.execute("PRAGMA data_version").fetchone()[0]
         size = wal.stat().st_size if wal.exists() else 0
-        idle = version == last_version
-        last_version = version
+        idle, last_version = version == last_version, version
         if size == 0 or (idle and size <= _WAL_HEADER):
-            return
-        mode = "TRUNCATE" if idle or size > limit else "PASSIVE"
+            return None
+        return "TRUNCATE" if idle or size > limit else "PASSIVE"
+
+    def checkpoint(mode: str) -> None:
         connection.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
 
     try:
         while True:
             await asyncio.sleep(every)
-            await asyncio.to_thread(checkpoint)
+            match await asyncio.to_thread(mode):
+                case "TRUNCATE" if isinstance(engine, LoopEngine):
+                    async with engine.exclusive():
+                        await asyncio.to_thread(checkpoint, "TRUNCATE")
+                case str() as chosen:
+                    await asyncio.to_thread(checkpoint, chosen)
     finally:
         connection.close()
 
