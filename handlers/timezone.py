@@ -21,11 +21,11 @@ MAX_CHOICES = 12
 KEEP = "tz:keep"
 
 
-def place_name(zone: str, locale: str) -> str:
-    """"Denver (GMT-07:00)" in the customer's language."""
+def place_name(zone: str, locale: str, now: datetime) -> str:
+    """"Denver (GMT-07:00)" in the customer's language; the offset in force at `now`."""
     where = babel_locale(locale)
     city = get_timezone_location(zone, locale=where, return_city=True)
-    offset = get_timezone_gmt(datetime.now(ZoneInfo(zone)), width="short", locale=where)
+    offset = get_timezone_gmt(now.astimezone(ZoneInfo(zone)), width="short", locale=where)
     return f"{city} ({offset})"
 
 
@@ -34,15 +34,15 @@ def ask(turn: Turn, due: DueTimes | None = None) -> None:
     saved = {"due": [d.isoformat() if d else None for d in (due.first_response, due.on_site, due.fixed)]} if due else {}
     turn.goto(STATE, saved)
     phone = turn.customer.phone
-    zones = zones_for_phone(phone)[:MAX_CHOICES] if phone else []
+    zones = zones_for_phone(phone, turn.now)[:MAX_CHOICES] if phone else []
     current = turn.customer.timezone or turn.company.timezone
-    choices = [Choice(f"tz:{zone}", place_name(zone, turn.customer.locale)) for zone in zones]
-    choices.append(Choice(KEEP, turn.t._("Keep %(place)s", place=place_name(current, turn.customer.locale))))
+    choices = [Choice(f"tz:{zone}", place_name(zone, turn.customer.locale, turn.now)) for zone in zones]
+    choices.append(Choice(KEEP, turn.t._("Keep %(place)s", place=place_name(current, turn.customer.locale, turn.now))))
     turn.say(
         turn.t._(
             "Which time zone are you in? Choose it below or type your city. "
             "Until you tell me, I give times for %(place)s.",
-            place=place_name(current, turn.customer.locale),
+            place=place_name(current, turn.customer.locale, turn.now),
         ),
         choices,
     )
@@ -64,12 +64,12 @@ async def handle(turn: Turn) -> None:
         ask(turn, _saved_due(turn))
         return
     if event.kind is Kind.CHOICE:
-        turn.chosen_label = place_name(zone, turn.customer.locale)
+        turn.chosen_label = place_name(zone, turn.customer.locale, turn.now)
     due = _saved_due(turn)
     await turn.update_customer(timezone=zone)  # turn.t now speaks in that zone
     text = turn.t._(
         "Done: I will give you times for %(place)s. It is %(time)s there now.",
-        place=place_name(zone, turn.customer.locale), time=turn.t.time(turn.now.astimezone(turn.t.tz).time()),
+        place=place_name(zone, turn.customer.locale, turn.now), time=turn.t.time(turn.now.astimezone(turn.t.tz).time()),
     )
     if due:
         text += "\n\n" + describe(turn, due)

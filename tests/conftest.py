@@ -20,6 +20,39 @@ from storage.models import Base
 
 pytest_plugins = ["tests.flow_support"]
 
+ROOT = Path(__file__).resolve().parent.parent
+_NOT_SOURCE = {".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis"}
+
+
+def _source_tree() -> dict[Path, tuple[int, frozenset[str]]]:
+    """Every source directory: its mtime (changed by any file created or removed in it,
+    even for a moment) and its entries."""
+    tree = {}
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in _NOT_SOURCE]
+        tree[Path(folder)] = (os.stat(folder).st_mtime_ns, frozenset(files) | frozenset(dirs))
+    return tree
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _source_tree_untouched() -> Iterator[None]:
+    """No test writes a file into the source tree (they write under tmp_path). Python's own
+    first `__pycache__` in a package is not counted; editing files during a run is."""
+    before = _source_tree()
+    yield
+    after = _source_tree()
+    touched = []
+    for folder, (mtime, entries) in after.items():
+        old_mtime, old_entries = before.get(folder, (None, frozenset()))
+        if mtime == old_mtime:
+            continue
+        if entries - old_entries == {"__pycache__"} or (entries == old_entries and "__pycache__" not in old_entries
+                                                         and "__pycache__" in entries):
+            continue
+        touched.append(f"{folder.relative_to(ROOT)}: now {sorted(entries ^ old_entries) or 'same entries'}")
+    assert touched == [], f"the tests wrote into the source tree: {touched}"
+
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 

@@ -82,8 +82,10 @@ class Dispatcher:
         outbox: Outbox | None = None,
         max_batch: int = 200,
         window: float = 0.0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
+        self._clock = clock  # a turn's `now` (tests give a fixed one)
         self._company = company
         self._route = route
         self.outbox = outbox  # settable: the sender is built after the channels, which need the dispatcher
@@ -143,7 +145,7 @@ class Dispatcher:
             self.outbox.queued(queued)
 
     async def _transaction(self, events: list[Event], safe: bool) -> tuple[list[Queued], dict[tuple[str, str], tuple[int, int]]]:
-        now = utcnow()
+        now = self._clock()
         async with self._engine.begin() as conn:
             fresh = await self._deduplicate(conn, events, now)
             identities = {}
