@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.store connect                  # web-chat connect with 1,000,000 outbox rows
     .venv/bin/python -m bench.store connect --rows 20000
+    .venv/bin/python -m bench.store connect --revision 0002 # as before: without the indexes of 0003
     .venv/bin/python -m bench.store flood                    # one socket, 20,000 frames: the WAL's size
 
 connect: a fresh SQLite store is filled (sqlite3 executemany) with `--chats` web visitors
@@ -142,11 +143,12 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=100_000)
     parser.add_argument("--connects", type=int, default=1000)
     parser.add_argument("--frames", type=int, default=20_000)
+    parser.add_argument("--revision", default="head", help="migrate only to this revision (0002: without 0003's indexes)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-store-") as directory:
         database = Path(directory) / "store.db"
         url = f"sqlite:///{database}"
-        upgrade(url)
+        upgrade(url, args.revision)
         if args.what == "connect":
             started = time.perf_counter()
             visitors = fill(database, args.chats, args.rows)
