@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.core.dispatcher import Dispatcher
 from bot.outbox import Limits, OutboxSender, Transport
 from handlers.router import COMMANDS, route
+from storage import retention
 from storage.db import checkpoints, create_engine
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ class Service:
             limits["telegram"] = Limits(
                 settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst
             )
-        self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
+        # bot/outbox.py still names SQLAlchemy's AsyncEngine; the sender needs only what `Store` has.
+        self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)  # type: ignore[arg-type]
         self.core.outbox = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.tasks: list[asyncio.Task[None]] = []
@@ -78,7 +80,8 @@ class Service:
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
         self.tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
-        self.tasks.append(asyncio.create_task(checkpoints(self.settings.database_url), name="checkpoints"))
+        self.tasks.append(asyncio.create_task(checkpoints(self.settings.database_url, engine=self.engine), name="checkpoints"))
+        self.tasks.append(asyncio.create_task(retention.run(self.engine, self.settings.retention_policy(), self.settings.retention_every), name="retention"))
         if self.bot:
             await self._start_telegram()
         log.info("web chat at http://%s:%s/", self.settings.host, self.settings.port)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.retention import Policy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +42,15 @@ class Settings(BaseSettings):
     # Group commit: how long the committer waits to gather more events (seconds).
     commit_window: float = Field(default=0.0, ge=0.0)
     commit_max_batch: int = 200
+
+    # Retention: inbound receipts and delivered outbox rows older than this many days are
+    # pruned, every `retention_every` seconds (the transcript stays).
+    retention_receipts_days: float = Field(default=30.0, gt=0)
+    retention_outbox_days: float = Field(default=30.0, gt=0)
+    retention_every: float = Field(default=3600.0, gt=0)
+
+    def retention_policy(self) -> Policy:
+        return Policy(timedelta(days=self.retention_receipts_days), timedelta(days=self.retention_outbox_days))
 
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token)

@@ -23,7 +23,7 @@ async def show(turn: Turn) -> None:
         t._("Name: %(name)s", name=customer.display_name or "—"),
         t._("Phone: %(phone)s", phone=customer.phone or "—"),
         t._("Language: %(language)s", language=locale_names()[customer.locale]),
-        t._("Time zone: %(place)s", place=place_name(customer.timezone, customer.locale))
+        t._("Time zone: %(place)s", place=place_name(customer.timezone, customer.locale, turn.now))
         if customer.timezone else t._("Time zone: not set yet (type /timezone)"),
         "",
     ]

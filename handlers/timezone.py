@@ -21,11 +21,11 @@ MAX_CHOICES = 12
 KEEP = "tz:keep"
 
 
-def place_name(zone: str, locale: str) -> str:
-    """"Denver (GMT-07:00)" in the customer's language."""
+def place_name(zone: str, locale: str, now: datetime) -> str:
+    """"Denver (GMT-07:00)" in the customer's language; the offset in force at `now`."""
     where = babel_locale(locale)
     city = get_timezone_location(zone, locale=where, return_city=True)
-    offset = get_timezone_gmt(datetime.now(ZoneInfo(zone)), width="short", locale=where)
+    offset = get_timezone_gmt(now.astimezone(ZoneInfo(zone)), width="short", locale=where)
     return city + Translator(locale, zone).bracket(offset)
 
 
@@ -51,14 +51,14 @@ def _question(turn: Turn) -> None:
     phone = turn.customer.phone
     current = turn.t.tz.key  # the zone times are given in now (known, or the best guess)
     # The current zone is offered once, as "Keep ..."
-    zones = [zone for zone in zones_for_phone(phone) if zone != current][:MAX_CHOICES] if phone else []
-    choices = [Choice(f"tz:{zone}", place_name(zone, turn.customer.locale)) for zone in zones]
-    choices.append(Choice(KEEP, turn.t._("Keep %(place)s", place=place_name(current, turn.customer.locale))))
+    zones = [zone for zone in zones_for_phone(phone, turn.now) if zone != current][:MAX_CHOICES] if phone else []
+    choices = [Choice(f"tz:{zone}", place_name(zone, turn.customer.locale, turn.now)) for zone in zones]
+    choices.append(Choice(KEEP, turn.t._("Keep %(place)s", place=place_name(current, turn.customer.locale, turn.now))))
     turn.say(
         turn.t._(
             "Which time zone are you in? Choose it below or type your city. "
             "Until you tell me, I give times for %(place)s.",
-            place=place_name(current, turn.customer.locale),
+            place=place_name(current, turn.customer.locale, turn.now),
         ),
         choices,
     )
@@ -82,12 +82,12 @@ async def handle(turn: Turn) -> str | None:
         _question(turn)
         return None
     if event.kind is Kind.CHOICE:
-        turn.chosen_label = place_name(zone, turn.customer.locale)
+        turn.chosen_label = place_name(zone, turn.customer.locale, turn.now)
     due = _saved_due(turn)
     await turn.update_customer(timezone=zone)  # turn.t now speaks in that zone
     text = turn.t._(
         "Done: I will give you times for %(place)s. It is %(time)s there now.",
-        place=place_name(zone, turn.customer.locale), time=turn.t.time(turn.now.astimezone(turn.t.tz).time()),
+        place=place_name(zone, turn.customer.locale, turn.now), time=turn.t.time(turn.now.astimezone(turn.t.tz).time()),
     )
     if due:
         text += "\n\n" + describe(turn, due)

@@ -27,14 +27,13 @@ ZONES = frozenset(
 )
 
 
-def zones_for_phone(e164: str) -> list[str]:
-    """The zones the number's country or area spans, west to east (empty if unknown)."""
+def zones_for_phone(e164: str, now: datetime) -> list[str]:
+    """The zones the number's country or area spans, west to east at `now` (empty if unknown)."""
     try:
         zones = phone_timezone.time_zones_for_number(phonenumbers.parse(e164))
     except phonenumbers.NumberParseException:
         return []
     known = [z for z in zones if z in ZONES]
-    now = datetime.now()
     return sorted(known, key=lambda z: (now.astimezone(zoneinfo.ZoneInfo(z)).utcoffset(), z))
 
 

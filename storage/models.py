@@ -119,7 +119,10 @@ class ChannelIdentity(Base):
     """One customer, many channels: a Telegram user, a web visitor, a WeChat openid."""
 
     __tablename__ = "channel_identities"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_channel_identities_channel_chat_id", "channel", "chat_id"),  # a chat's identity
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -149,7 +152,10 @@ class Conversation(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_customer_created", "customer_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_tickets_customer_created", "customer_id", "created_at"),
+        Index("ix_tickets_conversation_id", "conversation_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -222,6 +228,7 @@ class InboundReceipt(Base):
     """De-duplication of inbound deliveries (a webhook retry, a re-polled update)."""
 
     __tablename__ = "inbound_receipts"
+    __table_args__ = (Index("ix_inbound_receipts_received_at", "received_at"),)  # retention
 
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -232,7 +239,12 @@ class OutboxRow(Base):
     """A reply waiting for its channel. Written in the same transaction as the state change."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_channel_status_due", "channel", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_channel_status_due", "channel", "status", "next_attempt_at"),
+        Index("ix_outbox_channel_chat_id", "channel", "chat_id", "status"),  # a chat's replies (history)
+        Index("ix_outbox_conversation_id", "conversation_id"),
+        Index("ix_outbox_status_sent_at", "status", "sent_at"),  # retention; stale claims
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))

@@ -16,12 +16,11 @@ from itertools import islice
 from typing import Any
 
 from sqlalchemy import Insert, Select, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.downtime import check_record
 from services.sales_records import COMPARED, RecordParser, Row, RowRejected, SaleRecord, differences
 from services.serials import clean
-from storage.db import insert_ignore
+from storage.db import Store, StoreConnection, insert_ignore
 from storage.models import Customer, Message, Product, Ticket, table_of, utcnow
 
 products = table_of(Product)
@@ -82,7 +81,7 @@ def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
 
 
 async def import_sales(
-    engine: AsyncEngine,
+    engine: Store,
     rows: Iterable[Row],
     parser: RecordParser,
     *,
@@ -131,7 +130,7 @@ def _check(parser: RecordParser, batch: list[Row]) -> tuple[dict[int, RowResult]
     return results, first
 
 
-async def _register(conn: AsyncConnection, st: _ImportStatements, first: Firsts) -> dict[int, RowResult]:
+async def _register(conn: StoreConnection, st: _ImportStatements, first: Firsts) -> dict[int, RowResult]:
     registered = await _registered(conn, st, list(first))
     results = {}
     new = []
@@ -166,14 +165,14 @@ def _compare(number: int, record: SaleRecord, registered: dict[str, Any], where:
     return RowResult(number, record.serial, Outcome.REJECTED, reason)
 
 
-async def _registered(conn: AsyncConnection, st: _ImportStatements, serials: list[str]) -> dict[str, dict[str, Any]]:
+async def _registered(conn: StoreConnection, st: _ImportStatements, serials: list[str]) -> dict[str, dict[str, Any]]:
     if not serials:
         return {}
     result = await conn.execute(st.registered, {"serials": serials})
     return {row.serial: dict(row._mapping) for row in result}
 
 
-async def _owners(conn: AsyncConnection, st: _ImportStatements, phones: set[str]) -> dict[str, int]:
+async def _owners(conn: StoreConnection, st: _ImportStatements, phones: set[str]) -> dict[str, int]:
     """Phone -> customer, for phones exactly one customer has (an ambiguous phone links nobody)."""
     if not phones:
         return {}
@@ -184,7 +183,7 @@ async def _owners(conn: AsyncConnection, st: _ImportStatements, phones: set[str]
 
 
 async def _insert(
-    conn: AsyncConnection, st: _ImportStatements, new: list[tuple[int, SaleRecord]]
+    conn: StoreConnection, st: _ImportStatements, new: list[tuple[int, SaleRecord]]
 ) -> dict[int, RowResult]:
     owners = await _owners(conn, st, {r.customer_phone for _, r in new if r.customer_phone})
     now = utcnow()
@@ -236,7 +235,7 @@ class LinkResult:
     recorded_phone: str | None = None
 
 
-async def link_product(conn: AsyncConnection, customer_id: int, serial: str) -> LinkResult:
+async def link_product(conn: StoreConnection, customer_id: int, serial: str) -> LinkResult:
     """Link the registered unit `serial` to the customer, unless it belongs to somebody else.
 
     An unlinked unit whose sales record has a buyer's phone is linked only to a customer
@@ -266,7 +265,7 @@ async def link_product(conn: AsyncConnection, customer_id: int, serial: str) -> 
     return LinkResult(LinkOutcome.OWNED_BY_OTHER, serial, found.id, found.customer_id, found.customer_phone)
 
 
-async def link_products_by_phone(conn: AsyncConnection, customer_id: int, phone: str) -> list[str]:
+async def link_products_by_phone(conn: StoreConnection, customer_id: int, phone: str) -> list[str]:
     """Link the unlinked units sold to `phone` (E.164) to the customer; their serials.
 
     For when a customer gives their phone in the chat.
@@ -296,7 +295,7 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
-async def customer_file(engine: AsyncEngine, customer_id: int) -> dict[str, Any] | None:
+async def customer_file(engine: Store, customer_id: int) -> dict[str, Any] | None:
     """The customer, their products and their tickets (newest first) as plain JSON data; None if unknown."""
     async with engine.connect() as conn:
         customer = (await conn.execute(
@@ -342,7 +341,7 @@ def _ticket(row: Any) -> dict[str, Any]:
 
 
 async def record_downtime(
-    engine: AsyncEngine, number: str, out_of_use: date, working_again: date | None, own_fault: bool, today: date,
+    engine: Store, number: str, out_of_use: date, working_again: date | None, own_fault: bool, today: date,
 ) -> str:
     """Record on ticket `number` the days its product was out of use; the warranty engine adds
     them up per product. Returns the product's serial; ValueError (for the operator) otherwise."""

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import literal, null, select, type_coerce, union_all, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Select, String, bindparam, literal, null, select, type_coerce, union_all, update
 
+from storage.db import Store
 from storage.turns import conversations, customers, identities, messages, outbox
 
 
-async def history(engine: AsyncEngine, channel: str, chat_id: str, limit: int = 60) -> list[dict[str, Any]]:
-    """The latest messages of a chat, oldest first: the customer's from the
-    transcript, ours from the outbox (with their buttons and ids)."""
+def _history_query() -> Select[Any]:
+    """The latest messages of a chat: built once (building it costs more than running it)."""
+    channel, chat_id = bindparam("channel", type_=String()), bindparam("chat_id", type_=String())
     conversation = (
         select(conversations.c.id)
         .join(identities, identities.c.id == conversations.c.identity_id)
@@ -31,13 +31,21 @@ async def history(engine: AsyncEngine, channel: str, chat_id: str, limit: int = 
     ).where(outbox.c.channel == channel, outbox.c.chat_id == chat_id)
     both = union_all(inbound, outbound).subquery()
     # Newest first for the limit, read back oldest first: a question before its answers.
-    query = select(both).order_by(both.c.created_at.desc(), both.c.direction.desc(), both.c.id.desc()).limit(limit)
+    return select(both).order_by(both.c.created_at.desc(), both.c.direction.desc(), both.c.id.desc()).limit(bindparam("limit"))
+
+
+_HISTORY = _history_query()
+
+
+async def history(engine: Store, channel: str, chat_id: str, limit: int = 60) -> list[dict[str, Any]]:
+    """The latest messages of a chat, oldest first: the customer's from the
+    transcript, ours from the outbox (with their buttons and ids)."""
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
+        rows = (await conn.execute(_HISTORY, {"channel": channel, "chat_id": chat_id, "limit": limit})).all()
     return [dict(row._mapping) for row in reversed(rows)]
 
 
-async def mark_delivered(engine: AsyncEngine, channel: str, chat_id: str) -> None:
+async def mark_delivered(engine: Store, channel: str, chat_id: str) -> None:
     """Replies still waiting for this chat were just shown with its history."""
     async with engine.begin() as conn:
         await conn.execute(
@@ -47,11 +55,12 @@ async def mark_delivered(engine: AsyncEngine, channel: str, chat_id: str) -> Non
         )
 
 
-async def customer_locale(engine: AsyncEngine, channel: str, external_id: str) -> str | None:
+async def customer_locale(engine: Store, channel: str, external_id: str) -> str | None:
     query = (
         select(customers.c.locale)
         .join(identities, identities.c.customer_id == customers.c.id)
         .where(identities.c.channel == channel, identities.c.external_id == external_id)
     )
     async with engine.connect() as conn:
-        return await conn.scalar(query)
+        locale: str | None = await conn.scalar(query)
+    return locale

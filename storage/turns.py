@@ -13,12 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.downtime import DowntimeRecord
 from services.tickets import OPEN_STATUSES, PREFIX, format_number
 from services.warranty_check import ProductRecord
-from storage.db import insert_ignore
+from storage.db import StoreConnection, insert_ignore
 from storage.models import (
     ChannelIdentity,
     Conversation,
@@ -112,7 +111,7 @@ class Statements:
         )
 
 
-async def accept_receipts(conn: AsyncConnection, st: Statements, keys: list[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
+async def accept_receipts(conn: StoreConnection, st: Statements, keys: list[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
     """Record deliveries; returns the keys not seen before (the others are duplicates)."""
     if not keys:
         return set()
@@ -122,7 +121,7 @@ async def accept_receipts(conn: AsyncConnection, st: Statements, keys: list[tupl
 
 
 async def find_or_create_identity(
-    conn: AsyncConnection, st: Statements, *, channel: str, external_id: str, chat_id: str,
+    conn: StoreConnection, st: Statements, *, channel: str, external_id: str, chat_id: str,
     locale: str, display_name: str | None, now: datetime,
 ) -> tuple[int, int]:
     """(customer_id, conversation_id) of a channel identity, created on first contact."""
@@ -151,7 +150,7 @@ async def find_or_create_identity(
     return customer_id, conversation_id
 
 
-async def load_conversations(conn: AsyncConnection, st: Statements, ids: list[int]) -> dict[int, ConversationRow]:
+async def load_conversations(conn: StoreConnection, st: Statements, ids: list[int]) -> dict[int, ConversationRow]:
     result = await conn.execute(st.load, {"ids": sorted(set(ids))})
     loaded = {}
     for r in result:
@@ -182,7 +181,7 @@ def _ticket(row: Any) -> TicketInfo:
 class ConversationStore:
     """The `TurnStore` of one conversation inside the batch's transaction."""
 
-    def __init__(self, conn: AsyncConnection, st: Statements, row: ConversationRow, channel: str, now: datetime, year: int) -> None:
+    def __init__(self, conn: StoreConnection, st: Statements, row: ConversationRow, channel: str, now: datetime, year: int) -> None:
         self._conn, self._st, self._row, self._channel, self._now, self._year = conn, st, row, channel, now, year
 
     async def _next_number(self, kind: str) -> str:

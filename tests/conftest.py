@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.company import Company, load_company
@@ -18,52 +20,78 @@ from storage.models import Base
 
 pytest_plugins = ["tests.flow_support"]
 
+ROOT = Path(__file__).resolve().parent.parent
+_NOT_SOURCE = {".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis"}
+
+
+def _source_tree() -> dict[Path, tuple[int, frozenset[str]]]:
+    """Every source directory: its mtime (changed by any file created or removed in it,
+    even for a moment) and its entries."""
+    tree = {}
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in _NOT_SOURCE]
+        tree[Path(folder)] = (os.stat(folder).st_mtime_ns, frozenset(files) | frozenset(dirs))
+    return tree
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _source_tree_untouched() -> Iterator[None]:
+    """No test writes a file into the source tree (they write under tmp_path). Python's own
+    first `__pycache__` in a package is not counted; editing files during a run is."""
+    before = _source_tree()
+    yield
+    after = _source_tree()
+    touched = []
+    for folder, (mtime, entries) in after.items():
+        old_mtime, old_entries = before.get(folder, (None, frozenset()))
+        if mtime == old_mtime:
+            continue
+        if entries - old_entries == {"__pycache__"} or (entries == old_entries and "__pycache__" not in old_entries
+                                                         and "__pycache__" in entries):
+            continue
+        touched.append(f"{folder.relative_to(ROOT)}: now {sorted(entries ^ old_entries) or 'same entries'}")
+    assert touched == [], f"the tests wrote into the source tree: {touched}"
+
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
-def _postgres_available() -> str | None:
+def _admin(url: str, *statements: str) -> None:
+    """Run statements outside a transaction on the server of `url` (CREATE/DROP DATABASE)."""
     import asyncio
 
-    async def probe() -> None:
-        engine = create_engine(POSTGRES_URL)
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def run() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
         try:
             async with engine.connect() as conn:
-                await conn.execute(text("select 1"))
+                for statement in statements:
+                    await conn.execute(text(statement))
         finally:
             await engine.dispose()
 
-    try:
-        asyncio.run(probe())
-    except Exception as error:  # noqa: BLE001 - any failure means "not available"
-        return str(error)
-    return None
+    asyncio.run(run())
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    problem = _postgres_available()
-    if problem:
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of this test session's own, on TEST_POSTGRES_URL's server
+    (created here, dropped at the end): two runs on one machine never clobber each other."""
+    base = make_url(POSTGRES_URL)
+    name = f"test_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        _admin(POSTGRES_URL, f'CREATE DATABASE "{name}"')
+    except Exception as error:  # noqa: BLE001 - any failure means "not available"
         if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {problem}")
-        pytest.skip(f"PostgreSQL not reachable: {problem}")
-    _reset_schema(POSTGRES_URL)  # whatever an earlier run left, start from nothing
-    upgrade(POSTGRES_URL)
-    return POSTGRES_URL
-
-
-def _reset_schema(url: str) -> None:
-    import asyncio
-
-    async def reset() -> None:
-        engine = create_engine(url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(reset())
+            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {error}")
+        pytest.skip(f"PostgreSQL not reachable: {error}")
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -10,12 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.company import Company
 from bot.core.dispatcher import Dispatcher
 from handlers.router import route
+from storage.models import utcnow
 from tests.memory_channel import Chat
 
 
 @pytest.fixture
-async def dispatcher(engine: AsyncEngine, company: Company) -> AsyncIterator[Dispatcher]:
-    core = Dispatcher(engine, company, route)
+def clock() -> Callable[[], datetime]:
+    """The turns' clock; a test module overrides it with a fixed instant where the date matters."""
+    return utcnow
+
+
+@pytest.fixture
+async def dispatcher(engine: AsyncEngine, company: Company, clock: Callable[[], datetime]) -> AsyncIterator[Dispatcher]:
+    core = Dispatcher(engine, company, route, clock=clock)
     yield core
     await core.close()
 

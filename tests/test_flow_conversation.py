@@ -15,7 +15,7 @@ from bot.i18n import Translator
 from handlers.router import SERIAL_ACTIONS
 from storage.models import Customer, Ticket
 from tests.memory_channel import Chat
-from tests.test_flow_warranty import TODAY, register, tickets
+from tests.test_flow_warranty import TODAY, clock, register, tickets  # noqa: F401 - clock: the fixed-instant fixture
 
 
 def t_for(language: str) -> Translator:

@@ -17,7 +17,15 @@ from services.periods import Period, coverage_end
 from storage.models import Customer, Product, Ticket, utcnow
 from tests.memory_channel import Chat
 
-TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+# A fixed instant: the answers count days from today in Shanghai, and a date read from the
+# wall clock at import would flip at midnight there (while the tests run).
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+TODAY = NOW.date()
+
+
+@pytest.fixture
+def clock() -> Callable[[], datetime]:
+    return lambda: NOW
 
 
 CATALOG = load_catalog()

@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -25,11 +24,8 @@ from services.warranty_check import ProductRecord
 from storage.models import OutboxRow
 from tests.memory_channel import Chat
 from tests.telegram_server import FakeBotAPI
-from tests.test_flow_warranty import ask, register
+from tests.test_flow_warranty import TODAY, ask, clock, register  # noqa: F401 - clock: the fixed-instant fixture
 from tests.test_telegram_e2e import Customer, settings
-
-TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-
 
 # --- 15: the share button goes when the form moves on --------------------------------
 
@@ -280,6 +276,7 @@ async def test_warranty_end_is_the_last_covered_day_and_a_future_end_is_not_call
 def test_chinese_place_names_use_full_width_brackets() -> None:
     from handlers.timezone import place_name
 
-    assert place_name("Asia/Shanghai", "zh_Hans") == "上海（+0800）"
-    assert place_name("Asia/Taipei", "zh_Hant") == "台北（+0800）"
-    assert place_name("Europe/Moscow", "ru") == "Москва (+0300)"
+    now = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+    assert place_name("Asia/Shanghai", "zh_Hans", now) == "上海（+0800）"
+    assert place_name("Asia/Taipei", "zh_Hant", now) == "台北（+0800）"
+    assert place_name("Europe/Moscow", "ru", now) == "Москва (+0300)"

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.dispatcher import Dispatcher
 from bot.core.events import MAX_TEXT, Event, Kind, Reply
 from bot.core.language import from_language_code
 from bot.i18n import N_, Translator, locale_names, normalize_locale
 from bot.outbox import NotConnected
+from storage.db import Store
 from storage.transcripts import customer_locale, history, mark_delivered
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class WebChat:
 
     channel = CHANNEL
 
-    def __init__(self, core: Dispatcher, engine: AsyncEngine, timezone: str) -> None:
+    def __init__(self, core: Dispatcher, engine: Store, timezone: str) -> None:
         self.core = core
         self.engine = engine
         self.timezone = timezone

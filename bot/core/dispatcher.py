@@ -22,8 +22,6 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from bot.company import Company
 from bot.core import share
 from bot.core.events import Event, Kind, Reply
@@ -31,6 +29,7 @@ from bot.core.language import detect
 from bot.core.turn import CustomerView, Turn
 from bot.i18n import Translator, normalize_locale
 from services.timezones import known_zone
+from storage.db import Store, StoreConnection
 from storage.models import utcnow
 from storage.turns import (
     ConversationRow,
@@ -78,7 +77,7 @@ class _Item:
 class Dispatcher:
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Store,
         company: Company,
         route: Route,
         *,
@@ -88,7 +87,7 @@ class Dispatcher:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
-        self._clock = clock
+        self._clock = clock  # a turn's `now` (tests give a fixed one)
         self._company = company
         self._route = route
         self.outbox = outbox  # settable: the sender is built after the channels, which need the dispatcher
@@ -169,7 +168,7 @@ class Dispatcher:
             queued = await writes.flush(conn, self._st)
         return queued, identities
 
-    async def _deduplicate(self, conn: AsyncConnection, events: list[Event], now: datetime) -> list[Event]:
+    async def _deduplicate(self, conn: StoreConnection, events: list[Event], now: datetime) -> list[Event]:
         keyed = {(e.channel, e.delivery_id) for e in events if e.delivery_id is not None}
         accepted = await accept_receipts(conn, self._st, list(keyed), now)
         fresh = []
@@ -182,7 +181,7 @@ class Dispatcher:
                 fresh.append(event)
         return fresh
 
-    async def _turn(self, conn: AsyncConnection, row: ConversationRow, event: Event, now: datetime, writes: _Writes, safe: bool) -> None:
+    async def _turn(self, conn: StoreConnection, row: ConversationRow, event: Event, now: datetime, writes: _Writes, safe: bool) -> None:
         company = self._company
         store = ConversationStore(conn, self._st, row, event.channel, now, now.astimezone(ZoneInfo(company.timezone)).year)
         hint = known_zone(event.timezone_hint)
@@ -261,7 +260,7 @@ class _Writes:
             return {"status": "pending", "attempts": 0, "lease_owner": None, "lease_until": None}
         return {"status": "sending", "attempts": 1, "lease_owner": lease[0], "lease_until": lease[1]}
 
-    async def flush(self, conn: AsyncConnection, st: Statements) -> list[Queued]:
+    async def flush(self, conn: StoreConnection, st: Statements) -> list[Queued]:
         if self.conversations:
             await conn.execute(st.save, list(self.conversations.values()))
         if self.reachable:
