@@ -84,7 +84,10 @@ def message_event(message: Message, update_id: int) -> Event:
     }
     text = message.text or message.caption or ""
     if message.contact:
-        return Event(kind=Kind.CONTACT, phone=message.contact.phone_number, **base)
+        # Kind.CONTACT is proof of the sender's own number; someone else's card is just typed text.
+        if user is not None and message.contact.user_id == user.id:
+            return Event(kind=Kind.CONTACT, phone=message.contact.phone_number, **base)
+        return Event(kind=Kind.TEXT, text=message.contact.phone_number, **base)
     if message.location:
         return Event(kind=Kind.LOCATION, location=(message.location.latitude, message.location.longitude), **base)
     attachments = _attachments(message)

@@ -19,7 +19,7 @@ class Kind(StrEnum):
     TEXT = "text"
     COMMAND = "command"  # "/start", "/language" ...
     CHOICE = "choice"  # a pressed button: `choice` holds its id
-    CONTACT = "contact"  # a shared phone number
+    CONTACT = "contact"  # the sender's OWN phone number, proven by the channel (issue 9)
     LOCATION = "location"
     MEDIA = "media"  # photos, video, voice, documents (see attachments)
 
