@@ -32,7 +32,7 @@ class Service:
             self.engine, self.company, route,
             max_batch=settings.commit_max_batch, window=settings.commit_window,
         )
-        self.web = WebChat(self.core, self.engine, settings.company_timezone)
+        self.web = WebChat(self.core, self.engine, settings.company_timezone, settings=settings)
         transports: list[Transport] = [self.web]
         limits: dict[str, Limits] = {}
         self.bot = None
@@ -60,6 +60,7 @@ class Service:
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
         app.add_routes(self.web.routes())
+        self.web.install(app)
         app.router.add_get("/healthz", self.health)
         if self.bot and self.settings.webhook_url:
             self.webhook_secret = self.settings.webhook_secret or secrets.token_urlsafe(32)

@@ -288,3 +288,16 @@ class ProductClaim(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class WebSession(Base):
+    """A web-chat visitor identity the server issued: the cookie holds a random token,
+    the store only its SHA-256. Rotated to a new token, ended by "forget this device"."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    visitor: Mapped[str] = mapped_column(String(64), index=True)  # the web channel's user id
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

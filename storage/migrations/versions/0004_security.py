@@ -1,4 +1,4 @@
-"""ownership proof: customers' verified phone, product claims for a person to decide
+"""security: customers' verified phone, product claims for a person, web sessions
 
 Revision ID: 0004
 Revises: 0002
@@ -43,9 +43,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_product_claims_product_id"), ["product_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_product_claims_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_product_claims_ticket_id"), ["ticket_id"], unique=False)
+    op.create_table(
+        "web_sessions",
+        sa.Column("id", BigId, nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("visitor", sa.String(length=64), nullable=False),
+        sa.Column("issued_at", storage.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", storage.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_web_sessions_token_hash")),
+    )
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_web_sessions_expires_at"), ["expires_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_web_sessions_visitor"), ["visitor"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table("web_sessions")
     op.drop_table("product_claims")
     op.drop_index(op.f("ix_customers_verified_phone"), table_name="customers")
     op.drop_column("customers", "verified_phone")  # SQLite 3.35+: natively, no rebuild
