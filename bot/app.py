@@ -11,11 +11,13 @@ from contextlib import suppress
 from aiohttp import web
 
 from bot.channels.telegram import BotAPI, TelegramTransport, WebhookHandler, build_dispatcher, make_bot
+from bot.channels.telegram_guard import ChatRateLimit
 from bot.channels.web import WebChat
 from bot.company import load_company
 from bot.config import Settings
 from bot.core.dispatcher import Dispatcher
 from bot.outbox import Limits, OutboxSender, Transport
+from bot.ratelimit import RateLimiter
 from handlers.router import route
 from storage.db import checkpoints, create_engine
 
@@ -40,6 +42,9 @@ class Service:
             self.bot = make_bot(settings.telegram_bot_token or "", settings.telegram_api_base)
             api = BotAPI(self.bot)
             self.telegram = build_dispatcher(self.core, api)
+            self.telegram.update.outer_middleware(ChatRateLimit(
+                RateLimiter(settings.rate_telegram_chat, settings.rate_telegram_burst), api.call, settings.company_timezone,
+            ))
             transports.append(TelegramTransport(api))
             limits["telegram"] = Limits(
                 settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst

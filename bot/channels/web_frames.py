@@ -112,10 +112,14 @@ def _reason(error: ValidationError) -> str:
 def client_id(data: str) -> str | None:
     """The `id` of a frame that failed validation, if one can be read safely (for the error frame)."""
     try:
-        probe = _IdOnly.model_validate_json(data)
+        return _IdOnly.model_validate_json(data).id
     except ValueError:
+        pass
+    try:  # e.g. a lone surrogate elsewhere in the frame
+        loaded = json.loads(data, parse_constant=_no_constant)
+        return _IdOnly.model_validate(loaded).id if isinstance(loaded, dict) else None
+    except (ValueError, RecursionError):
         return None
-    return probe.id
 
 
 class _IdOnly(BaseModel):
