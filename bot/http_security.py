@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from aiohttp import web
 from yarl import URL
@@ -27,7 +28,7 @@ def origin_of(url: str) -> str:
     return f"{parsed.scheme}://{parsed.host.lower()}{port}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # not slots: cached_property needs a __dict__
 class WebSecurity:
     """The security settings the web app applies, parsed once at start-up."""
 
@@ -70,7 +71,11 @@ class WebSecurity:
         return headers
 
     async def on_response_prepare(self, _request: web.Request, response: web.StreamResponse) -> None:
-        response.headers.update(self.headers())
+        response.headers.update(self._headers)
+
+    @cached_property
+    def _headers(self) -> dict[str, str]:
+        return self.headers()
 
     # --- origin -------------------------------------------------------------------------
 

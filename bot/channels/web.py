@@ -17,10 +17,12 @@ Server -> browser frames:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,8 @@ CHANNEL = "web"
 COOKIE = "visitor"
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 MAX_FRAME = 4 * MAX_TEXT  # bytes; a bigger frame closes the socket with "message too big"
+# Frames refused in a row (rate limit) before the socket is closed: a page never sends so many.
+MAX_REFUSED = 50
 
 # The page's own words, translated on the server like every customer-facing text.
 UI = {
@@ -107,7 +111,7 @@ class WebChat:
 
     def _polite(self, request: web.Request, msgid: str) -> str:
         first = (request.headers.get("Accept-Language") or "").split(",", 1)[0].split(";", 1)[0]
-        return Translator(normalize_locale(from_language_code(first)), self.timezone)._(msgid)
+        return _translated(normalize_locale(from_language_code(first)), self.timezone, msgid)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         if not self.ip_connects.allow(self.security.client_ip(request)):
@@ -149,9 +153,23 @@ class WebChat:
         self.sockets[visitor].add(ws)
         try:
             locale = await self._hello(ws, visitor, request.headers.get("Accept-Language"))
+            refused = 0
             async for frame in ws:
-                if frame.type is WSMsgType.TEXT:
-                    locale = await self._receive(ws, visitor, ip, locale, frame.data)
+                if frame.type is not WSMsgType.TEXT:
+                    continue
+                if Limits((self.visitor_messages, visitor), (self.ip_messages, ip)).allow():
+                    refused = 0
+                    locale = await self._receive(ws, visitor, locale, frame.data)
+                    continue
+                # Refused before anything else, also garbage: it costs no work and stores nothing.
+                refused += 1
+                if refused > MAX_REFUSED:
+                    log.info("web socket closed: flooding (visitor %s…)", visitor[:6])
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION)
+                    break
+                text = _translated(locale, self.timezone, TOO_FAST)
+                await ws.send_json({"type": "error", "id": client_id(data=frame.data), "text": text})
+                await asyncio.sleep(0)  # frames already buffered must not hold the loop
         finally:
             self.sockets[visitor].discard(ws)
             if not self.sockets[visitor]:
@@ -175,13 +193,9 @@ class WebChat:
         await ws.send_json({"type": "hello", "locale": locale, "ui": ui_strings(locale, self.timezone), "history": shown})
         return locale
 
-    async def _receive(self, ws: web.WebSocketResponse, visitor: str, ip: str, locale: str, data: str) -> str:
+    async def _receive(self, ws: web.WebSocketResponse, visitor: str, locale: str, data: str) -> str:
         """Handle one frame; the socket's locale afterwards."""
         t = Translator(locale, self.timezone)
-        # Before anything else, also for garbage: a refused frame costs no work and stores nothing.
-        if not Limits((self.visitor_messages, visitor), (self.ip_messages, ip)).allow():
-            await ws.send_json({"type": "error", "id": client_id(data), "text": t._(TOO_FAST)})
-            return locale
         try:
             frame = parse(data)
         except BadFrame as bad:
@@ -224,6 +238,12 @@ class WebChat:
             except ConnectionError:
                 log.debug("web socket closed while sending", exc_info=True)
         return str(row_id)
+
+
+@lru_cache(maxsize=64)
+def _translated(locale: str, timezone: str, msgid: str) -> str:
+    """A fixed text in `locale` (the refusals are answered often, and cheaply)."""
+    return Translator(locale, timezone)._(msgid)
 
 
 def _reply_frame(row_id: int, reply: Reply) -> dict[str, Any]:
