@@ -82,7 +82,10 @@ class WebSecurity:
     def own_origin(self, request: web.Request) -> str:
         if self.public_origin:
             return self.public_origin
-        return origin_of(f"{request.scheme}://{request.host}")
+        scheme = request.scheme
+        if self.trusted_proxies and self._trusted(request.remote or ""):  # TLS ended at the proxy
+            scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",", 1)[0].strip() or scheme
+        return origin_of(f"{scheme}://{request.host}")
 
     def origin_allowed(self, request: web.Request) -> bool:
         """The page that opens the socket must be ours (or a configured embedding site).

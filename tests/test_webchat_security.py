@@ -277,3 +277,16 @@ async def test_the_browsers_time_zone_reaches_the_core_validated(
     service.core.handle = spy  # type: ignore[method-assign]
     await browser.send({"type": "text", "text": "/start", **({"timezone": zone} if zone else {})})
     assert [e.timezone_hint for e in seen] == [hint]
+
+
+async def test_behind_a_trusted_proxy_without_a_public_url_its_scheme_counts(db_url: str, engine: Any) -> None:
+    async with running(db_url, trusted_proxies="127.0.0.1") as service:
+        async with opened(service) as browser:
+            token = cookie(browser)
+        host = f"127.0.0.1:{service.port}"
+        headers = {"Cookie": f"visitor={token}", "Origin": f"https://{host}", "X-Forwarded-Proto": "https"}
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(f"http://{host}/ws", headers=headers)
+            assert (await ws.receive_json(timeout=10))["type"] == "hello"
+            await ws.close()
+        assert await socket_status(service, token, origin=f"https://{host}") == 403  # no proxy header: http

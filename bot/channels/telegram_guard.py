@@ -65,6 +65,8 @@ class ChatRateLimit(BaseMiddleware):
             self._told.discard(chat)
             return await handler(event, data)
         if chat not in self._told:
+            if len(self._told) > 100_000:  # bounded: forgetting only means telling twice
+                self._told.clear()
             self._told.add(chat)
             locale = normalize_locale(from_language_code(getattr(user, "language_code", None)))
             try:
