@@ -189,7 +189,9 @@
     input.placeholder = ui.placeholder;
     input.setAttribute("aria-label", ui.placeholder);
     sendButton.textContent = ui.send;
-    forgetButton.textContent = ui.forget;
+    forgetButton.querySelector(".label").textContent = ui.forget;
+    forgetButton.title = ui.forget;
+    forgetButton.setAttribute("aria-label", ui.forget);
     picker.replaceChildren(...Object.entries(ui.languages || {}).map(([code, name]) => {
       const option = el("option", "", name);
       option.value = code;
