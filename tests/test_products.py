@@ -345,3 +345,28 @@ def test_migration_0002_up_and_down_with_tickets_and_messages_on_sqlite(tmp_path
         columns = {row[1] for row in db.execute("pragma table_info(tickets)")}
         assert {"product_id", "warranty", "out_of_use_from", "working_again_on", "own_fault"} <= columns
         assert [row[2] for row in db.execute("pragma foreign_key_list(tickets)")].count("products") == 1
+
+
+def test_migration_0004_up_and_down_with_customers_in_use_on_sqlite(tmp_path: Path) -> None:
+    """Adding and dropping `customers.verified_phone` must not rebuild `customers`, which
+    conversations, tickets and products point at (SQLite runs with foreign keys on)."""
+    path = tmp_path / "stairs.db"
+    url = f"sqlite:///{path}"
+    upgrade(url, "0002")
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            insert into customers(id, locale, locale_chosen, phone, created_at) values (1, 'en', 0, '+8613811111111', '2025-03-01');
+            insert into channel_identities(id, customer_id, channel, external_id, chat_id, created_at)
+                values (1, 1, 'telegram', '1', '1', '2025-03-01');
+            insert into products(id, serial, product_line, model, customer_id, manufactured, created_at, updated_at)
+                values (1, 'HA2403000123', 'household_ac', 'KFR-26GW', 1, '2024-03-01', '2025-03-01', '2025-03-01');
+        """)
+    upgrade(url, "0004")
+    with sqlite3.connect(path) as db:
+        db.execute("insert into product_claims(product_id, customer_id, status, created_at) values (1, 1, 'pending', '2025-03-02')")
+        assert db.execute("select phone, verified_phone from customers").fetchone() == ("+8613811111111", None)
+    downgrade(url, "0002")
+    upgrade(url, "0004")
+    with sqlite3.connect(path) as db:
+        assert db.execute("select count(*) from products where customer_id = 1").fetchone() == (1,)
+        assert db.execute("pragma foreign_key_check").fetchall() == []
