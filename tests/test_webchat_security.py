@@ -290,3 +290,23 @@ async def test_behind_a_trusted_proxy_without_a_public_url_its_scheme_counts(db_
             assert (await ws.receive_json(timeout=10))["type"] == "hello"
             await ws.close()
         assert await socket_status(service, token, origin=f"https://{host}") == 403  # no proxy header: http
+
+
+async def test_sockets_are_limited_per_address_and_per_visitor(db_url: str, engine: Any) -> None:
+    async with running(db_url, rate_ip_connects=1e-9, rate_ip_connect_burst=4, trusted_proxies="127.0.0.1") as service:
+        async with opened(service) as browser:  # the page and one socket: 2 of the address's 4
+            token = cookie(browser)
+        url, jar = f"http://127.0.0.1:{service.port}/ws", {"Cookie": f"visitor={token}"}
+        async with aiohttp.ClientSession() as http:
+            for _ in range(2):
+                await (await http.ws_connect(url, headers=jar)).close()
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:  # the address's burst is spent
+                await http.ws_connect(url, headers=jar)
+            assert refused.value.status == 429
+            # The same visitor from another address: its own allowance (4 sockets) runs out too, and it is told so.
+            elsewhere = {**jar, "X-Forwarded-For": "198.51.100.9"}
+            await (await http.ws_connect(url, headers=elsewhere)).close()  # the visitor's 4th
+            ws = await http.ws_connect(url, headers=elsewhere)
+            assert await ws.receive_json(timeout=10) == {"type": "error", "id": None, "text": EN._(TOO_FAST)}
+            closing = await ws.receive(timeout=10)
+            assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == aiohttp.WSCloseCode.TRY_AGAIN_LATER

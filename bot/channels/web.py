@@ -140,13 +140,16 @@ class WebChat:
         if not self.security.origin_allowed(request):
             log.info("web socket refused: origin %r", request.headers.get("Origin", "")[:100])
             raise web.HTTPForbidden(text="origin not allowed")  # not customer-facing: a foreign page
+        ip = self.security.client_ip(request)
+        if not self.ip_connects.allow(ip):  # before any work for it
+            raise web.HTTPTooManyRequests(text=self._polite(request, TOO_FAST), headers={"Retry-After": "5"})
         session = await web_sessions.find(self.engine, request.cookies.get(COOKIE), self.clock())
         if session is None:
             raise web.HTTPUnauthorized(text="open the chat page first")
-        visitor, ip = session.visitor, self.security.client_ip(request)
+        visitor = session.visitor
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME)
         await ws.prepare(request)
-        if not Limits((self.ip_connects, ip), (self.visitor_connects, visitor)).allow():
+        if not self.visitor_connects.allow(visitor):  # told in the page, which then backs off
             await ws.send_json({"type": "error", "id": None, "text": self._polite(request, TOO_FAST)})
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER)
             return ws
