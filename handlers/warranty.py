@@ -133,11 +133,16 @@ async def _answer(turn: Turn, serial: str) -> None:
     await _show(turn, product, owner=True)
 
 
-async def _show(turn: Turn, product: ProductRecord, owner: bool, note: str | None = None) -> None:
-    """The warranty answer; `owner` False: by serial only, without the purchase date."""
+async def _show(
+    turn: Turn, product: ProductRecord, owner: bool, note: str | None = None, number: str | None = None,
+) -> None:
+    """The warranty answer; `owner` False: by serial only, without the purchase date.
+    `number`: the request already opened for a person (a claim), else one is opened if needed."""
     answer = await _position(turn, product)
     if answer is None:
-        number = await _to_person(turn, product.serial, reason="no_start_date")
+        if note:
+            turn.say(note)
+        number = number or await _to_person(turn, product.serial, reason="no_start_date")
         turn.say(turn.t._("Our records do not yet show from which day the warranty of %(serial)s counts (for project equipment: the final acceptance). I have opened request %(number)s: a person will check it with you.", serial=product.serial, number=number))
         return
     show_menu(turn, "\n\n".join(filter(None, [render(turn, product, answer, owner=owner), note])))
@@ -160,7 +165,7 @@ async def _claim(turn: Turn, result: LinkResult, product: ProductRecord, phone: 
     )
     await turn.store.record_claim(product.id, ticket.id, phone, matches)
     note = turn.t._("I have not added %(serial)s to your products: a person will confirm that it is yours (request %(number)s).", serial=product.serial, number=ticket.number)
-    await _show(turn, product, owner=False, note=f"{note}\n{when}")
+    await _show(turn, product, owner=False, note=f"{note}\n{when}", number=ticket.number)
 
 
 async def _phone_given(turn: Turn) -> None:

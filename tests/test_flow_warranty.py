@@ -313,3 +313,11 @@ async def test_a_unit_recorded_for_another_phone_is_a_claim_for_the_person(new_c
     assert ticket.warranty["claim"] == {"phone_matches": False} and ticket.product_id == product
     [claim] = await claims(engine)
     assert (claim.ticket_id, claim.phone, claim.phone_matches, claim.status) == (ticket.id, "+8613900000000", False, "pending")
+
+
+async def test_a_claim_on_a_unit_without_a_start_date_opens_one_request(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    await register(engine, "IT2405000002", "it_project", "TC-S2000", TODAY - timedelta(days=30), customer_phone=None)
+    answer = await ask(new_chat("visitor"), "IT2405000002")
+    assert "a person will confirm that it is yours" in answer and "final acceptance" in answer
+    [ticket] = await tickets(engine)
+    assert ticket.details["reason"] == "ownership_claim" and ticket.number in answer
