@@ -240,6 +240,11 @@ class ConversationStore:
         row = (await self._conn.execute(select(*_PRODUCT_COLUMNS).where(products.c.id == result.product_id))).one()
         return result, ProductRecord(**row._mapping)
 
+    async def verified_phone(self) -> str | None:
+        query = select(customers.c.verified_phone).where(customers.c.id == self._row.customer_id)
+        phone: str | None = await self._conn.scalar(query)
+        return phone
+
     async def verify_phone(self, phone: str) -> list[str]:
         serials = await verify_phone(self._conn, self._row.customer_id, phone)
         self._row.phone = phone

@@ -29,13 +29,19 @@ async def test_the_whole_file_and_nobody_elses(new_chat: Callable[..., Chat], en
     await me.press("menu:mydata")
     text = me.text
     t = Translator("en", "Asia/Shanghai")
-    assert "Phone: +8613800138000" in text and "Time zone: Shanghai" in text and "Language: English" in text
+    assert "Phone: +8613800138000\n" in text and "Time zone: Shanghai" in text and "Language: English" in text
     assert "Your product (1):" in text and "HA2403000123" in text and f"bought {t.date(date(2025, 3, 8), 'long')}" in text
     assert "Your ticket (1):" in text and mine_number in text
     assert "LS2406000777" not in text  # only my own
 
     await other.say("/mydata")
     assert "LS2406000777" in other.text and "accepted" in other.text and mine_number not in other.text
+
+
+async def test_a_typed_phone_is_shown_as_not_confirmed(chat: Chat) -> None:
+    await chat.report_repair("household_ac", phone="+86 138 0013 8000")  # typed, not their own contact
+    await chat.say("/mydata")
+    assert "Phone: +8613800138000 (not confirmed)" in chat.text
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,10 @@ class TurnStore(Protocol):
         the unit's record whenever the serial is registered (a warranty answer by serial is for anyone)."""
         ...
 
+    async def verified_phone(self) -> str | None:
+        """The phone the customer proved is theirs, if any."""
+        ...
+
     async def verify_phone(self, phone: str) -> list[str]:
         """`phone` is proven the customer's (their own Telegram contact): store it and link the
         units sold to it; their serials."""
