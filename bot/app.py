@@ -11,11 +11,13 @@ from contextlib import suppress
 from aiohttp import web
 
 from bot.channels.telegram import BotAPI, TelegramTransport, WebhookHandler, build_dispatcher, make_bot, set_commands
+from bot.channels.telegram_guard import ChatRateLimit
 from bot.channels.web import WebChat
 from bot.company import load_company
 from bot.config import Settings
 from bot.core.dispatcher import Dispatcher
 from bot.outbox import Limits, OutboxSender, Transport
+from bot.ratelimit import RateLimiter
 from handlers.router import COMMANDS, route
 from storage import retention
 from storage.db import checkpoints, create_engine
@@ -33,7 +35,7 @@ class Service:
             self.engine, self.company, route,
             max_batch=settings.commit_max_batch, window=settings.commit_window,
         )
-        self.web = WebChat(self.core, self.engine, settings.company_timezone)
+        self.web = WebChat(self.core, self.engine, settings.company_timezone, settings=settings)
         transports: list[Transport] = [self.web]
         limits: dict[str, Limits] = {}
         self.bot = None
@@ -41,6 +43,9 @@ class Service:
             self.bot = make_bot(settings.telegram_bot_token or "", settings.telegram_api_base)
             api = BotAPI(self.bot)
             self.telegram = build_dispatcher(self.core, api)
+            self.telegram.update.outer_middleware(ChatRateLimit(
+                RateLimiter(settings.rate_telegram_chat, settings.rate_telegram_burst), api.call, settings.company_timezone,
+            ))
             transports.append(TelegramTransport(api))
             limits["telegram"] = Limits(
                 settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst
@@ -62,6 +67,7 @@ class Service:
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
         app.add_routes(self.web.routes())
+        self.web.install(app)
         app.router.add_get("/healthz", self.health)
         if self.bot and self.settings.webhook_url:
             self.webhook_secret = self.settings.webhook_secret or secrets.token_urlsafe(32)

@@ -54,3 +54,25 @@ class Settings(BaseSettings):
 
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token)
+
+    # --- security (docs/security.md) ------------------------------------------------------
+    # The address customers use, e.g. https://chat.example.com behind a TLS proxy: https
+    # makes the visitor cookie Secure and sends HSTS; its origin is the page's own.
+    public_url: str | None = None
+    # Other origins (comma-separated, e.g. https://www.example.com) whose pages may open /ws.
+    web_allowed_origins: str = ""
+    # CSP frame-ancestors: who may show the chat in a frame ('none', 'self', or origins).
+    web_frame_ancestors: str = "'self'"
+    # Proxies (comma-separated IPs or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: str = ""
+    web_session_days: float = Field(default=30.0, gt=0)  # a visitor identity's lifetime
+    web_session_rotate_hours: float = Field(default=24.0, gt=0)  # a new cookie value after this
+    # Rate limits: sustained per second, and the burst allowed on top.
+    rate_visitor_messages: float = 1.0
+    rate_visitor_burst: int = 30
+    rate_ip_messages: float = 5.0
+    rate_ip_burst: int = 100
+    rate_ip_connects: float = 2.0
+    rate_ip_connect_burst: int = 30
+    rate_telegram_chat: float = 1.0
+    rate_telegram_burst: int = 20

@@ -21,7 +21,7 @@ async def show(turn: Turn) -> None:
     lines = [
         t._("Everything we hold about you:"),
         t._("Name: %(name)s", name=customer.display_name or "—"),
-        t._("Phone: %(phone)s", phone=customer.phone or "—"),
+        t._("Phone: %(phone)s", phone=await _phone(turn)),
         t._("Language: %(language)s", language=locale_names()[customer.locale]),
         t._("Time zone: %(place)s", place=place_name(customer.timezone, customer.locale, turn.now))
         if customer.timezone else t._("Time zone: not set yet (type /timezone)"),
@@ -42,6 +42,14 @@ async def show(turn: Turn) -> None:
         lines.append(t._("You have no tickets yet."))
     lines.append(t._("To correct anything here, choose Talk to a person."))
     turn.say("\n".join(lines).strip(), menu_choices(turn))
+
+
+async def _phone(turn: Turn) -> str:
+    """The phone we hold, marked when the customer has not proved it is theirs (docs/security.md)."""
+    phone = turn.customer.phone
+    if not phone:
+        return "—"
+    return phone if phone == await turn.store.verified_phone() else turn.t._("%(phone)s (not confirmed)", phone=phone)
 
 
 def _since(turn: Turn, product: ProductRecord) -> str:

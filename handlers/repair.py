@@ -18,7 +18,7 @@ from handlers.answers import phone_answer
 from handlers.handoff import hand_over
 from handlers.menu import menu_choices, show_menu
 from handlers.promises import describe, promise, settle_time_zone
-from handlers.warranty import paid_visit_note, verdict_for_repair
+from handlers.warranty import paid_visit_note, record_repair_claim, verdict_for_repair
 from services.contact import find_phone
 from services.product_match import match_lines
 from services.serials import find_serial, parse_serial, read_serial
@@ -169,6 +169,15 @@ def _show_place(turn: Turn, value: dict[str, Any]) -> str:
     return turn.t._("shared location (%(lat).5f, %(lon).5f)", lat=value["lat"], lon=value["lon"])
 
 
+PHONE_PROOF = "phone_proof"  # in the form's values (kept at submit, unlike "_" keys): the phone was their own contact
+
+
+def _parse_phone(turn: Turn) -> str:
+    phone = phone_answer(turn)
+    turn.slots.setdefault("values", {})[PHONE_PROOF] = phone if turn.event.kind is Kind.CONTACT else None
+    return phone
+
+
 def _phone_from_text(turn: Turn, text: str) -> str | None:
     # Only numbers written with a country code: digits in a fault description
     # ("error 12, 3 times a day") must not become a phone number.
@@ -236,9 +245,12 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     place = values["place"]
     promised = promise(turn, values["product_line"], place, values["phone"])
     await settle_time_zone(turn, promised.placement, values["phone"])
-    if not turn.customer.phone:  # before the lookup: the dealer's record may name this phone
+    if values.get(PHONE_PROOF) == values["phone"]:  # their own contact: before the lookup, it links units
+        await turn.store.verify_phone(values["phone"])
+        turn.customer.phone = values["phone"]
+    elif not turn.customer.phone:  # a contact number only: it proves nothing (services.ownership)
         await turn.update_customer(phone=values["phone"])
-    warranty_fields, warranty_note = await verdict_for_repair(turn, values.get("serial"))
+    warranty_fields, warranty_note = await verdict_for_repair(turn, values.get("serial"), values["phone"])
     paid = warranty_fields.get("warranty", {}).get("in_warranty") is False
     if paid and not values.get(PAID_OK):
         _ask_consent(turn, values, warranty_fields["warranty"]["visit_fee"])
@@ -263,6 +275,7 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
         **warranty_fields,
     )
     turn.message_ticket_id = ticket.id
+    await record_repair_claim(turn, ticket.id, warranty_fields, values["phone"])
     text = turn.t._("Thank you! Your repair request %(number)s is registered.", number=ticket.number)
     next_steps = turn.t._("An engineer will call you to confirm the visit. You can follow it under My tickets.")
     recorded = summary(turn, REPAIR)
@@ -334,7 +347,7 @@ REPAIR = Form(
         Slot("place", N_("Where should the engineer come? Share your location or type the address."),
              _parse_place, request="location", show=_show_place),
         Slot("phone", N_("Which phone number can the engineer call? Share your contact or type the number."),
-             phone_answer, request="phone", extract=_phone_from_text),
+             _parse_phone, request="phone", extract=_phone_from_text),
         Slot("visit_day", N_("Which day suits you for the visit?"), _parse_day, _day_options, show=_show_day),
         Slot("visit_window", N_("Which time window suits you?"), None, _window_options),
     ),

@@ -1,7 +1,9 @@
 """Check warranty: by serial number, typed or chosen from the customer's products.
 
-A registered unit is linked to the customer asking (unless it is someone
-else's: then a person looks at it, with both sides recorded), and the answer
+A registered unit is linked to the customer asking only on proof (services.ownership):
+the dealer's record names a phone the customer proved is theirs. Otherwise the
+claim is recorded for a person to confirm and the answer by serial is still
+given, without the owner's data (the purchase date). The answer
 lists every component with its end date, the return / exchange window and what
 to do next. Out of warranty it says what is charged; nothing paid is booked
 without the customer's yes (domain.md §3.5).
@@ -21,10 +23,11 @@ from bot.i18n import N_
 from handlers.answers import phone_answer
 from handlers.handoff import open_queued
 from handlers.menu import show_menu
+from services.ownership import PhoneCheck, check_phone, tries_left
 from services.serials import parse_serial, read_serial
 from services.warranty import NoStartDate
 from services.warranty_check import ProductRecord, WarrantyAnswer, check
-from storage.products import LinkOutcome
+from storage.products import LinkOutcome, LinkResult
 
 ASK, PHONE = "warranty.serial", "warranty.phone"
 
@@ -135,24 +138,52 @@ async def _answer(turn: Turn, serial: str) -> None:
         number, when = await _to_person(turn, serial, reason="unknown_serial")
         _tell(turn, t._("I cannot find the serial number %(serial)s in our records. I have opened request %(number)s: please send a photo of your invoice here, and a person will register your product.", serial=serial, number=number), when)
         return
-    if result.outcome is LinkOutcome.OWNED_BY_OTHER:
-        if result.owner_customer_id is None and not turn.customer.phone:
-            turn.goto(PHONE, {"serial": serial})
-            turn.say(t._("To confirm that this unit is yours, please share the phone number you gave when you bought it."), request="phone", request_label=t._("📱 Share my phone number"))
-            turn.say(t._("Or choose:"), [Choice(NAV_CANCEL, t._("Cancel"))])
-            return
-        # Both sides for the person: the customer asking (the ticket's) and the recorded one.
-        number, when = await _to_person(turn, serial, reason="owned_by_other", owner=result.owner_customer_id,
-                                        recorded_phone=result.recorded_phone)
-        _tell(turn, t._("The serial number %(serial)s is registered to another customer, so I cannot show its warranty here. I have opened request %(number)s: a person will check it with you.", serial=serial, number=number), when)
-        return
     assert product is not None
+    if result.outcome is LinkOutcome.NEEDS_PROOF and result.recorded_phone:
+        _ask_phone(turn, serial, 0)
+        return
+    if result.outcome in (LinkOutcome.NEEDS_PROOF, LinkOutcome.OWNED_BY_OTHER):
+        await _claim(turn, result, product)
+        return
+    await _show(turn, product, owner=True)
+
+
+async def _show(
+    turn: Turn, product: ProductRecord, owner: bool, note: str | None = None, number: str | None = None,
+) -> None:
+    """The warranty answer; `owner` False: by serial only, without the purchase date.
+    `number`: the request already opened for a person (a claim), else one is opened if needed."""
     answer = await _position(turn, product)
     if answer is None:
-        number, when = await _to_person(turn, serial, reason="no_start_date")
-        _tell(turn, t._("Our records do not yet show from which day the warranty of %(serial)s counts (for project equipment: the final acceptance). I have opened request %(number)s: a person will check it with you.", serial=serial, number=number), when)
+        if note:
+            turn.say(note)
+        when = ""
+        if number is None:
+            number, when = await _to_person(turn, product.serial, reason="no_start_date")
+        why = turn.t._("Our records do not yet show from which day the warranty of %(serial)s counts (for project equipment: the final acceptance). I have opened request %(number)s: a person will check it with you.", serial=product.serial, number=number)
+        _tell(turn, why, when)
         return
-    show_menu(turn, render(turn, product, answer))
+    show_menu(turn, "\n\n".join(filter(None, [render(turn, product, answer, owner=owner), note])))
+
+
+def _ask_phone(turn: Turn, serial: str, mismatches: int, note: str | None = None) -> None:
+    t = turn.t
+    turn.goto(PHONE, {"serial": serial, "mismatches": mismatches})
+    ask = t._("To confirm that this unit is yours, please share the phone number you gave when you bought it.")
+    turn.say("\n".join(filter(None, [note, ask])), request="phone", request_label=t._("📱 Share my phone number"))
+    turn.say(t._("Or choose:"), [Choice(NAV_CANCEL, t._("Cancel"))])
+
+
+async def _claim(turn: Turn, result: LinkResult, product: ProductRecord, phone: str | None = None) -> None:
+    """Not proven theirs: a person confirms (the claim is on the ticket), the answer is by serial."""
+    matches = None if phone is None else phone == result.recorded_phone
+    ticket, when = await open_queued(
+        turn, "warranty", serial=product.serial, product_id=product.id,
+        details={"serial": product.serial, "reason": "ownership_claim", "owner": result.owner_customer_id},
+    )
+    await turn.store.record_claim(product.id, ticket.id, phone, matches)
+    note = turn.t._("I have not added %(serial)s to your products: a person will confirm that it is yours (request %(number)s).", serial=product.serial, number=ticket.number)
+    await _show(turn, product, owner=False, note=f"{note}\n{when}", number=ticket.number)
 
 
 async def _phone_given(turn: Turn) -> None:
@@ -161,10 +192,25 @@ async def _phone_given(turn: Turn) -> None:
     except Invalid as problem:
         turn.say(turn.t._(problem.message, **problem.values))
         return
-    serial = turn.slots.get("serial", "")
-    await turn.update_customer(phone=phone)
+    serial, mismatches = turn.slots.get("serial", ""), int(turn.slots.get("mismatches", 0))
+    proven = turn.event.kind is Kind.CONTACT  # the channel's proof: the sender's own contact
+    if proven:
+        await turn.store.verify_phone(phone)
+        turn.customer.phone = phone
+    result, product = await turn.store.claim_product(serial)
     turn.goto(ASK)
-    await _answer(turn, serial)
+    if product is None:  # deleted meanwhile: start again
+        await _answer(turn, serial)
+        return
+    if result.outcome in (LinkOutcome.LINKED, LinkOutcome.ALREADY_YOURS):
+        await _show(turn, product, owner=True)
+        return
+    checked = check_phone(result.recorded_phone, phone, proven)
+    if checked is PhoneCheck.MISMATCH and result.outcome is LinkOutcome.NEEDS_PROOF and tries_left(mismatches + 1):
+        # A typo: nothing is stored, they may try again (issue 10, item 10).
+        _ask_phone(turn, serial, mismatches + 1, turn.t._("That is not the phone number recorded for %(serial)s. Please check it and try again.", serial=serial))
+        return
+    await _claim(turn, result, product, phone)
 
 
 async def _to_person(turn: Turn, serial: str, **details: Any) -> tuple[str, str]:
@@ -175,7 +221,7 @@ async def _to_person(turn: Turn, serial: str, **details: Any) -> tuple[str, str]
 
 def _tell(turn: Turn, why: str, when: str) -> None:
     """Why a person takes over first, then when they will answer: one message, in that order."""
-    turn.say(f"{why}\n{when}")
+    turn.say(f"{why}\n{when}".strip())
 
 
 def _today(turn: Turn) -> date:
@@ -201,11 +247,14 @@ def product_name(turn: Turn, product: ProductRecord) -> str:
     return f"{line.name_in(turn.customer.locale)} {product.model or ''}".strip()
 
 
-def render(turn: Turn, product: ProductRecord, answer: WarrantyAnswer) -> str:
-    """The warranty answer, one fact a line, dates in the customer's language."""
+def render(turn: Turn, product: ProductRecord, answer: WarrantyAnswer, owner: bool = True) -> str:
+    """The warranty answer, one fact a line, dates in the customer's language.
+
+    `owner` False (not proven theirs): the coverage by serial, without the purchase date."""
     t = turn.t
     lines = [t._("Warranty of %(product)s, serial %(serial)s:", product=product_name(turn, product), serial=product.serial)]
-    lines.append(t._(BASIS[answer.basis], date=t.date(answer.start, "long")))
+    if owner:
+        lines.append(t._(BASIS[answer.basis], date=t.date(answer.start, "long")))
     groups: dict[tuple[bool, date | None], list[str]] = defaultdict(list)
     for component in answer.verdict.components:
         groups[(component.covered, component.end)].append(t._(COMPONENTS.get(component.component, component.component)))
@@ -239,18 +288,38 @@ def render(turn: Turn, product: ProductRecord, answer: WarrantyAnswer) -> str:
     return "\n".join(lines)
 
 
-async def verdict_for_repair(turn: Turn, serial: str | None) -> tuple[dict[str, Any], str]:
-    """For a new repair ticket: the fields to store and what to tell the customer."""
+async def verdict_for_repair(turn: Turn, serial: str | None, phone: str | None = None) -> tuple[dict[str, Any], str]:
+    """For a new repair ticket: the fields to store and what to tell the customer.
+
+    A unit not proven the customer's gets the verdict by serial and a pending claim
+    (`warranty["claim"]`; `record_repair_claim` records it once the ticket exists)."""
     t = turn.t
     if not serial:
         return {}, t._("Without a serial number, a person will check the warranty from your invoice.")
     result, product = await turn.store.claim_product(serial)
     if product is None:
-        owner = ({"owner_customer_id": result.owner_customer_id, "recorded_phone": result.recorded_phone}
-                 if result.outcome is LinkOutcome.OWNED_BY_OTHER else {})
-        fields: dict[str, Any] = {"warranty": {"outcome": result.outcome.value, **owner}}
+        fields: dict[str, Any] = {"warranty": {"outcome": result.outcome.value}}
         return fields, t._("We could not confirm this serial number in our records; a person will check the warranty from your invoice.")
+    claim = None
+    if result.outcome in (LinkOutcome.NEEDS_PROOF, LinkOutcome.OWNED_BY_OTHER):
+        claim = {"phone_matches": None if phone is None else phone == result.recorded_phone}
+    fields, note = await _repair_verdict(turn, product)
+    if claim is not None:
+        fields["warranty"]["claim"] = claim
+        note += "\n" + t._("A person will confirm that this unit is yours before it is added to your products.")
+    return fields, note
+
+
+async def record_repair_claim(turn: Turn, ticket_id: int, fields: dict[str, Any], phone: str | None) -> None:
+    claim = fields.get("warranty", {}).get("claim")
+    if claim is not None:
+        await turn.store.record_claim(fields["product_id"], ticket_id, phone, claim["phone_matches"])
+
+
+async def _repair_verdict(turn: Turn, product: ProductRecord) -> tuple[dict[str, Any], str]:
+    t = turn.t
     answer = await _position(turn, product)
+    fields: dict[str, Any]
     if answer is None:
         fields = {"product_id": product.id, "warranty": {"outcome": "no_start_date"}}
         return fields, t._("Our records do not yet show from which day this unit's warranty counts; a person will check it from your papers.")

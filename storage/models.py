@@ -81,10 +81,13 @@ class Customer(Base):
     # True once the customer picked a language; detection never overrides a choice.
     locale_chosen: Mapped[bool] = mapped_column(Boolean, default=False)
     timezone: Mapped[str | None] = mapped_column(String(64))
-    phone: Mapped[str | None] = mapped_column(String(32), index=True)  # sales records link by phone
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)  # as given: a contact number, unproven
     # The zone their device reports (web chat), used until `timezone` is known.
     timezone_hint: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A phone the customer proved is theirs (Telegram: their own contact card). Only this
+    # one links units: sales records are matched to it, a typed number never counts.
+    verified_phone: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class Product(Base):
@@ -280,3 +283,35 @@ class Job(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProductClaim(Base):
+    """A customer's claim that a registered unit is theirs, without proof: a person decides
+    (storage.products.confirm_claim / refuse_claim). `phone` is the number the claimant gave,
+    `phone_matches` whether it equals the dealer's record (neither is ever shown to them)."""
+
+    __tablename__ = "product_claims"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    phone_matches: Mapped[bool | None] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)  # ClaimStatus
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class WebSession(Base):
+    """A web-chat visitor identity the server issued: the cookie holds a random token,
+    the store only its SHA-256. Rotated to a new token, ended by "forget this device"."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    visitor: Mapped[str] = mapped_column(String(64), index=True)  # the web channel's user id
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -15,15 +15,17 @@ from enum import StrEnum
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Insert, Select, bindparam, func, or_, select, update
+from sqlalchemy import Insert, Select, bindparam, func, select, update
 
 from services.downtime import check_record
+from services.ownership import ClaimStatus
 from services.sales_records import COMPARED, RecordParser, Row, RowRejected, SaleRecord, differences
 from services.serials import clean
 from storage.db import Store, StoreConnection, insert_ignore
-from storage.models import Customer, Message, Product, Ticket, table_of, utcnow
+from storage.models import Customer, Message, Product, ProductClaim, Ticket, table_of, utcnow
 
 products = table_of(Product)
+claims = table_of(ProductClaim)
 customers = table_of(Customer)
 tickets = table_of(Ticket)
 messages = table_of(Message)
@@ -68,8 +70,9 @@ class _ImportStatements:
         self.registered: Select[Any] = select(products.c.serial, *(products.c[name] for name in COMPARED)).where(
             products.c.serial.in_(bindparam("serials", expanding=True))
         )
-        self.owners: Select[Any] = select(customers.c.phone, customers.c.id).where(
-            customers.c.phone.in_(bindparam("phones", expanding=True))
+        # Only a proven phone links a unit (issue 9): a typed number could be anybody's.
+        self.owners: Select[Any] = select(customers.c.verified_phone, customers.c.id).where(
+            customers.c.verified_phone.in_(bindparam("phones", expanding=True))
         )
         self.insert: Insert = insert_ignore(dialect, products).returning(products.c.serial)
 
@@ -215,17 +218,17 @@ class LinkOutcome(StrEnum):
     LINKED = "linked"  # now linked to this customer
     ALREADY_YOURS = "already_yours"
     UNKNOWN_SERIAL = "unknown_serial"
-    OWNED_BY_OTHER = "owned_by_other"  # not handed over: a person must look at it
+    OWNED_BY_OTHER = "owned_by_other"  # linked to another customer: a person must look at it
+    NEEDS_PROOF = "needs_proof"  # linked to nobody, but this customer has not proved it is theirs
 
 
 @dataclass(frozen=True, slots=True)
 class LinkResult:
-    """What `link_product` did. For `owned_by_other`, both sides for the person who decides:
+    """What `link_product` did, with what the person who decides needs.
 
-    `owner_customer_id` is the customer the product is linked to; it is None when nobody
-    is linked yet but the dealer recorded another buyer's phone (`recorded_phone`), or the
-    customer has given no phone to match it with (ask for it, then try again).
-    `recorded_phone` is the buyer's phone from the sales record: never show it to the customer.
+    `owner_customer_id` is the customer the product is linked to (`owned_by_other`).
+    `recorded_phone` is the buyer's phone from the sales record (None: the dealer
+    recorded none, so only a person can confirm a claim): never show it to the customer.
     """
 
     outcome: LinkOutcome
@@ -236,20 +239,16 @@ class LinkResult:
 
 
 async def link_product(conn: StoreConnection, customer_id: int, serial: str) -> LinkResult:
-    """Link the registered unit `serial` to the customer, unless it belongs to somebody else.
+    """Link the registered unit `serial` to the customer if they proved it is theirs.
 
-    An unlinked unit whose sales record has a buyer's phone is linked only to a customer
-    with that phone. One atomic UPDATE: two customers claiming the same unit never both win.
+    Proof: the unit is linked to nobody and its sales record names the customer's
+    verified phone. One atomic UPDATE: two customers claiming the same unit never both win.
     """
     serial = clean(serial)
-    phone = select(customers.c.phone).where(customers.c.id == customer_id).scalar_subquery()
+    proven = select(customers.c.verified_phone).where(customers.c.id == customer_id).scalar_subquery()
     claim = (
         update(products)
-        .where(
-            products.c.serial == serial,
-            products.c.customer_id.is_(None),
-            or_(products.c.customer_phone.is_(None), products.c.customer_phone == phone),
-        )
+        .where(products.c.serial == serial, products.c.customer_id.is_(None), products.c.customer_phone == proven)
         .values(customer_id=customer_id, updated_at=utcnow())
         .returning(products.c.id)
     )
@@ -262,13 +261,23 @@ async def link_product(conn: StoreConnection, customer_id: int, serial: str) -> 
         return LinkResult(LinkOutcome.UNKNOWN_SERIAL, serial)
     if found.customer_id == customer_id:
         return LinkResult(LinkOutcome.ALREADY_YOURS, serial, found.id)
-    return LinkResult(LinkOutcome.OWNED_BY_OTHER, serial, found.id, found.customer_id, found.customer_phone)
+    outcome = LinkOutcome.NEEDS_PROOF if found.customer_id is None else LinkOutcome.OWNED_BY_OTHER
+    return LinkResult(outcome, serial, found.id, found.customer_id, found.customer_phone)
+
+
+async def verify_phone(conn: StoreConnection, customer_id: int, phone: str) -> list[str]:
+    """Record `phone` (E.164) as proven the customer's and link the unlinked units sold to
+    it; their serials. Call only with proof (a Telegram contact whose user is the sender)."""
+    await conn.execute(
+        update(customers).where(customers.c.id == customer_id).values(phone=phone, verified_phone=phone)
+    )
+    return await link_products_by_phone(conn, customer_id, phone)
 
 
 async def link_products_by_phone(conn: StoreConnection, customer_id: int, phone: str) -> list[str]:
     """Link the unlinked units sold to `phone` (E.164) to the customer; their serials.
 
-    For when a customer gives their phone in the chat.
+    Only for a phone the customer proved (see `verify_phone`).
     """
     claim = (
         update(products)
@@ -277,6 +286,103 @@ async def link_products_by_phone(conn: StoreConnection, customer_id: int, phone:
         .returning(products.c.serial)
     )
     return sorted(await conn.scalars(claim))
+
+
+# --- claims a person decides (the agents' console) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    id: int
+    product_id: int
+    serial: str
+    customer_id: int
+    ticket_id: int | None
+    phone: str | None
+    phone_matches: bool | None
+    owner_customer_id: int | None  # who the unit is linked to now
+    status: ClaimStatus
+    created_at: datetime
+
+
+async def record_claim(
+    conn: StoreConnection, *, product_id: int, customer_id: int, ticket_id: int | None,
+    phone: str | None = None, phone_matches: bool | None = None,
+) -> int:
+    """Record (or refresh) the customer's pending claim to the unit; its id. Changes no link."""
+    pending = select(claims.c.id).where(
+        claims.c.product_id == product_id, claims.c.customer_id == customer_id,
+        claims.c.status == ClaimStatus.PENDING.value,
+    )
+    found = await conn.scalar(pending)
+    values = {"ticket_id": ticket_id, "phone": phone, "phone_matches": phone_matches}
+    if found is not None:
+        await conn.execute(update(claims).where(claims.c.id == found).values(**values))
+        return int(found)
+    inserted = await conn.scalar(
+        claims.insert().values(
+            product_id=product_id, customer_id=customer_id, status=ClaimStatus.PENDING.value,
+            created_at=utcnow(), **values,
+        ).returning(claims.c.id)
+    )
+    return int(inserted)
+
+
+_CLAIM_QUERY = select(
+    claims.c.id, claims.c.product_id, products.c.serial, claims.c.customer_id, claims.c.ticket_id,
+    claims.c.phone, claims.c.phone_matches, products.c.customer_id.label("owner_customer_id"),
+    claims.c.status, claims.c.created_at,
+).join(products, products.c.id == claims.c.product_id)
+
+
+def _claim(row: Any) -> Claim:
+    values = dict(row._mapping)
+    values["status"] = ClaimStatus(values["status"])
+    return Claim(**values)
+
+
+async def pending_claims(engine: Store, ticket_id: int | None = None) -> list[Claim]:
+    """Claims waiting for a person, oldest first (of one ticket, if given)."""
+    query = _CLAIM_QUERY.where(claims.c.status == ClaimStatus.PENDING.value).order_by(claims.c.id)
+    if ticket_id is not None:
+        query = query.where(claims.c.ticket_id == ticket_id)
+    async with engine.connect() as conn:
+        return [_claim(row) for row in await conn.execute(query)]
+
+
+async def confirm_claim(engine: Store, claim_id: int, decided_by: str) -> Claim | None:
+    """A person confirmed the claim: the unit is linked to the claimant (moved, if it was
+    linked to someone else: the person decided). None if the claim is not pending."""
+    async with engine.begin() as conn:
+        decided = await _decide(conn, claim_id, ClaimStatus.CONFIRMED, decided_by)
+        if decided is None:
+            return None
+        product_id, customer_id = decided
+        await conn.execute(
+            update(products).where(products.c.id == product_id).values(customer_id=customer_id, updated_at=utcnow())
+        )
+        row = (await conn.execute(_CLAIM_QUERY.where(claims.c.id == claim_id))).one()
+        return _claim(row)
+
+
+async def refuse_claim(engine: Store, claim_id: int, decided_by: str) -> Claim | None:
+    """A person refused the claim; the unit stays as it is. None if the claim is not pending."""
+    async with engine.begin() as conn:
+        if await _decide(conn, claim_id, ClaimStatus.REFUSED, decided_by) is None:
+            return None
+        row = (await conn.execute(_CLAIM_QUERY.where(claims.c.id == claim_id))).one()
+        return _claim(row)
+
+
+async def _decide(conn: StoreConnection, claim_id: int, status: ClaimStatus, decided_by: str) -> tuple[int, int] | None:
+    """Pending -> `status`, atomically: two people deciding at once never both win."""
+    decided = (await conn.execute(
+        update(claims)
+        .where(claims.c.id == claim_id, claims.c.status == ClaimStatus.PENDING.value)
+        .values(status=status.value, decided_at=utcnow(), decided_by=decided_by)
+        .returning(claims.c.product_id, claims.c.customer_id)
+    )).first()
+    return (int(decided[0]), int(decided[1])) if decided else None
 
 
 # --- the customer file (domain.md §1) ------------------------------------------------------
@@ -300,7 +406,7 @@ async def customer_file(engine: Store, customer_id: int) -> dict[str, Any] | Non
     async with engine.connect() as conn:
         customer = (await conn.execute(
             select(customers.c.id, customers.c.display_name, customers.c.locale, customers.c.phone,
-                   customers.c.timezone, customers.c.created_at).where(customers.c.id == customer_id)
+                   customers.c.verified_phone, customers.c.timezone, customers.c.created_at).where(customers.c.id == customer_id)
         )).first()
         if customer is None:
             return None

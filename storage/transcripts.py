@@ -64,3 +64,11 @@ async def customer_locale(engine: Store, channel: str, external_id: str) -> str 
     async with engine.connect() as conn:
         locale: str | None = await conn.scalar(query)
     return locale
+
+
+async def sent_text(engine: Store, channel: str, chat_id: str, row_id: int) -> str | None:
+    """The text of our message `row_id` to this chat, as we sent it; None if it is not one."""
+    query = select(outbox.c.payload).where(outbox.c.id == row_id, outbox.c.channel == channel, outbox.c.chat_id == chat_id)
+    async with engine.connect() as conn:
+        payload = await conn.scalar(query)
+    return str(payload.get("text") or "") if isinstance(payload, dict) else None

@@ -30,7 +30,7 @@ from storage.models import (
     TicketCounter,
     table_of,
 )
-from storage.products import LinkOutcome, LinkResult, link_product
+from storage.products import LinkResult, link_product, record_claim, verify_phone
 from storage.records import TicketInfo
 
 customers = table_of(Customer)
@@ -236,7 +236,7 @@ class ConversationStore:
 
     async def claim_product(self, serial: str) -> tuple[LinkResult, ProductRecord | None]:
         result = await link_product(self._conn, self._row.customer_id, serial)
-        if result.product_id is None or result.outcome is LinkOutcome.OWNED_BY_OTHER:
+        if result.product_id is None:
             return result, None
         row = (await self._conn.execute(select(*_PRODUCT_COLUMNS).where(products.c.id == result.product_id))).one()
         return result, ProductRecord(**row._mapping)
@@ -245,6 +245,24 @@ class ConversationStore:
         query = select(products.c.product_line, products.c.model).where(products.c.serial == serial)
         row = (await self._conn.execute(query)).first()
         return (row.product_line, row.model) if row else None
+
+    async def verified_phone(self) -> str | None:
+        query = select(customers.c.verified_phone).where(customers.c.id == self._row.customer_id)
+        phone: str | None = await self._conn.scalar(query)
+        return phone
+
+    async def verify_phone(self, phone: str) -> list[str]:
+        serials = await verify_phone(self._conn, self._row.customer_id, phone)
+        self._row.phone = phone
+        return serials
+
+    async def record_claim(
+        self, product_id: int, ticket_id: int | None, phone: str | None = None, phone_matches: bool | None = None,
+    ) -> int:
+        return await record_claim(
+            self._conn, product_id=product_id, customer_id=self._row.customer_id, ticket_id=ticket_id,
+            phone=phone, phone_matches=phone_matches,
+        )
 
     async def product_downtime(self, product_id: int) -> list[DowntimeRecord]:
         query = select(tickets.c.out_of_use_from, tickets.c.working_again_on, tickets.c.own_fault).where(

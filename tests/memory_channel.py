@@ -80,9 +80,11 @@ class Chat:
     async def report_repair(
         self, line: str = "household_ac", *, model: str | None = None, serial: str | None = None,
         fault: str = "It stopped working this morning", address: str | None = None,
-        location: tuple[float, float] | None = None, phone: str = "+86 138 0013 8000",
+        location: tuple[float, float] | None = None, phone: str = "+86 138 0013 8000", proof: bool = False,
     ) -> str:
-        """Walk the whole repair form with buttons (first model, day and window unless given); the final answer."""
+        """Walk the whole repair form with buttons (first model, day and window unless given); the final answer.
+
+        `proof`: the phone is shared as the customer's own contact instead of typed."""
         await self.say("/start")
         await self.press("menu:repair")
         await self.press(f"repair.product_line:{line}")
@@ -91,7 +93,7 @@ class Chat:
         await self.say(fault)
         await self.press("repair.files:skip")
         await (self.location(*location) if location else self.say(address or "Shanghai, Huaihai Road 1"))
-        await self.say(phone)
+        await (self.contact(phone) if proof else self.say(phone))
         await self.press(self.last[0].choices[0].id)  # the first day offered
         await self.press(self.last[0].choices[0].id)  # the first time window
         await self.press("repair.confirm:submit")

@@ -179,7 +179,7 @@ class FakeBotAPI:
     def user_message(self, user_id: int, text: str | None = None, *, language_code: str = "en",
                      first_name: str = "Test", photo: bool = False, document: bool = False,
                      voice: bool = False, video: bool = False, contact_phone: str | None = None,
-                     location: tuple[float, float] | None = None) -> Json:
+                     location: tuple[float, float] | None = None, contact_user_id: int | None = None) -> Json:
         """Inject a private message from a user; ``text`` becomes the caption if media is attached."""
         user = self._users[user_id] = {"id": user_id, "is_bot": False, "first_name": first_name,
                                        "language_code": language_code}
@@ -192,8 +192,9 @@ class FakeBotAPI:
         if text is not None:
             msg["caption" if has_media else "text"] = text
         if contact_phone is not None:
+            # contact_user_id: a card of someone else (default: the sender's own)
             msg["contact"] = {"phone_number": contact_phone, "first_name": first_name,
-                              "user_id": user_id}
+                              "user_id": user_id if contact_user_id is None else contact_user_id}
         if location is not None:
             msg["location"] = {"latitude": location[0], "longitude": location[1]}
         return self.push_update({"message": msg})

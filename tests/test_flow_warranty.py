@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.company import load_catalog
 from bot.i18n import Translator
 from services.periods import Period, coverage_end
-from storage.models import Customer, Product, Ticket, utcnow
+from storage.models import Customer, Product, ProductClaim, Ticket, utcnow
 from tests.memory_channel import Chat
 
 # A fixed instant: the answers count days from today in Shanghai, and a date read from the
@@ -31,9 +31,13 @@ def clock() -> Callable[[], datetime]:
 CATALOG = load_catalog()
 
 
+PHONE = "+8613800138000"  # the buyer's phone in the dealers' records, unless a test says otherwise
+
+
 async def register(engine: AsyncEngine, serial: str, line: str, model: str, invoice: date | None, **extra: Any) -> int:
     assert CATALOG.line(line).model(model), f"{model} is not a model of {line} in data/products.yaml"
     made = date(2000 + int(serial[2:4]), int(serial[4:6]), 1)
+    extra.setdefault("customer_phone", PHONE)
     async with engine.begin() as conn:
         return await conn.scalar(insert(Product).values(
             serial=serial, product_line=line, model=model, invoice_date=invoice, manufactured=made,
@@ -41,10 +45,13 @@ async def register(engine: AsyncEngine, serial: str, line: str, model: str, invo
         ).returning(Product.id))
 
 
-async def ask(chat: Chat, serial: str) -> str:
+async def ask(chat: Chat, serial: str, proof: str | None = PHONE) -> str:
+    """Check the warranty of `serial`; asked for the phone, share `proof` as one's own contact."""
     await chat.say("/start")
     await chat.press("menu:warranty")
     await chat.say(serial)
+    if proof and any(reply.request == "phone" for reply in chat.last):
+        await chat.contact(proof)
     return chat.text
 
 
@@ -124,28 +131,94 @@ async def test_unknown_serial_goes_to_a_person(chat: Chat, engine: AsyncEngine) 
     assert "Added to your request W-" in chat.text
 
 
+async def claims(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(ProductClaim.__table__).order_by(ProductClaim.id))).all()
+
+
 async def test_someone_elses_unit_is_not_handed_over(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
     owner, other = new_chat("owner"), new_chat("other")
-    product = await register(engine, "WH2405000001", "air_water_heater", "KFRS-3.5/150L", TODAY - timedelta(days=30))
+    invoice = TODAY - timedelta(days=30)
+    product = await register(engine, "WH2405000001", "air_water_heater", "KFRS-3.5/150L", invoice)
     await ask(owner, "WH2405000001")
-    answer = await ask(other, "WH2405000001")
-    assert "registered to another customer" in answer and "covered" not in answer
+    answer = await ask(other, "WH2405000001", proof="+8613900000000")
+    # The answer by serial is for anyone; the owner's purchase date is not shown, nothing moves.
+    assert "covered until" in answer and "a person will confirm that it is yours" in answer
+    assert chat_day(invoice) not in answer and "registered to another customer" not in answer
     [ticket] = await tickets(engine)
     async with engine.connect() as conn:
         owner_id = await conn.scalar(select(Product.customer_id).where(Product.id == product))
     assert ticket.details["owner"] == owner_id and ticket.customer_id != owner_id  # both sides recorded
+    [claim] = await claims(engine)
+    assert (claim.product_id, claim.customer_id, claim.ticket_id, claim.status) == (product, ticket.customer_id, ticket.id, "pending")
 
 
 async def test_a_dealer_recorded_phone_is_confirmed_first(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
-    await register(engine, "MN2406000003", "monitor", "LM-2419", TODAY - timedelta(days=90), customer_phone="+8613800138000")
+    await register(engine, "MN2406000003", "monitor", "LM-2419", TODAY - timedelta(days=90))
     stranger = new_chat("stranger")
-    assert "share the phone number" in await ask(stranger, "MN2406000003")
-    await stranger.say("+86 139 0000 0000")
-    assert "registered to another customer" in stranger.text
+    assert "share the phone number" in await ask(stranger, "MN2406000003", proof=None)
+    await stranger.contact("+86 139 0000 0000")  # their own number, not the record's
+    assert "not the phone number recorded" in stranger.text
     buyer = new_chat("buyer")
-    assert "share the phone number" in await ask(buyer, "MN2406000003")
-    await buyer.say("138 0013 8000")
-    assert "Warranty of" in buyer.text and "MN2406000003" in buyer.text
+    assert "share the phone number" in await ask(buyer, "MN2406000003", proof=None)
+    await buyer.contact("8613800138000")  # Telegram sends it without the "+"
+    assert "Warranty of" in buyer.text and "MN2406000003" in buyer.text and "invoice date" in buyer.text
+    assert await claims(engine) == []
+
+
+async def test_regression_a_typed_phone_is_a_claim_for_a_person_not_proof(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    """Issue 9.1: the dealer's phone, typed by anybody, linked the unit to them."""
+    product = await register(engine, "HA2403000123", "household_ac", "KFR-35GW", TODAY - timedelta(days=90))
+    intruder = new_chat("intruder")
+    await ask(intruder, "HA2403000123", proof=None)
+    await intruder.say("+86 138 0013 8000")
+    assert "covered until" in intruder.text and "a person will confirm that it is yours" in intruder.text
+    [claim] = await claims(engine)
+    assert (claim.product_id, claim.phone, claim.phone_matches, claim.status) == (product, PHONE, True, "pending")
+    await intruder.say("/mydata")
+    assert "HA2403000123" not in intruder.text and "Phone: —" in intruder.text
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(Product.customer_id).where(Product.id == product)) is None
+    owner = new_chat("owner")  # the real owner still proves it and gets it
+    await ask(owner, "HA2403000123")
+    assert "invoice date" in owner.text and "another customer" not in owner.text
+
+
+async def test_regression_a_serial_without_a_recorded_phone_is_not_enough(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    product = await register(engine, "HA2403000125", "household_ac", "KFR-35GW", TODAY - timedelta(days=90), customer_phone=None)
+    chat = new_chat("visitor")
+    answer = await ask(chat, "HA2403000125")
+    assert "covered until" in answer and "a person will confirm that it is yours" in answer
+    [claim] = await claims(engine)
+    assert (claim.product_id, claim.phone, claim.status) == (product, None, "pending")
+
+
+async def test_regression_one_typo_in_the_phone_may_be_corrected(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    """Issue 10.10: a typo told them the unit is someone else's, with no second try, and
+    saved the mistyped phone to their file."""
+    await register(engine, "MN2406000006", "monitor", "LM-2419", TODAY - timedelta(days=90))
+    chat = new_chat("buyer")
+    await ask(chat, "MN2406000006", proof=None)
+    await chat.say("+86 138 0013 8001")  # one digit wrong
+    assert "not the phone number recorded for MN2406000006" in chat.text and "try again" in chat.text
+    assert await tickets(engine) == [] and await claims(engine) == []
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(Customer.phone, Customer.verified_phone))).one() == (None, None)
+    await chat.contact("+8613800138000")  # now right, and their own contact
+    assert "Warranty of" in chat.text and "invoice date" in chat.text
+
+
+async def test_after_three_wrong_numbers_a_person_checks_it(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    await register(engine, "MN2406000007", "monitor", "LM-2419", TODAY - timedelta(days=90))
+    chat = new_chat("guesser")
+    await ask(chat, "MN2406000007", proof=None)
+    for wrong in ("+86 139 0000 0001", "+86 139 0000 0002"):
+        await chat.say(wrong)
+        assert "try again" in chat.text
+    await chat.say("+86 139 0000 0003")
+    assert "a person will confirm that it is yours" in chat.text
+    [claim] = await claims(engine)
+    assert (claim.phone, claim.phone_matches) == ("+8613900000003", False)
 
 
 async def test_my_products_are_offered_as_buttons(chat: Chat, engine: AsyncEngine) -> None:
@@ -230,18 +303,34 @@ async def test_project_equipment_without_an_acceptance_date_goes_to_a_person(cha
     assert repair.kind == "repair" and repair.warranty == {"outcome": "no_start_date"}
 
 
-async def test_the_phone_given_in_the_repair_form_confirms_a_dealer_recorded_unit(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
-    product = await register(engine, "MN2406000004", "monitor", "LM-2419", TODAY - timedelta(days=90), customer_phone="+8613800138000")
-    answer = await new_chat("buyer").report_repair("monitor", serial="MN2406000004", phone="138 0013 8000")
-    assert "in warranty: the visit is free" in answer
-    [ticket] = await tickets(engine)
-    assert ticket.product_id == product and ticket.warranty["in_warranty"] is True
+async def test_the_own_contact_given_in_the_repair_form_confirms_a_dealer_recorded_unit(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    product = await register(engine, "MN2406000004", "monitor", "LM-2419", TODAY - timedelta(days=90))
+    buyer = new_chat("buyer")
+    await buyer.report_repair("monitor", serial="MN2406000004", phone="+86 138 0013 8000")  # typed: a claim
+    [claim] = await claims(engine)
+    assert (claim.product_id, claim.phone_matches, claim.ticket_id) == (product, True, (await tickets(engine))[0].id)
+    answer = await buyer.report_repair("monitor", serial="MN2406000004", phone="+86 138 0013 8000", proof=True)
+    assert "in warranty: the visit is free" in answer and "confirm that this unit is yours" not in answer
+    ticket = (await tickets(engine))[-1]
+    assert ticket.product_id == product and ticket.warranty["in_warranty"] is True and "claim" not in ticket.warranty
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(Product.customer_id).where(Product.id == product)) == ticket.customer_id
 
 
-async def test_a_unit_recorded_for_another_phone_keeps_that_phone_for_the_person(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
-    await register(engine, "MN2406000005", "monitor", "LM-2419", TODAY - timedelta(days=90), customer_phone="+8613800138000")
+async def test_a_unit_recorded_for_another_phone_is_a_claim_for_the_person(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    product = await register(engine, "MN2406000005", "monitor", "LM-2419", TODAY - timedelta(days=90))
     stranger = new_chat("stranger")
-    await ask(stranger, "MN2406000005")
-    await stranger.say("+86 139 0000 0000")
+    answer = await stranger.report_repair("monitor", serial="MN2406000005", phone="+86 139 0000 0000")
+    assert "in warranty: the visit is free" in answer and "confirm that this unit is yours" in answer
     [ticket] = await tickets(engine)
-    assert ticket.details["recorded_phone"] == "+8613800138000" and ticket.details["owner"] is None
+    assert ticket.warranty["claim"] == {"phone_matches": False} and ticket.product_id == product
+    [claim] = await claims(engine)
+    assert (claim.ticket_id, claim.phone, claim.phone_matches, claim.status) == (ticket.id, "+8613900000000", False, "pending")
+
+
+async def test_a_claim_on_a_unit_without_a_start_date_opens_one_request(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
+    await register(engine, "IT2405000002", "it_project", "TC-S2000", TODAY - timedelta(days=30), customer_phone=None)
+    answer = await ask(new_chat("visitor"), "IT2405000002")
+    assert "a person will confirm that it is yours" in answer and "final acceptance" in answer
+    [ticket] = await tickets(engine)
+    assert ticket.details["reason"] == "ownership_claim" and ticket.number in answer

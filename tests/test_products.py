@@ -1,4 +1,5 @@
-"""The product registry: linking a serial in the chat, the customer file, migration 0002."""
+"""The product registry: linking a serial in the chat (only on proof), claims a person
+decides, the customer file, migration 0002."""
 
 from __future__ import annotations
 
@@ -15,9 +16,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.cli import main
+from services.ownership import ClaimStatus
 from storage.db import create_engine, downgrade, upgrade
 from storage.models import ChannelIdentity, Conversation, Customer, Message, Product, Ticket
-from storage.products import LinkOutcome, customer_file, link_product, link_products_by_phone
+from storage.products import (
+    LinkOutcome,
+    confirm_claim,
+    customer_file,
+    link_product,
+    link_products_by_phone,
+    pending_claims,
+    record_claim,
+    refuse_claim,
+    verify_phone,
+)
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -52,9 +64,9 @@ async def owner(engine: AsyncEngine, serial: str) -> int | None:
 # --- link_product ---------------------------------------------------------------------------
 
 
-async def test_an_unlinked_serial_is_linked_and_then_already_yours(engine: AsyncEngine) -> None:
-    me = await add_customer(engine)
-    product_id = await add_product(engine, "HA2403000123")
+async def test_a_unit_sold_to_a_verified_phone_is_linked_and_then_already_yours(engine: AsyncEngine) -> None:
+    me = await add_customer(engine, "+8613811111111", verified_phone="+8613811111111")
+    product_id = await add_product(engine, "HA2403000123", phone="+8613811111111")
     result = await link(engine, me, "ha-2403-000123")
     assert (result.outcome, result.serial, result.product_id) == (LinkOutcome.LINKED, "HA2403000123", product_id)
     assert await owner(engine, "HA2403000123") == me
@@ -69,36 +81,81 @@ async def test_an_unknown_serial(engine: AsyncEngine) -> None:
 
 
 async def test_a_unit_of_another_customer_is_not_handed_over(engine: AsyncEngine) -> None:
-    other, me = await add_customer(engine, "+8613811111111"), await add_customer(engine)
-    product_id = await add_product(engine, "HA2403000123", customer_id=other)
+    other = await add_customer(engine, "+8613811111111", verified_phone="+8613811111111")
+    me = await add_customer(engine, "+8613811111111", verified_phone="+8613811111111")  # even with the same phone
+    product_id = await add_product(engine, "HA2403000123", customer_id=other, phone="+8613811111111")
     result = await link(engine, me, "HA2403000123")
     assert (result.outcome, result.product_id, result.owner_customer_id) == (
         LinkOutcome.OWNED_BY_OTHER, product_id, other)
     assert await owner(engine, "HA2403000123") == other
 
 
-async def test_a_unit_sold_to_a_recorded_phone_goes_only_to_that_phone(engine: AsyncEngine) -> None:
-    stranger = await add_customer(engine, "+8613822222222")
+async def test_regression_the_serial_alone_or_a_typed_phone_links_nothing(engine: AsyncEngine) -> None:
+    """Issue 9.1: a record without a phone went to whoever typed the serial; a typed
+    (unverified) phone equal to the record's was taken as proof."""
+    typed = await add_customer(engine, "+8613811111111")  # the record's phone, but only typed
+    stranger = await add_customer(engine, "+8613822222222", verified_phone="+8613822222222")
     no_phone = await add_customer(engine)
-    buyer = await add_customer(engine, "+8613811111111")
     await add_product(engine, "HA2403000123", phone="+8613811111111")
-    for customer in (stranger, no_phone):
+    await add_product(engine, "HA2403000124")  # the dealer recorded no phone
+    for customer in (typed, stranger, no_phone):
         result = await link(engine, customer, "HA2403000123")
         assert (result.outcome, result.owner_customer_id, result.recorded_phone) == (
-            LinkOutcome.OWNED_BY_OTHER, None, "+8613811111111")
-    assert await owner(engine, "HA2403000123") is None
-    assert (await link(engine, buyer, "HA2403000123")).outcome is LinkOutcome.LINKED
+            LinkOutcome.NEEDS_PROOF, None, "+8613811111111")
+        result = await link(engine, customer, "HA2403000124")
+        assert (result.outcome, result.recorded_phone) == (LinkOutcome.NEEDS_PROOF, None)
+    assert await owner(engine, "HA2403000123") is None and await owner(engine, "HA2403000124") is None
+    buyer = await add_customer(engine)
+    async with engine.begin() as conn:
+        assert await verify_phone(conn, buyer, "+8613811111111") == ["HA2403000123"]  # proof links at once
+    assert (await link(engine, buyer, "HA2403000123")).outcome is LinkOutcome.ALREADY_YOURS
 
 
 async def test_two_customers_claiming_one_unit_at_once_never_both_win(engine: AsyncEngine) -> None:
-    first, second = await add_customer(engine), await add_customer(engine)
-    await add_product(engine, "HA2403000123")
+    # Two files proved the same number (e.g. a number passed on): the first UPDATE wins.
+    first = await add_customer(engine, verified_phone="+8613811111111")
+    second = await add_customer(engine, verified_phone="+8613811111111")
+    await add_product(engine, "HA2403000123", phone="+8613811111111")
     results = await asyncio.gather(link(engine, first, "HA2403000123"), link(engine, second, "HA2403000123"))
     assert sorted(r.outcome for r in results) == [LinkOutcome.LINKED, LinkOutcome.OWNED_BY_OTHER]
     winner = next(r for r in results if r.outcome is LinkOutcome.LINKED)
     loser = next(r for r in results if r.outcome is LinkOutcome.OWNED_BY_OTHER)
     assert loser.owner_customer_id == await owner(engine, "HA2403000123") != None  # noqa: E711
     assert winner.product_id == loser.product_id
+
+
+async def test_a_claim_waits_for_a_person_who_confirms_or_refuses_it(engine: AsyncEngine) -> None:
+    owner_id = await add_customer(engine, verified_phone="+8613811111111")
+    claimant, other = await add_customer(engine), await add_customer(engine)
+    unit = await add_product(engine, "HA2403000123", customer_id=owner_id, phone="+8613811111111")
+    async with engine.begin() as conn:
+        first = await record_claim(conn, product_id=unit, customer_id=claimant, ticket_id=None,
+                                   phone="+8613811111111", phone_matches=True)
+        assert await record_claim(conn, product_id=unit, customer_id=claimant, ticket_id=None) == first  # once
+        second = await record_claim(conn, product_id=unit, customer_id=other, ticket_id=None)
+    waiting = await pending_claims(engine)
+    assert [(c.id, c.serial, c.customer_id, c.owner_customer_id, c.status) for c in waiting] == [
+        (first, "HA2403000123", claimant, owner_id, ClaimStatus.PENDING),
+        (second, "HA2403000123", other, owner_id, ClaimStatus.PENDING),
+    ]
+    assert await owner(engine, "HA2403000123") == owner_id  # a claim moves nothing
+    refused = await refuse_claim(engine, second, "agent:ana")
+    assert refused is not None and refused.status is ClaimStatus.REFUSED
+    assert await refuse_claim(engine, second, "agent:bob") is None  # decided once
+    confirmed = await confirm_claim(engine, first, "agent:ana")
+    assert confirmed is not None and confirmed.status is ClaimStatus.CONFIRMED
+    assert await owner(engine, "HA2403000123") == claimant  # a person's decision moves it
+    assert await confirm_claim(engine, first, "agent:bob") is None
+    assert await pending_claims(engine) == []
+
+
+async def test_two_people_deciding_one_claim_at_once_never_both_win(engine: AsyncEngine) -> None:
+    claimant = await add_customer(engine)
+    unit = await add_product(engine, "HA2403000123")
+    async with engine.begin() as conn:
+        claim = await record_claim(conn, product_id=unit, customer_id=claimant, ticket_id=None)
+    decided = await asyncio.gather(confirm_claim(engine, claim, "a"), refuse_claim(engine, claim, "b"))
+    assert sum(d is not None for d in decided) == 1
 
 
 async def test_a_phone_given_in_the_chat_links_the_units_sold_to_it(engine: AsyncEngine) -> None:
@@ -166,7 +223,7 @@ async def test_the_customer_file(engine: AsyncEngine) -> None:
     assert data is not None
     assert json.loads(json.dumps(data)) == data  # plain JSON data
     assert data["customer"] == {"id": me, "display_name": "Nino", "locale": "ka", "phone": "+995599123456",
-                                "timezone": "Asia/Tbilisi", "created_at": "2025-03-01T08:00:00+00:00"}
+                                "verified_phone": None, "timezone": "Asia/Tbilisi", "created_at": "2025-03-01T08:00:00+00:00"}
     assert [p["serial"] for p in data["products"]] == ["HA2403000123", "IT2401000001"]
     assert data["products"][0]["invoice_date"] == "2024-04-02"
     assert data["products"][0]["manufactured"] == "2024-03-01"
@@ -288,3 +345,28 @@ def test_migration_0002_up_and_down_with_tickets_and_messages_on_sqlite(tmp_path
         columns = {row[1] for row in db.execute("pragma table_info(tickets)")}
         assert {"product_id", "warranty", "out_of_use_from", "working_again_on", "own_fault"} <= columns
         assert [row[2] for row in db.execute("pragma foreign_key_list(tickets)")].count("products") == 1
+
+
+def test_migration_0004_up_and_down_with_customers_in_use_on_sqlite(tmp_path: Path) -> None:
+    """Adding and dropping `customers.verified_phone` must not rebuild `customers`, which
+    conversations, tickets and products point at (SQLite runs with foreign keys on)."""
+    path = tmp_path / "stairs.db"
+    url = f"sqlite:///{path}"
+    upgrade(url, "0002")
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            insert into customers(id, locale, locale_chosen, phone, created_at) values (1, 'en', 0, '+8613811111111', '2025-03-01');
+            insert into channel_identities(id, customer_id, channel, external_id, chat_id, created_at)
+                values (1, 1, 'telegram', '1', '1', '2025-03-01');
+            insert into products(id, serial, product_line, model, customer_id, manufactured, created_at, updated_at)
+                values (1, 'HA2403000123', 'household_ac', 'KFR-26GW', 1, '2024-03-01', '2025-03-01', '2025-03-01');
+        """)
+    upgrade(url, "0004")
+    with sqlite3.connect(path) as db:
+        db.execute("insert into product_claims(product_id, customer_id, status, created_at) values (1, 1, 'pending', '2025-03-02')")
+        assert db.execute("select phone, verified_phone from customers").fetchone() == ("+8613811111111", None)
+    downgrade(url, "0002")
+    upgrade(url, "0004")
+    with sqlite3.connect(path) as db:
+        assert db.execute("select count(*) from products where customer_id = 1").fetchone() == (1,)
+        assert db.execute("pragma foreign_key_check").fetchall() == []

@@ -288,22 +288,25 @@ async def _reset(engine: AsyncEngine) -> None:
         await conn.execute(Product.__table__.delete())
 
 
-async def test_the_buyer_is_linked_when_exactly_one_customer_has_the_phone(engine: AsyncEngine, company: Company) -> None:
+async def test_the_buyer_is_linked_when_exactly_one_customer_proved_the_phone(engine: AsyncEngine, company: Company) -> None:
     now = utcnow()
     async with engine.begin() as conn:
         ids = (await conn.execute(insert(Customer).returning(Customer.id), [
-            {"locale": "en", "locale_chosen": False, "phone": phone, "created_at": now}
-            for phone in ("+8613811111111", "+8613822222222", "+8613822222222")
+            {"locale": "en", "locale_chosen": False, "phone": phone, "verified_phone": verified, "created_at": now}
+            for phone, verified in (("+8613811111111", "+8613811111111"), ("+8613822222222", "+8613822222222"),
+                                    ("+8613822222222", "+8613822222222"), ("+8613844444444", None))
         ])).scalars().all()
     counts, results = await run_import(engine, company, lines(
         "HA2403000001,KFR-26GW,2024-04-02,I1,Shop,138 1111 1111,,",   # one customer: linked
         "HA2403000002,KFR-26GW,2024-04-02,I2,Shop,+86 138 2222 2222,,",  # two customers: nobody
         "HA2403000003,KFR-26GW,2024-04-02,I3,Shop,+8613833333333,,",  # no customer yet
         "HA2403000004,KFR-26GW,2024-04-02,I4,Shop,,,",
+        # Issue 9.1: a phone only typed in the chat (unverified) is nobody's proof
+        "HA2403000005,KFR-26GW,2024-04-02,I5,Shop,+8613844444444,,",
     ))
-    assert counts["accepted"] == 4
+    assert counts["accepted"] == 5
     assert results[0].reason == f"linked to customer {ids[0]}"
-    assert [r.reason for r in results[1:]] == ["", "", ""]
+    assert [r.reason for r in results[1:]] == ["", "", "", ""]
     async with engine.connect() as conn:
         rows = (await conn.execute(select(Product.serial, Product.customer_id, Product.customer_phone)
                                    .order_by(Product.serial))).all()
@@ -312,6 +315,7 @@ async def test_the_buyer_is_linked_when_exactly_one_customer_has_the_phone(engin
         ("HA2403000002", None, "+8613822222222"),
         ("HA2403000003", None, "+8613833333333"),
         ("HA2403000004", None, None),
+        ("HA2403000005", None, "+8613844444444"),
     ]
 
 

@@ -8,6 +8,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -21,7 +22,8 @@ from bot.i18n import Translator
 from handlers.complaint import CATEGORIES, COMPLAINT
 from handlers.menu import ENTRIES, GREETING
 from handlers.repair import REPAIR
-from storage.models import Message, Ticket
+from storage import web_sessions
+from storage.models import Message, OutboxRow, Ticket
 
 LOCALES = {"en": "en-US", "ru": "ru-RU", "ka": "ka-GE", "zh_Hans": "zh-CN", "zh_Hant": "zh-TW"}
 
@@ -38,6 +40,7 @@ class Browser:
     """A visitor: the cookie from the page, then the WebSocket."""
 
     def __init__(self, service: Service, accept_language: str = "en-US") -> None:
+        self.service = service
         self.base = f"http://127.0.0.1:{service.port}"
         self.accept_language = accept_language
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
@@ -52,6 +55,21 @@ class Browser:
         self.ws = await self.http.ws_connect(self.base + "/ws", headers=headers)
         self.hello = await self.ws.receive_json(timeout=10)
         assert self.hello["type"] == "hello"
+        self.seen = {item["id"] for item in self.hello["history"] if item["type"] == "reply"}
+        self.visitor = await self.visitor_id()
+        self.baseline = max(await self._sent(), default=0)
+
+    async def visitor_id(self) -> str:
+        token = self.http.cookie_jar.filter_cookies(URL(self.base))["visitor"].value
+        session = await web_sessions.find(self.service.engine, token, datetime.now(UTC))
+        assert session is not None
+        return session.visitor
+
+    async def _sent(self) -> set[int]:
+        """Ids of the server's messages to this visitor (each reaches the socket as one frame)."""
+        async with self.service.engine.connect() as conn:
+            rows = await conn.scalars(select(OutboxRow.id).where(OutboxRow.channel == "web", OutboxRow.chat_id == self.visitor))
+            return set(rows)
 
     async def close(self) -> None:
         if self.ws:
@@ -59,20 +77,22 @@ class Browser:
         await self.http.close()
 
     async def send(self, frame: dict[str, Any]) -> list[dict[str, Any]]:
-        """Send a frame; the replies that arrive until the ack and a moment after."""
+        """Send a frame; the frames up to its ack (or error), and then until every message the
+        server wrote to this visitor by then has arrived (a condition, not a quiet period)."""
         assert self.ws is not None
         frame.setdefault("id", uuid.uuid4().hex)
         await self.ws.send_json(frame)
         got: list[dict[str, Any]] = []
-        acked = False
-        while True:
-            try:
-                message = await self.ws.receive_json(timeout=0.3 if acked else 10)
-            except TimeoutError:
-                break
+        expected: set[int] | None = None
+        while expected is None or not expected <= self.seen:
+            message = await self.ws.receive_json(timeout=10)
             if message["type"] == "ack" and message["id"] == frame["id"]:
-                acked = True
+                expected = {i for i in await self._sent() if i > self.baseline}
+            elif message["type"] == "error" and message["id"] == frame["id"]:
+                got.append(message)
+                expected = {i for i in await self._sent() if i > self.baseline}
             elif message["type"] in ("reply", "error"):
+                self.seen.add(message.get("id"))
                 got.append(message)
         self.replies += [m for m in got if m["type"] == "reply"]
         return got

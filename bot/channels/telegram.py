@@ -32,6 +32,7 @@ from aiogram.types import BotCommand, CallbackQuery, Message, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from bot.channels.telegram_guard import feed_or_drop
 from bot.core.dispatcher import Dispatcher
 from bot.core.events import Attachment, Event, Kind, Reply
 from bot.i18n import Translator
@@ -86,7 +87,10 @@ def message_event(message: Message, update_id: int) -> Event:
     }
     text = message.text or message.caption or ""
     if message.contact:
-        return Event(kind=Kind.CONTACT, phone=message.contact.phone_number, **base)
+        # Kind.CONTACT is proof of the sender's own number; someone else's card is just typed text.
+        if user is not None and message.contact.user_id == user.id:
+            return Event(kind=Kind.CONTACT, phone=message.contact.phone_number, **base)
+        return Event(kind=Kind.TEXT, text=message.contact.phone_number, **base)
     if message.location:
         return Event(kind=Kind.LOCATION, location=(message.location.latitude, message.location.longitude), **base)
     attachments = _attachments(message)
@@ -141,14 +145,15 @@ def build_dispatcher(core: Dispatcher, api: BotAPI) -> AiogramDispatcher:
 
 class WebhookHandler(SimpleRequestHandler):
     """aiogram's webhook handler, answering 400 (not 500, which Telegram retries
-    for ever) to a body that is not a valid update."""
+    for ever) to a body that is not a valid update, and 200 to one that cannot be
+    processed (logged once; telegram_guard)."""
 
     async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
         try:
             update = Update.model_validate(await request.json(), context={"bot": bot})
         except ValueError:
             return web.Response(status=400, text="not a Telegram update")  # not customer-facing
-        await self.dispatcher.feed_update(bot, update, **self.data)
+        await feed_or_drop(lambda: self.dispatcher.feed_update(bot, update, **self.data), update.update_id)
         return web.Response(text="ok")
 
 

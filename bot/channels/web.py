@@ -1,37 +1,45 @@
 """The web chat: a page at `/` and a WebSocket at `/ws`.
 
-The visitor is identified by a random token in a cookie, so a reload (or a new
-tab) continues the same conversation. Browser -> server frames (JSON):
-    {"type": "text", "text": "...", "id": "<client id>", "language": "ru-RU"}
-    {"type": "choice", "choice": "<choice id>", "origin": <message id>,
-     "origin_text": "<text of that message>", "id": ...}
+The visitor is identified by a token the server issued and stored (storage.web_sessions)
+in an HttpOnly cookie, so a reload (or a new tab) continues the same conversation.
+Browser -> server frames (JSON, validated by bot/channels/web_frames.py):
+    {"type": "text", "text": "...", "id": "<client id>", "language": "ru-RU", "timezone": "Europe/Moscow"}
+    {"type": "choice", "choice": "<choice id>", "origin": <message id>, "id": ...}
     {"type": "location", "lat": 41.7, "lon": 44.8, "id": ...}
+    {"type": "forget"}   (end this device's session)
 Server -> browser frames:
     {"type": "hello", "locale": "ru", "ui": {...}, "history": [...]}
     {"type": "reply", "id": <message id>, "text": ..., "choices": [[id, label]],
      "request": "phone"|"location"|null, "request_label": ..., "replaces": <id>|null}
     {"type": "ack", "id": "<client id>"}   {"type": "error", "id": ..., "text": ...}
+    {"type": "forgotten"}
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
-import secrets
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
+from bot.channels.web_frames import BadFrame, ChoiceFrame, ForgetFrame, LocationFrame, TextFrame, client_id, parse
+from bot.config import Settings
 from bot.core.dispatcher import Dispatcher
 from bot.core.events import MAX_TEXT, Event, Kind, Reply
 from bot.core.language import from_language_code
+from bot.http_security import WebSecurity
 from bot.i18n import N_, Translator, locale_names, normalize_locale
 from bot.outbox import NotConnected
+from bot.ratelimit import Limits, RateLimiter
+from storage import web_sessions
 from storage.db import Store
-from storage.transcripts import customer_locale, history, mark_delivered
+from storage.transcripts import customer_locale, history, mark_delivered, sent_text
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,8 @@ CHANNEL = "web"
 COOKIE = "visitor"
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 MAX_FRAME = 4 * MAX_TEXT  # bytes; a bigger frame closes the socket with "message too big"
+# Frames refused in a row (rate limit) before the socket is closed: a page never sends so many.
+MAX_REFUSED = 50
 
 # The page's own words, translated on the server like every customer-facing text.
 UI = {
@@ -50,7 +60,12 @@ UI = {
     "offline": N_("Connection lost. Reconnecting…"),
     "share_location": N_("📍 Share my location"),
     "location_denied": N_("Your browser did not share the location. Please type the address."),
+    "forget": N_("Forget this device"),
+    "forget_confirm": N_("End this chat on this device? The conversation will no longer be shown here; your requests stay with us."),
 }
+# Answers to a client that is too fast or sends what we cannot read (never exception text).
+TOO_FAST = N_("You are sending messages faster than we can read them. Please wait a moment and try again.")
+UNREADABLE = N_("Sorry, that message could not be read. Please try again.")
 
 
 def ui_strings(locale: str, timezone: str) -> dict[str, Any]:
@@ -63,10 +78,22 @@ class WebChat:
 
     channel = CHANNEL
 
-    def __init__(self, core: Dispatcher, engine: Store, timezone: str) -> None:
+    def __init__(
+        self, core: Dispatcher, engine: Store, timezone: str, *, settings: Settings | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        settings = settings or Settings()
         self.core = core
         self.engine = engine
         self.timezone = timezone
+        self.security = WebSecurity.from_settings(settings)
+        self.clock = clock
+        self.lifetime = timedelta(days=settings.web_session_days)
+        self.rotate_after = timedelta(hours=settings.web_session_rotate_hours)
+        self.visitor_messages = RateLimiter(settings.rate_visitor_messages, settings.rate_visitor_burst)
+        self.ip_messages = RateLimiter(settings.rate_ip_messages, settings.rate_ip_burst)
+        self.ip_connects = RateLimiter(settings.rate_ip_connects, settings.rate_ip_connect_burst)
+        self.visitor_connects = RateLimiter(settings.rate_ip_connects, settings.rate_ip_connect_burst)
         self.sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         # Called with the visitor once connected (the sender stops holding their replies).
         self.on_connect: Callable[[str], None] | None = None
@@ -78,31 +105,81 @@ class WebChat:
             web.static("/static", STATIC),
         ]
 
+    def install(self, app: web.Application) -> None:
+        """Security headers on every response of `app` (pages, files, errors, the socket)."""
+        app.on_response_prepare.append(self.security.on_response_prepare)
+
+    def _polite(self, request: web.Request, msgid: str) -> str:
+        first = (request.headers.get("Accept-Language") or "").split(",", 1)[0].split(";", 1)[0]
+        return _translated(normalize_locale(from_language_code(first)), self.timezone, msgid)
+
     async def page(self, request: web.Request) -> web.StreamResponse:
-        response = web.FileResponse(STATIC / "index.html")
-        if not _visitor(request):
-            response.set_cookie(COOKIE, secrets.token_urlsafe(24), max_age=365 * 86400, httponly=True, samesite="Lax")
+        if not self.ip_connects.allow(self.security.client_ip(request)):
+            raise web.HTTPTooManyRequests(text=self._polite(request, TOO_FAST), headers={"Retry-After": "5"})
+        now = self.clock()
+        token = request.cookies.get(COOKIE)
+        session = await web_sessions.find(self.engine, token, now)
+        response = web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+        if session is None:  # a value we never issued (or expired) names nobody: a new visitor
+            token, session = await web_sessions.issue(self.engine, now, self.lifetime)
+            self._set_cookie(response, token)
+        elif now - session.issued_at >= self.rotate_after:  # same visitor, a new value
+            token, session = await web_sessions.issue(
+                self.engine, now, self.lifetime, visitor=session.visitor, replaces=token
+            )
+            self._set_cookie(response, token)
         return response
 
+    def _set_cookie(self, response: web.StreamResponse, token: str) -> None:
+        response.set_cookie(
+            COOKIE, token, max_age=int(self.lifetime.total_seconds()), path="/", httponly=True, samesite="Lax",
+            secure=self.security.https,
+        )
+
     async def socket(self, request: web.Request) -> web.WebSocketResponse:
-        visitor = _visitor(request)
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME)
-        if not visitor:
+        if not self.security.origin_allowed(request):
+            log.info("web socket refused: origin %r", request.headers.get("Origin", "")[:100])
+            raise web.HTTPForbidden(text="origin not allowed")  # not customer-facing: a foreign page
+        ip = self.security.client_ip(request)
+        if not self.ip_connects.allow(ip):  # before any work for it
+            raise web.HTTPTooManyRequests(text=self._polite(request, TOO_FAST), headers={"Retry-After": "5"})
+        session = await web_sessions.find(self.engine, request.cookies.get(COOKIE), self.clock())
+        if session is None:
             raise web.HTTPUnauthorized(text="open the chat page first")
+        visitor = session.visitor
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME)
         await ws.prepare(request)
+        if not self.visitor_connects.allow(visitor):  # told in the page, which then backs off
+            await ws.send_json({"type": "error", "id": None, "text": self._polite(request, TOO_FAST)})
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER)
+            return ws
         self.sockets[visitor].add(ws)
         try:
-            await self._hello(ws, visitor, request.headers.get("Accept-Language"))
+            locale = await self._hello(ws, visitor, request.headers.get("Accept-Language"))
+            refused = 0
             async for frame in ws:
-                if frame.type is WSMsgType.TEXT:
-                    await self._receive(ws, visitor, frame.data)
+                if frame.type is not WSMsgType.TEXT:
+                    continue
+                if Limits((self.visitor_messages, visitor), (self.ip_messages, ip)).allow():
+                    refused = 0
+                    locale = await self._receive(ws, visitor, locale, frame.data)
+                    continue
+                # Refused before anything else, also garbage: it costs no work and stores nothing.
+                refused += 1
+                if refused > MAX_REFUSED:
+                    log.info("web socket closed: flooding (visitor %s…)", visitor[:6])
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION)
+                    break
+                text = _translated(locale, self.timezone, TOO_FAST)
+                await ws.send_json({"type": "error", "id": client_id(data=frame.data), "text": text})
+                await asyncio.sleep(0)  # frames already buffered must not hold the loop
         finally:
             self.sockets[visitor].discard(ws)
             if not self.sockets[visitor]:
                 del self.sockets[visitor]
         return ws
 
-    async def _hello(self, ws: web.WebSocketResponse, visitor: str, accept_language: str | None) -> None:
+    async def _hello(self, ws: web.WebSocketResponse, visitor: str, accept_language: str | None) -> str:
         locale = await customer_locale(self.engine, CHANNEL, visitor)
         if locale is None:
             first = (accept_language or "").split(",", 1)[0].split(";", 1)[0]
@@ -117,22 +194,41 @@ class WebChat:
         if self.on_connect:
             self.on_connect(visitor)
         await ws.send_json({"type": "hello", "locale": locale, "ui": ui_strings(locale, self.timezone), "history": shown})
+        return locale
 
-    async def _receive(self, ws: web.WebSocketResponse, visitor: str, data: str) -> None:
-        frame: Any = None
+    async def _receive(self, ws: web.WebSocketResponse, visitor: str, locale: str, data: str) -> str:
+        """Handle one frame; the socket's locale afterwards."""
+        t = Translator(locale, self.timezone)
         try:
-            frame = json.loads(data)
-            event = _event(visitor, frame)
-        except (ValueError, TypeError, KeyError) as problem:
-            client_id = frame.get("id") if isinstance(frame, dict) else None
-            # Only a broken or hostile client sends a bad frame; the page never does.
-            await ws.send_json({"type": "error", "id": client_id, "text": f"bad frame: {problem}"[:200]})  # not customer-facing
-            return
+            frame = parse(data)
+        except BadFrame as bad:
+            log.info("web frame refused (visitor %s…): %s", visitor[:6], bad.reason)  # one line, no traceback
+            await ws.send_json({"type": "error", "id": client_id(data), "text": t._(UNREADABLE)})
+            return locale
+        if isinstance(frame, ForgetFrame):
+            await self.forget(visitor)
+            return locale
+        origin_text = None
+        if isinstance(frame, ChoiceFrame) and frame.origin is not None:
+            # Edit with the text we sent, never with what the client says it was (issue 9.6).
+            origin_text = await sent_text(self.engine, CHANNEL, visitor, frame.origin)
+        event = _event(visitor, frame, origin_text)
         await self.core.handle(event)
-        await ws.send_json({"type": "ack", "id": frame.get("id")})
+        await ws.send_json({"type": "ack", "id": frame.id})
         if event.kind is Kind.CHOICE and (event.choice or "").startswith("lang:"):
             locale = await customer_locale(self.engine, CHANNEL, visitor) or "en"
             await ws.send_json({"type": "ui", "locale": locale, "ui": ui_strings(locale, self.timezone)})
+        return locale
+
+    async def forget(self, visitor: str) -> None:
+        """End the visitor's sessions and close their sockets: this device no longer shows the chat."""
+        await web_sessions.forget(self.engine, visitor)
+        for ws in list(self.sockets.get(visitor, ())):
+            try:
+                await ws.send_json({"type": "forgotten"})
+            except ConnectionError:
+                pass
+            await ws.close()
 
     async def deliver(self, chat_id: str, reply: Reply, row_id: int) -> str | None:
         sockets = list(self.sockets.get(chat_id, ()))
@@ -147,9 +243,10 @@ class WebChat:
         return str(row_id)
 
 
-def _visitor(request: web.Request) -> str | None:
-    token = request.cookies.get(COOKIE)
-    return token if token and 16 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum() else None
+@lru_cache(maxsize=64)
+def _translated(locale: str, timezone: str, msgid: str) -> str:
+    """A fixed text in `locale` (the refusals are answered often, and cheaply)."""
+    return Translator(locale, timezone)._(msgid)
 
 
 def _reply_frame(row_id: int, reply: Reply) -> dict[str, Any]:
@@ -160,35 +257,22 @@ def _reply_frame(row_id: int, reply: Reply) -> dict[str, Any]:
     }
 
 
-def _event(visitor: str, frame: dict[str, Any]) -> Event:
-    """A browser frame as an Event; ValueError/KeyError/TypeError for a malformed one."""
-    if not isinstance(frame, dict):
-        raise ValueError("not an object")
-    client_id = frame.get("id")
-    valid_id = isinstance(client_id, str) and 0 < len(client_id) <= 64
+def _event(visitor: str, frame: TextFrame | ChoiceFrame | LocationFrame, origin_text: str | None) -> Event:
+    """A validated browser frame as an Event."""
     base: dict[str, Any] = {
         "channel": CHANNEL, "user_id": visitor, "chat_id": visitor,
         # The browser's id of the message: a re-sent frame (reconnect) is a duplicate.
-        "delivery_id": f"{visitor}:{client_id}" if valid_id else None,
-        "message_id": client_id if valid_id else None,
-        "language_hint": str(frame.get("language") or "")[:16] or None,
+        "delivery_id": f"{visitor}:{frame.id}" if frame.id else None,
+        "message_id": frame.id,
+        "language_hint": frame.language[:16] if frame.language else None,
+        "timezone_hint": frame.timezone,
     }
-    kind = frame["type"]
-    if kind == "text":
-        text = str(frame["text"])
+    if isinstance(frame, TextFrame):
+        text = frame.text
         if text.startswith("/") and len(text) > 1:
             return Event(kind=Kind.COMMAND, command=text[1:].split(maxsplit=1)[0].lower()[:32], text=text, **base)
         return Event(kind=Kind.TEXT, text=text, **base)
-    if kind == "choice":
-        origin = frame.get("origin")
-        return Event(
-            kind=Kind.CHOICE, choice=str(frame["choice"])[:64],
-            origin_message_id=str(int(origin)) if origin is not None else None,
-            origin_text=str(frame.get("origin_text") or "")[:MAX_TEXT] or None, **base,
-        )
-    if kind == "location":
-        lat, lon = float(frame["lat"]), float(frame["lon"])
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise ValueError("coordinates out of range")
-        return Event(kind=Kind.LOCATION, location=(lat, lon), **base)
-    raise ValueError(f"unknown frame type {kind!r}")
+    if isinstance(frame, ChoiceFrame):
+        origin = str(frame.origin) if origin_text is not None else None  # not our message to this visitor: no edit
+        return Event(kind=Kind.CHOICE, choice=frame.choice, origin_message_id=origin, origin_text=origin_text, **base)
+    return Event(kind=Kind.LOCATION, location=(frame.lat, frame.lon), **base)

@@ -6,7 +6,8 @@ messages; nothing below the channels knows about Telegram or the browser.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -14,12 +15,21 @@ from typing import Any
 # A message longer than this is stored cut and answered with "too long".
 MAX_TEXT = 10_000
 
+# NUL (PostgreSQL stores no NUL in text) and lone UTF-16 surrogates (not encodable,
+# e.g. a JSON "\ud800"): no channel may bring them into the store (issue 9.5).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """`text` without the characters the store cannot keep."""
+    return _UNSTORABLE.sub("", text) if _UNSTORABLE.search(text) else text
+
 
 class Kind(StrEnum):
     TEXT = "text"
     COMMAND = "command"  # "/start", "/language" ...
     CHOICE = "choice"  # a pressed button: `choice` holds its id
-    CONTACT = "contact"  # a shared phone number
+    CONTACT = "contact"  # the sender's OWN phone number, proven by the channel (issue 9)
     LOCATION = "location"
     MEDIA = "media"  # photos, video, voice, documents (see attachments)
 
@@ -59,6 +69,12 @@ class Event:
     # The customer's own time zone as their device reports it (IANA name, validated by the channel).
     timezone_hint: str | None = None
 
+    def __post_init__(self) -> None:
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if value and _UNSTORABLE.search(value):
+                object.__setattr__(self, name, clean_text(value))
+
     def stored_text(self) -> str:
         """How the message appears in the transcript."""
         if self.kind is Kind.CHOICE:
@@ -68,6 +84,9 @@ class Event:
         if self.kind is Kind.LOCATION and self.location:
             return f"[location] {self.location[0]:.6f},{self.location[1]:.6f}"
         return self.text[:MAX_TEXT]
+
+
+_TEXT_FIELDS = tuple(f.name for f in fields(Event) if f.type in ("str", "str | None"))
 
 
 @dataclass(frozen=True, slots=True)

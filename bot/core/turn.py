@@ -56,7 +56,23 @@ class TurnStore(Protocol):
     async def customer_products(self) -> list[ProductRecord]: ...
 
     async def claim_product(self, serial: str) -> tuple[LinkResult, ProductRecord | None]:
-        """Link a registered unit to the customer unless it is someone else's (storage.products)."""
+        """Link a registered unit to the customer if they proved it is theirs (storage.products);
+        the unit's record whenever the serial is registered (a warranty answer by serial is for anyone)."""
+        ...
+
+    async def verified_phone(self) -> str | None:
+        """The phone the customer proved is theirs, if any."""
+        ...
+
+    async def verify_phone(self, phone: str) -> list[str]:
+        """`phone` is proven the customer's (their own Telegram contact): store it and link the
+        units sold to it; their serials."""
+        ...
+
+    async def record_claim(
+        self, product_id: int, ticket_id: int | None, phone: str | None = None, phone_matches: bool | None = None,
+    ) -> int:
+        """An unproven claim to a unit, for a person to confirm; changes no link."""
         ...
 
     async def registered_unit(self, serial: str) -> tuple[str, str | None] | None:

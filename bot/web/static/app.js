@@ -6,11 +6,13 @@
 (() => {
   const $ = (selector) => document.querySelector(selector);
   const list = $("#messages"), composer = $("#composer"), input = $("#text");
-  const sendButton = $("#send"), picker = $("#language"), statusLine = $("#status");
+  const sendButton = $("#send"), picker = $("#language"), statusLine = $("#status"), forgetButton = $("#forget");
 
   let ui = { connecting: "Connecting…", offline: "Connection lost. Reconnecting…" };
   let socket = null;
   let attempts = 0;             // reconnects since the last hello, for the back-off
+  let zoneSent = false;         // the browser's time zone goes with the first frame of a connection
+  let forgotten = false;        // "forget this device": no reconnecting
   const pending = new Map();    // client id -> frame the server has not acked yet
   const shown = new Map();      // message id -> its element (de-duplication, `replaces`)
 
@@ -106,9 +108,21 @@
     return null;
   }
 
+  function timeZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || undefined;
+    } catch (error) {
+      return undefined;
+    }
+  }
+
   function send(frame) {
     frame.id = newId();
     frame.language = navigator.language;
+    if (!zoneSent) {
+      frame.timezone = timeZone();
+      zoneSent = true;
+    }
     pending.set(frame.id, frame);
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
     if (echo(frame) !== null) addMine(frame.id, echo(frame));
@@ -120,7 +134,7 @@
     // No double presses: the server replaces this message with the choice.
     bubble.querySelectorAll(".choice").forEach((b) => { b.disabled = true; });
     button.classList.add("chosen");
-    send({ type: "choice", choice, origin: frame.id, origin_text: frame.text });
+    send({ type: "choice", choice, origin: frame.id });
   }
 
   function shareLocation(button) {
@@ -158,6 +172,12 @@
 
   picker.addEventListener("change", () => send({ type: "choice", choice: `lang:${picker.value}` }));
 
+  // "Forget this device": the server ends the session; a reload starts a new, empty chat.
+  forgetButton.addEventListener("click", () => {
+    if (!window.confirm(ui.forget_confirm)) return;
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "forget" }));
+  });
+
   // --- server frames ----------------------------------------------------------
 
   function applyUi(locale, strings) {
@@ -169,6 +189,9 @@
     input.placeholder = ui.placeholder;
     input.setAttribute("aria-label", ui.placeholder);
     sendButton.textContent = ui.send;
+    forgetButton.querySelector(".label").textContent = ui.forget;
+    forgetButton.title = ui.forget;
+    forgetButton.setAttribute("aria-label", ui.forget);
     picker.replaceChildren(...Object.entries(ui.languages || {}).map(([code, name]) => {
       const option = el("option", "", name);
       option.value = code;
@@ -179,6 +202,7 @@
 
   function hello(frame) {
     attempts = 0;
+    zoneSent = false;
     setStatus("");  // connected: the server knows us and sent the history
     applyUi(frame.locale, frame.ui);
     // The server's history is the truth: draw it afresh (it may overlap what we showed).
@@ -211,6 +235,10 @@
       case "error":
         if (frame.id) pending.delete(frame.id);
         return addNote(frame.text);
+      case "forgotten":
+        forgotten = true;
+        pending.clear();
+        return location.reload();
     }
   }
 
@@ -235,6 +263,7 @@
       }
     });
     socket.addEventListener("close", () => {
+      if (forgotten) return;
       // Back-off: 0.5 s, 1 s, 2 s … up to 30 s, with some jitter.
       const delay = Math.min(30000, 500 * 2 ** attempts) * (0.8 + Math.random() * 0.4);
       attempts += 1;

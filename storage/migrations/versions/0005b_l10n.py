@@ -3,14 +3,14 @@
 Used for times until the customer's own zone is known (issue 10, item 19).
 
 Revision ID: 0005b
-Revises: 0003
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005b"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
