@@ -15,7 +15,7 @@ from bot.i18n import Translator
 from handlers.router import SERIAL_ACTIONS
 from storage.models import Customer, Ticket
 from tests.memory_channel import Chat
-from tests.test_flow_warranty import TODAY, clock, register, tickets  # noqa: F401 - clock: the fixed-instant fixture
+from tests.test_flow_warranty import PHONE, TODAY, clock, register, tickets  # noqa: F401 - clock: the fixed-instant fixture
 
 
 def t_for(language: str) -> Translator:
@@ -67,6 +67,7 @@ async def test_serial_in_free_text_checks_the_warranty(chat: Chat, engine: Async
     await chat.say("is HA2403000125 still in warranty?")
     assert "Wall-mounted split air conditioner, 3.5 kW" in chat.text  # registered: the model is named
     await chat.tap("Check warranty")
+    await chat.contact(PHONE)  # the dealer recorded this phone: their own contact proves the unit theirs
     assert "Warranty of Wall-mounted split air conditioner, 3.5 kW" in chat.text
 
 
@@ -78,6 +79,7 @@ async def test_expired_lcd_monitor_is_out_of_warranty_with_the_visit_fee(chat: C
     await chat.say("/start")
     await chat.tap("Check warranty")
     await chat.say("MN2401000333")
+    await chat.contact(PHONE)
     assert "LCD monitor: warranty ended on" in chat.text and "CRT" not in chat.text
     assert "out of warranty" in chat.text and "visit is free" not in chat.text
     answer = await chat.report_repair("monitor", model="LM-2717", serial="MN2401000333", fault="Dark screen after a minute")
@@ -92,6 +94,7 @@ async def test_crt_monitor_keeps_its_three_years(chat: Chat, engine: AsyncEngine
     await chat.say("/start")
     await chat.tap("Check warranty")
     await chat.say("MN2401000334")
+    await chat.contact(PHONE)
     assert "CRT monitor: covered until" in chat.text and "LCD" not in chat.text
 
 
@@ -283,6 +286,7 @@ async def test_serial_typed_with_spaces_or_look_alikes_works_in_both_flows(chat:
     await chat.say("/start")
     await chat.tap("Check warranty")
     await chat.say(typed)
+    await chat.contact(PHONE)
     assert "Warranty of" in chat.text and "HA2312000888" in chat.text
     await chat.tap("Report a repair")
     await chat.tap("Household air conditioner")
