@@ -5,15 +5,19 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.core import forms
+from bot.core.actions import END_CHOICE
 from bot.core.events import MAX_TEXT, Event, Kind
 from bot.core.turn import Turn
 from handlers import complaint, customer_file, handoff, menu, repair, tickets, timezone, warranty
+from services.handoff import MISUNDERSTANDINGS_BEFORE_PERSON, Mode, TicketKind, asks_for_person
 from services.tickets import find_number
 
 FORMS = {form.name: form for form in (repair.REPAIR, complaint.COMPLAINT)}
 # Flows that are not forms: state prefix -> handler.
 FLOWS = {"warranty": warranty.handle, timezone.STATE: timezone.handle, repair.PAID: repair.consent}
 COMMAND_NAV = {"back": forms.NAV_BACK, "restart": forms.NAV_RESTART, "cancel": forms.NAV_CANCEL}
+PERSON_COMMANDS = ("agent", "operator", "person")
+MISSES = "misses"  # slot: free-text messages in a row the bot did not understand
 
 
 def _form(turn: Turn) -> forms.Form | None:
@@ -22,6 +26,12 @@ def _form(turn: Turn) -> forms.Form | None:
 
 async def route(turn: Turn) -> None:
     event = turn.event
+    if event.kind is Kind.CHOICE and event.choice == END_CHOICE:
+        await handoff.end(turn)
+        return
+    # A person owns the conversation: the bot stays silent, the message is theirs.
+    if turn.mode == Mode.AGENT and await handoff.with_agent(turn):
+        return
     if event.kind is Kind.TEXT and len(event.text) > MAX_TEXT:
         turn.say(turn.t._("Your message is too long for me (over %(max)d characters). Please shorten it.", max=MAX_TEXT))
         return
@@ -32,6 +42,9 @@ async def route(turn: Turn) -> None:
         choice = event.choice or ""
         if choice.startswith("lang:"):
             await menu.set_language(turn, choice[5:])
+            return
+        if choice.startswith(handoff.ABOUT):
+            await handoff.about(turn, choice)
             return
         if choice.startswith("menu:") and _form(turn) is None:
             label = menu.ENTRIES.get(choice[5:])
@@ -52,7 +65,10 @@ async def route(turn: Turn) -> None:
         turn.say(turn.t._("That button belongs to an earlier message."))
         menu.show_menu(turn)
         return
-    if turn.mode == "queued" and await handoff.while_queued(turn):
+    if event.kind is Kind.TEXT and asks_for_person(event.text):
+        await handoff.talk_to_person(turn)
+        return
+    if turn.mode == Mode.QUEUED and await handoff.while_queued(turn):
         return
     await _free_text(turn)
 
@@ -61,6 +77,8 @@ async def _command(turn: Turn, command: str) -> None:
     if command in COMMAND_NAV and _form(turn):
         turn.event = _as_choice(turn, COMMAND_NAV[command])
         await route(turn)
+    elif command in PERSON_COMMANDS:
+        await handoff.talk_to_person(turn)
     elif command in ("start", "menu", "cancel"):
         if command == "start":
             menu.greet(turn)
@@ -122,4 +140,10 @@ async def _free_text(turn: Turn) -> None:
     if event.kind in (Kind.MEDIA, Kind.LOCATION, Kind.CONTACT):
         menu.show_menu(turn, turn.t._("Thank you. To send this with a repair request, please choose Report a repair first."))
         return
+    misses = int(turn.slots.get(MISSES, 0)) + 1
+    if misses >= MISUNDERSTANDINGS_BEFORE_PERSON:
+        turn.say(turn.t._("I am sorry, I do not understand. Let me find a person for you."))
+        await handoff.hand_over(turn, TicketKind.PERSON)
+        return
     menu.greet(turn)
+    turn.slots[MISSES] = misses
