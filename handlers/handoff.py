@@ -8,6 +8,7 @@ added to the ticket and shown to the agent.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from bot.core.actions import END_CHOICE
@@ -16,6 +17,7 @@ from bot.core.turn import TicketInfo, Turn
 from bot.i18n import N_
 from handlers.menu import menu_choices, show_menu
 from handlers.promises import describe, promise
+from services.business_hours import back_at
 from services.handoff import CUSTOMER, Handoff, Mode, Step, TicketKind, TicketStatus, decide
 
 # Menu entries answered by a person until their own flow exists.
@@ -23,6 +25,8 @@ BY_A_PERSON = {
     "visit": N_("I cannot book visits automatically yet, so I have opened request %(number)s for a person, who will answer here. You can write which day suits you now."),
 }
 ABOUT = "handoff.about:"  # button: the ticket a request for a person is about ("new": none)
+LEAVE_CHOICE = "handoff:leave"  # button: leave a message instead of waiting
+LEFT_MESSAGE = "left_message"  # slot: the customer chose to leave a message
 
 
 def end_choice(turn: Turn) -> Choice:
@@ -103,7 +107,28 @@ async def open_queued(turn: Turn, kind: str, details: dict[str, Any] | None = No
 
 async def _tell_waiting(turn: Turn, ticket_id: int, text: str) -> None:
     position = await turn.store.queue_position(ticket_id)
-    turn.say(text + "\n" + turn.t._("You are number %(position)d in the queue.", position=position),
+    lines = [text, turn.t._("You are number %(position)d in the queue.", position=position)]
+    teams = turn.company.teams
+    if teams is not None:
+        back = back_at(turn.now, teams.team_for(turn.customer.locale).business_hours, teams.holidays)
+        if back is not None:
+            lines.append(turn.t._("Our colleagues who speak your language are not at work now; a person will answer from %(time)s.",
+                                  time=turn.t.when(back)))
+    turn.say("\n".join(lines), [end_choice(turn)])
+
+
+def _offer_message(turn: Turn, ticket: TicketInfo) -> list[Choice]:
+    """Waiting too long unclaimed: offer to leave a message instead of waiting (once)."""
+    teams = turn.company.teams
+    minutes = teams.offer_message_after_minutes if teams else 10
+    if turn.slots.get(LEFT_MESSAGE) or turn.now - ticket.created_at < timedelta(minutes=minutes):
+        return []
+    return [Choice(LEAVE_CHOICE, turn.t._("✉️ Leave a message"))]
+
+
+async def leave_message(turn: Turn) -> None:
+    turn.slots[LEFT_MESSAGE] = True
+    turn.say(turn.t._("Please write your message, and a phone number if you prefer a call. A colleague will contact you by phone or here in the chat."),
              [end_choice(turn)])
 
 
@@ -118,7 +143,7 @@ async def while_queued(turn: Turn) -> bool:
     turn.say(
         turn.t._("Added to your request %(number)s. A person will answer here.", number=ticket.number) + "\n"
         + turn.t._("You are number %(position)d in the queue.", position=position),
-        [end_choice(turn), *menu_choices(turn)],
+        [*_offer_message(turn, ticket), end_choice(turn), *menu_choices(turn)],
     )
     return True
 

@@ -43,6 +43,9 @@ async def route(turn: Turn) -> None:
         if choice.startswith("lang:"):
             await menu.set_language(turn, choice[5:])
             return
+        if choice == handoff.LEAVE_CHOICE and turn.mode == Mode.QUEUED:
+            await handoff.leave_message(turn)
+            return
         if choice.startswith(handoff.ABOUT):
             await handoff.about(turn, choice)
             return

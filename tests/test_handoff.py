@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.company import Company
 from bot.core.actions import END_CHOICE, Act, Action
 from bot.core.dispatcher import Dispatcher
+from bot.i18n import Translator
+from handlers.router import route
 from services.handoff import (
     CUSTOMER,
     Actor,
@@ -189,3 +194,51 @@ async def test_a_complaint_waits_for_a_person(chat: Chat, engine: AsyncEngine) -
     assert "already waiting for a person with request C-" in chat.text
     async with engine.connect() as conn:
         assert (await conn.execute(select(Conversation.mode))).scalar() == "queued"
+
+
+# --- business hours and long waits (an injected clock) ---------------------------------
+
+SATURDAY_NOON = datetime(2026, 12, 5, 8, tzinfo=UTC)  # 12:00 in Tbilisi, the international team is off
+WEDNESDAY_NOON = datetime(2026, 12, 2, 8, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_outside_the_teams_hours_the_customer_hears_when_people_are_back(engine: AsyncEngine, company: Company) -> None:
+    core = Dispatcher(engine, company, route, clock=Clock(SATURDAY_NOON))
+    try:
+        chat = Chat(core, engine, user_id="ru1", language="ru")
+        text = "\n".join(r.text for r in await chat.say("/agent"))
+        t = Translator("ru", "Asia/Shanghai")
+        monday = datetime(2026, 12, 7, 5, tzinfo=UTC)  # 09:00 in Tbilisi
+        assert t._("Our colleagues who speak your language are not at work now; a person will answer from %(time)s.",
+                   time=t.when(monday)) in text
+        # The Chinese team works on Saturdays: no such notice.
+        zh = Chat(core, engine, user_id="zh1", language="zh-hans")
+        assert "09:00" not in "\n".join(r.text for r in await zh.say("/agent"))
+    finally:
+        await core.close()
+
+
+async def test_a_long_wait_offers_to_leave_a_message(engine: AsyncEngine, company: Company) -> None:
+    clock = Clock(WEDNESDAY_NOON)
+    core = Dispatcher(engine, company, route, clock=clock)
+    try:
+        chat = Chat(core, engine)
+        await chat.say("/agent")
+        await chat.say("hello?")
+        assert "Leave a message" not in chat.last_choices()[0]
+        clock.now += timedelta(minutes=company.teams.offer_message_after_minutes + 1)
+        await chat.say("anyone there?")
+        await chat.tap("Leave a message")
+        assert "phone number" in chat.text
+        await chat.say("Call me at +86 138 0013 8000 please")
+        assert "Leave a message" not in " ".join(chat.last_choices())
+    finally:
+        await core.close()

@@ -99,10 +99,12 @@ class Dispatcher:
         outbox: Outbox | None = None,
         max_batch: int = 200,
         window: float = 0.0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._engine = engine
         self._company = company
         self._route = route
+        self._clock = clock  # injectable: tests set the time of day
         self.outbox = outbox  # settable: the sender is built after the channels, which need the dispatcher
         self._max_batch = max_batch
         self._window = window
@@ -180,7 +182,7 @@ class Dispatcher:
             self.bus.changed({action.conversation_id})
 
     async def _action_transaction(self, action: Action) -> tuple[ActionResult, list[Queued]]:
-        now = utcnow()
+        now = self._clock()
         queued: list[Queued] = []
         writes = _Writes(now, self.outbox)
         async with self._engine.begin() as conn:
@@ -230,7 +232,7 @@ class Dispatcher:
             self._people = set()
 
     async def _transaction(self, events: list[Event], safe: bool) -> tuple[list[Queued], dict[tuple[str, str], tuple[int, int]]]:
-        now = utcnow()
+        now = self._clock()
         async with self._engine.begin() as conn:
             self._people = set()
             fresh = await self._deduplicate(conn, events, now)
