@@ -14,6 +14,7 @@ from bot.channels.telegram import BotAPI, TelegramTransport, WebhookHandler, bui
 from bot.channels.web import WebChat
 from bot.company import load_company
 from bot.config import Settings
+from bot.console.web import Console
 from bot.core.dispatcher import Dispatcher
 from bot.outbox import Limits, OutboxSender, Transport
 from handlers.router import route
@@ -47,6 +48,8 @@ class Service:
         self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
         self.core.outbox = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
+        self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours)
+        self.core.bus = self.console.bus
         self.tasks: list[asyncio.Task[None]] = []
         self.runner: web.AppRunner | None = None
 
@@ -61,6 +64,7 @@ class Service:
         app = web.Application(client_max_size=1024 * 1024)
         app.add_routes(self.web.routes())
         app.router.add_get("/healthz", self.health)
+        app.add_subapp("/console", self.console.app())
         if self.bot and self.settings.webhook_url:
             self.webhook_secret = self.settings.webhook_secret or secrets.token_urlsafe(32)
             # Answer 200 only once the turn is committed: Telegram redelivers otherwise.

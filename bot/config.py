@@ -40,5 +40,8 @@ class Settings(BaseSettings):
     commit_window: float = Field(default=0.0, ge=0.0)
     commit_max_batch: int = 200
 
+    # The agents' console: how long a log-in lasts (hours).
+    console_session_hours: float = Field(default=12.0, gt=0)
+
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token)

@@ -147,7 +147,10 @@ class Conversation(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_customer_created", "customer_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_tickets_customer_created", "customer_id", "created_at"),
+        Index("ix_tickets_status_updated", "status", "updated_at"),  # the console's queue
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
