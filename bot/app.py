@@ -16,6 +16,7 @@ from bot.company import load_company
 from bot.config import Settings
 from bot.console.web import Console
 from bot.core.dispatcher import Dispatcher
+from bot.live import PgBus, WebAcrossWorkers, build_bus
 from bot.outbox import Limits, OutboxSender, Transport
 from handlers.router import route
 from storage.db import checkpoints, create_engine
@@ -34,7 +35,9 @@ class Service:
             max_batch=settings.commit_max_batch, window=settings.commit_window,
         )
         self.web = WebChat(self.core, self.engine, settings.company_timezone)
-        transports: list[Transport] = [self.web]
+        self.bus = build_bus(settings.database_url)  # live updates: in-process, or PostgreSQL LISTEN/NOTIFY
+        web_out = WebAcrossWorkers(self.web, self.bus, self.engine) if isinstance(self.bus, PgBus) else self.web
+        transports: list[Transport] = [web_out]
         limits: dict[str, Limits] = {}
         self.bot = None
         if settings.telegram_enabled():
@@ -48,8 +51,8 @@ class Service:
         self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
         self.core.outbox = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
-        self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours)
-        self.core.bus = self.console.bus
+        self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus)
+        self.core.bus = self.bus
         self.tasks: list[asyncio.Task[None]] = []
         self.runner: web.AppRunner | None = None
 
@@ -78,6 +81,7 @@ class Service:
         return web.json_response({"ok": True})
 
     async def start(self) -> None:
+        await self.bus.start()
         self.runner = web.AppRunner(self.web_app(), access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
@@ -115,6 +119,7 @@ class Service:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.sender.close()
         await self.core.close()
+        await self.bus.close()
         if self.runner:
             await self.runner.cleanup()
         if self.bot:

@@ -1,6 +1,6 @@
 """Live updates inside one process: the core says which conversations changed,
-every open console stream hears it. (Across processes, PostgreSQL LISTEN/NOTIFY
-would feed the same `changed`; not built yet.)"""
+every open console stream hears it. Across processes on PostgreSQL, `bot.live.PgBus`
+adds LISTEN/NOTIFY to the same interface."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ class LocalBus:
     def __init__(self, backlog: int = 100) -> None:
         self._listeners: set[asyncio.Queue[set[int]]] = set()
         self._backlog = backlog
+
+    async def start(self) -> None:
+        """Nothing to connect in one process (PgBus connects here)."""
+
+    async def close(self) -> None:
+        """Nothing to close in one process."""
 
     def changed(self, conversation_ids: set[int]) -> None:
         for queue in self._listeners:
