@@ -43,11 +43,22 @@ class QueueFilter:
 
 
 def _queue_query(f: QueueFilter, limit: int) -> Select[Any]:
+    # The page's tickets first (index ix_tickets_status_updated), then their details: the
+    # last message is looked up for those rows only, not for every open ticket.
+    if f.scope == "mine":
+        chosen = select(tickets.c.id).where(tickets.c.status == TicketStatus.ASSIGNED.value, tickets.c.assigned_agent_id == f.agent_id)
+    elif f.scope == "unassigned":
+        chosen = select(tickets.c.id).where(tickets.c.status == TicketStatus.QUEUED.value)
+    else:
+        chosen = select(tickets.c.id).where(tickets.c.status.in_(WAITING))
+    if f.locales:
+        chosen = chosen.where(tickets.c.locale.in_(f.locales))
+    page = chosen.order_by(tickets.c.updated_at, tickets.c.id).limit(limit).subquery()
     last = (
         select(messages.c.text).where(messages.c.conversation_id == conversations.c.id, messages.c.internal.is_(False))
         .order_by(messages.c.id.desc()).limit(1).correlate(conversations).scalar_subquery()
     )
-    query = (
+    return (
         select(
             conversations.c.id.label("conversation_id"), tickets.c.id.label("ticket_id"), tickets.c.number, tickets.c.kind,
             tickets.c.status, identities.c.channel, tickets.c.locale, tickets.c.product_line,
@@ -55,23 +66,17 @@ def _queue_query(f: QueueFilter, limit: int) -> Select[Any]:
             agents.c.name.label("owner"), tickets.c.updated_at.label("waiting_since"), tickets.c.first_response_due,
             last.label("last_message"),
         )
-        .join(conversations, conversations.c.ticket_id == tickets.c.id)
+        .select_from(page)
+        .join(tickets, tickets.c.id == page.c.id)
+        .join(conversations, (conversations.c.id == tickets.c.conversation_id) & (conversations.c.ticket_id == tickets.c.id))
         .join(identities, identities.c.id == conversations.c.identity_id)
         .join(customers, customers.c.id == conversations.c.customer_id)
         .outerjoin(agents, agents.c.id == tickets.c.assigned_agent_id)
+        .order_by(tickets.c.updated_at, tickets.c.id)
     )
-    if f.scope == "mine":
-        query = query.where(tickets.c.status == TicketStatus.ASSIGNED.value, tickets.c.assigned_agent_id == f.agent_id)
-    elif f.scope == "unassigned":
-        query = query.where(tickets.c.status == TicketStatus.QUEUED.value)
-    else:
-        query = query.where(tickets.c.status.in_(WAITING))
-    if f.locales:
-        query = query.where(tickets.c.locale.in_(f.locales))
-    return query.order_by(tickets.c.updated_at, tickets.c.id).limit(limit)
 
 
-async def queue(engine: AsyncEngine, f: QueueFilter, limit: int = 200) -> list[QueueItem]:
+async def queue(engine: AsyncEngine, f: QueueFilter, limit: int = 50) -> list[QueueItem]:
     """The conversations waiting for or talking with a person, longest waiting first."""
     async with engine.connect() as conn:
         rows = (await conn.execute(_queue_query(f, limit))).all()
