@@ -113,6 +113,7 @@ class ConversationInfo:
     ticket_status: str | None
     owner_id: int | None
     owner: str | None
+    product_line: str | None
 
 
 async def conversation(engine: AsyncEngine, conversation_id: int) -> ConversationInfo | None:
@@ -121,7 +122,7 @@ async def conversation(engine: AsyncEngine, conversation_id: int) -> Conversatio
             conversations.c.id, conversations.c.customer_id, customers.c.display_name.label("customer"), customers.c.locale,
             identities.c.channel, identities.c.unreachable_at, conversations.c.mode, conversations.c.ticket_id,
             tickets.c.number.label("ticket_number"), tickets.c.status.label("ticket_status"),
-            tickets.c.assigned_agent_id.label("owner_id"), agents.c.name.label("owner"),
+            tickets.c.assigned_agent_id.label("owner_id"), agents.c.name.label("owner"), tickets.c.product_line,
         )
         .join(customers, customers.c.id == conversations.c.customer_id)
         .join(identities, identities.c.id == conversations.c.identity_id)

@@ -33,6 +33,7 @@ from bot.core.dispatcher import Dispatcher
 from bot.i18n import N_, Translator, locale_names
 from services.handoff import Actor, Resolution, Role
 from services.permissions import Permission, allowed
+from services.routing import Candidate, rank
 from storage import agents as agent_store
 from storage import console as views
 from storage.agents import AgentExists, AgentInfo
@@ -274,7 +275,12 @@ class Console:
     async def conversation_page(self, request: web.Request) -> web.Response:
         agent = self._require(request, Permission.QUEUE)
         info = await self._conversation(request)
-        everyone = [a for a, _load in await agent_store.list_agents(self.engine) if a.active]
+        staff = [(a, load) for a, load in await agent_store.list_agents(self.engine) if a.active]
+        # Routing's choice first (language, product line, least busy, online, within capacity).
+        ranked = rank([Candidate(a.id, a.languages, a.product_lines, load, a.capacity, a.id in self.online)
+                       for a, load in staff], info.locale, info.product_line)
+        order = {c.agent_id: n for n, c in enumerate(ranked)}
+        everyone = sorted((a for a, _load in staff), key=lambda a: (order.get(a.id, len(order)), a.name))
         canned = self.company.canned.replies if self.company.canned else []
         teams = [t.id for t in self.company.teams.teams] if self.company.teams else []
         return aiohttp_jinja2.render_template("conversation.html", request, self._context(
@@ -283,6 +289,7 @@ class Console:
             tickets=await views.tickets_of_conversation(self.engine, info.id),
             others=[a for a in everyone if a.id != agent.id], everyone=everyone, canned=canned, teams=teams,
             resolutions=RESOLUTIONS, delivery=DELIVERY, viewers=self._viewers(info.id, agent.id),
+            suggested=ranked[0].agent_id if ranked else None,
         ))
 
     def _viewers(self, conversation_id: int, me: int) -> list[str]:
