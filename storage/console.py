@@ -188,3 +188,11 @@ async def overview(engine: AsyncEngine, now: datetime, near_seconds: float = 360
         past = await conn.scalar(select(func.count()).where(unanswered, due < now))
         total = await conn.scalar(select(func.count()).where(tickets.c.status.in_([s.value for s in OPEN_STATUSES])))
     return Overview(int(waiting), oldest, int(near or 0), int(past or 0), int(total or 0))
+
+
+async def pending_ownership_claims(engine: AsyncEngine, customer_id: int) -> list[dict[str, Any]]:
+    """HOOK (issue 11 x the security branch): a customer's unverified claims on units, for the
+    conversation view to show with confirm/refuse. The security branch adds pending ownership
+    claims with their own storage functions; wire them in here (and add the two POST actions
+    to bot/console/web.py's ACTS, through the core) when the branches meet. Until then: none."""
+    return []

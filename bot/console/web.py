@@ -290,6 +290,7 @@ class Console:
             others=[a for a in everyone if a.id != agent.id], everyone=everyone, canned=canned, teams=teams,
             resolutions=RESOLUTIONS, delivery=DELIVERY, viewers=self._viewers(info.id, agent.id),
             suggested=ranked[0].agent_id if ranked else None,
+            ownership_claims=await views.pending_ownership_claims(self.engine, info.customer_id),
         ))
 
     def _viewers(self, conversation_id: int, me: int) -> list[str]:
