@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.console.web import Console
 from bot.core.dispatcher import Dispatcher
 from bot.live import PgBus, WebAcrossWorkers, build_bus
+from bot.media import MediaStore
 from bot.outbox import Limits, OutboxSender, Transport
 from handlers.router import route
 from storage.db import checkpoints, create_engine
@@ -40,18 +41,21 @@ class Service:
         transports: list[Transport] = [web_out]
         limits: dict[str, Limits] = {}
         self.bot = None
+        self.media = MediaStore(settings.media_dir)
+        api = None
         if settings.telegram_enabled():
             self.bot = make_bot(settings.telegram_bot_token or "", settings.telegram_api_base)
             api = BotAPI(self.bot)
             self.telegram = build_dispatcher(self.core, api)
-            transports.append(TelegramTransport(api))
+            transports.append(TelegramTransport(api, self.media))
             limits["telegram"] = Limits(
                 settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst
             )
         self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
         self.core.outbox = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
-        self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus)
+        self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
+                               media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api)
         self.core.bus = self.bus
         self.tasks: list[asyncio.Task[None]] = []
         self.runner: web.AppRunner | None = None

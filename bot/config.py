@@ -42,6 +42,9 @@ class Settings(BaseSettings):
 
     # The agents' console: how long a log-in lasts (hours).
     console_session_hours: float = Field(default=12.0, gt=0)
+    # Uploaded files (agents' photos and documents) and the largest accepted, in bytes.
+    media_dir: Path = PROJECT_ROOT / "var" / "media"
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
 
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token)

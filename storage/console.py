@@ -196,3 +196,9 @@ async def pending_ownership_claims(engine: AsyncEngine, customer_id: int) -> lis
     claims with their own storage functions; wire them in here (and add the two POST actions
     to bot/console/web.py's ACTS, through the core) when the branches meet. Until then: none."""
     return []
+
+
+async def attachments(engine: AsyncEngine, message_id: int) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        files = await conn.scalar(select(messages.c.attachments).where(messages.c.id == message_id))
+    return list(files or [])

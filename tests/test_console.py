@@ -150,8 +150,9 @@ async def test_cli_manages_agents(db_url: str, engine: AsyncEngine, monkeypatch:
 # --- every route: no session, wrong role, no CSRF ------------------------------------------
 
 GETS = ["/console/", "/console/queue", "/console/c/{cid}", "/console/c/{cid}/transcript", "/console/supervisor",
-        "/console/admin/agents", "/console/events"]
-POSTS = ["/console/logout", "/console/admin/agents", "/console/admin/agents/{aid}/disable",
+        "/console/admin/agents", "/console/events", "/console/media/AAAAAAAAAAAAAAAAAAAAAAAA.png",
+        "/console/telegram-file/1/0"]
+POSTS = ["/console/logout", "/console/c/{cid}/file", "/console/admin/agents", "/console/admin/agents/{aid}/disable",
          "/console/admin/agents/{aid}/enable", "/console/admin/agents/{aid}/password",
          *(f"/console/c/{{cid}}/{act}" for act in ("claim", "reply", "canned", "note", "transfer", "requeue", "release",
                                                     "resolve", "reopen", "assign"))]

@@ -35,6 +35,7 @@ except ImportError as missing:  # pragma: no cover - the test extra is not insta
 
 expect.set_options(timeout=TIMEOUT)
 USER = 5151
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 
 
 @pytest.fixture
@@ -129,6 +130,20 @@ async def test_an_agent_takes_over_a_telegram_customer_in_russian(browser: Brows
     await api.wait_until(lambda: any(s["text"] == greeting for s in customer._sends()), timeout=10)
     await expect(page.locator(".transcript li.agent").last).to_contain_text(greeting)
     await expect(page.locator(".transcript li.agent .delivery").last).to_have_text("sent")
+
+    # A photo to the customer: checked, stored, sent to Telegram as a photo.
+    await page.locator('input[name="file"]').set_input_files(
+        files=[{"name": "manual.png", "mimeType": "image/png", "buffer": PNG}])
+    await page.get_by_role("button", name="Send file").click()
+    await api.wait_until(lambda: any(s["method"] == "sendPhoto" for s in api.sent_to(USER)), timeout=10)
+    await expect(page.locator(".transcript li.agent img")).to_have_count(1)
+
+    # The customer answers with a photo: it shows in the console.
+    api.user_message(USER, "Вот фото", language_code="ru", photo=True)
+    image = page.locator(".transcript li.customer img").last
+    await expect(image).to_be_attached()
+    fetched = await page.request.get(await image.get_attribute("src"))
+    assert fetched.status == 200 and await fetched.body() == f"photo from {USER}".encode()
 
     # The customer answers; the bot stays silent and the console shows it live.
     before = len(customer._sends())

@@ -22,16 +22,20 @@ from typing import Any
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.telegram import BotAPI
 from bot.company import Company
 from bot.console import auth
 from bot.console.bus import LocalBus
 from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
+from bot.core.events import Attachment
 from bot.i18n import N_, Translator, locale_names
+from bot.media import PREFIX, MediaStore
 from services.handoff import Actor, Resolution, Role
+from services.media import Rejected, check_upload
 from services.permissions import Permission, allowed
 from services.routing import Candidate, rank
 from storage import agents as agent_store
@@ -90,8 +94,11 @@ def _wants_json(request: web.Request) -> bool:
 
 class Console:
     def __init__(self, engine: AsyncEngine, core: Dispatcher, company: Company, *, session_hours: float = 12.0,
-                 bus: LocalBus | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+                 bus: LocalBus | None = None, clock: Callable[[], datetime] = utcnow,
+                 media: MediaStore | None = None, media_max_bytes: int = 10 * 1024 * 1024,
+                 telegram: BotAPI | None = None) -> None:
         self.engine, self.core, self.company = engine, core, company
+        self.media, self.media_max_bytes, self.telegram = media, media_max_bytes, telegram
         self.bus = bus or LocalBus()
         self.clock = clock
         self.lifetime = timedelta(hours=session_hours)
@@ -118,7 +125,10 @@ class Console:
             web.get("/events", self.events),
             web.get("/c/{cid:\\d+}", self.conversation_page),
             web.get("/c/{cid:\\d+}/transcript", self.transcript),
+            web.post("/c/{cid:\\d+}/file", self.send_file),
             web.post("/c/{cid:\\d+}/{act}", self.act),
+            web.get("/media/{name}", self.media_file),
+            web.get("/telegram-file/{message:\\d+}/{index:\\d+}", self.telegram_file),
             web.get("/supervisor", self.supervisor),
             web.get("/admin/agents", self.agents_page),
             web.post("/admin/agents", self.add_agent),
@@ -336,6 +346,57 @@ class Console:
         template = REFUSALS.get(result.reason or "", N_("Not possible now: %(reason)s"))
         return self._answer(request, info.id, False, t._(template, owner=owner.name if owner else "?",
                                                          reason=result.reason or ""))
+
+    async def send_file(self, request: web.Request) -> web.StreamResponse:
+        """An agent's photo or document to the customer: type and size checked here, stored, then
+        sent through the core like a reply (multipart, read as a stream: no whole-body limit)."""
+        agent = self._require(request, Permission.WRITE)
+        info = await self._conversation(request)
+        t = Translator(agent.locale, agent.timezone)
+        if self.media is None or not request.content_type.startswith("multipart/"):
+            return self._answer(request, info.id, False, t._("Choose a file first."))
+        text, data, name = "", b"", "file"
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "text":
+                text = (await part.text())[:1024]
+            elif part.name == "file":
+                name = (part.filename or "file")[:100]
+                while chunk := await part.read_chunk():
+                    data += chunk
+                    if len(data) > self.media_max_bytes:
+                        return self._answer(request, info.id, False, t._("The file is too big."))
+        if not data:
+            return self._answer(request, info.id, False, t._("Choose a file first."))
+        try:
+            accepted = check_upload(data[:16], len(data), self.media_max_bytes)
+        except Rejected:
+            return self._answer(request, info.id, False, t._("Only photos (JPEG, PNG), PDF and MP4 videos can be sent."))
+        ref = await self.media.save(data, accepted.extension)
+        attachment = Attachment(accepted.kind.value, ref, name, accepted.mime)
+        result = await self.core.act(Action(info.id, Act.REPLY, Actor(agent.id, agent.role), text=text, attachments=(attachment,)))
+        return self._answer(request, info.id, result.ok, "" if result.ok else t._(REFUSALS.get(result.reason or "", N_("Not possible now: %(reason)s")),
+                                                                                  owner="?", reason=result.reason or ""))
+
+    async def media_file(self, request: web.Request) -> web.StreamResponse:
+        self._require(request, Permission.QUEUE)
+        path = self.media.path(PREFIX + request.match_info["name"]) if self.media else None
+        if path is None:
+            raise web.HTTPNotFound(text="no such file")
+        return web.FileResponse(path, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"})
+
+    async def telegram_file(self, request: web.Request) -> web.StreamResponse:
+        """A file a Telegram customer sent, fetched from the Bot API for the agent's eyes."""
+        self._require(request, Permission.QUEUE)
+        files = await views.attachments(self.engine, int(request.match_info["message"]))
+        index = int(request.match_info["index"])
+        if self.telegram is None or index >= len(files) or files[index].get("ref", "").startswith(PREFIX):
+            raise web.HTTPNotFound(text="no such file")
+        data = await self.telegram.download(files[index]["ref"])
+        mime = files[index].get("mime") or ("image/jpeg" if files[index].get("kind") == "photo" else "application/octet-stream")
+        return web.Response(body=data, content_type=mime, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"})
 
     def _answer(self, request: web.Request, conversation_id: int, ok: bool, message: str) -> web.StreamResponse:
         if _wants_json(request):

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.events import Choice, Reply
+from bot.core.events import Attachment, Choice, Reply
 from bot.i18n import Translator
 from services.handoff import Actor, Handoff, Mode, Refused, Step, TicketStatus, decide, may_write
 from storage import handoff as store
@@ -53,6 +53,7 @@ class Action:
     target_agent_id: int | None = None  # ASSIGN, TRANSFER
     resolution: str | None = None  # RESOLVE
     team: str | None = None  # REQUEUE: the team it waits for
+    attachments: tuple[Attachment, ...] = ()  # REPLY: files (`media:` references)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +110,10 @@ async def apply(
     if action.act is Act.REPLY:
         if not may_write(ticket.handoff, actor):
             raise Refused("not yours", ticket.handoff.agent_id)
-        outbox_id = await emit(where.channel, where.chat_id, Reply(action.text))
+        outbox_id = await emit(where.channel, where.chat_id, Reply(action.text, attachments=action.attachments))
+        files = [{"kind": a.kind, "ref": a.ref, "name": a.name, "mime": a.mime} for a in action.attachments]
         message_id = await store.add_message(conn, **base, direction="out", author="agent", agent_id=actor.agent_id,
-                                             text=action.text, attachments=[], outbox_id=outbox_id)
+                                             text=action.text, attachments=files, outbox_id=outbox_id)
         if ticket.first_response_at is None:
             await store.change_handoff(conn, ticket.id, ticket.handoff, ticket.handoff, now, first_response_at=now)
         await store.record(conn, actor.agent_id, action.act, now, conversation_id=row.id, ticket_id=ticket.id)

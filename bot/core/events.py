@@ -83,13 +83,18 @@ class Reply:
     request_label: str | None = None  # the share button's text
     # Edit this earlier message of ours instead of sending a new one.
     replaces: str | None = None
+    # Files sent with the text (an agent's photo): `ref` is a `media:` reference (bot/media.py).
+    attachments: tuple[Attachment, ...] = ()
 
     def to_payload(self) -> dict[str, Any]:
         # Written out: dataclasses.asdict deep-copies (~200 us for a 10-button keyboard).
-        return {
+        payload: dict[str, Any] = {
             "text": self.text, "choices": [[c.id, c.label] for c in self.choices], "request": self.request,
             "request_label": self.request_label, "replaces": self.replaces,
         }
+        if self.attachments:
+            payload["attachments"] = [{"kind": a.kind, "ref": a.ref, "name": a.name, "mime": a.mime} for a in self.attachments]
+        return payload
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Reply:
@@ -99,4 +104,5 @@ class Reply:
             request=payload.get("request"),
             request_label=payload.get("request_label"),
             replaces=payload.get("replaces"),
+            attachments=tuple(Attachment(a["kind"], a["ref"], a.get("name"), a.get("mime")) for a in payload.get("attachments", ())),
         )
