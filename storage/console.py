@@ -202,3 +202,38 @@ async def attachments(engine: AsyncEngine, message_id: int) -> list[dict[str, An
     async with engine.connect() as conn:
         files = await conn.scalar(select(messages.c.attachments).where(messages.c.id == message_id))
     return list(files or [])
+
+
+async def record_breaches(engine: AsyncEngine, now: datetime) -> list[tuple[int, int | None, str]]:
+    """Mark every waiting ticket whose promised first response is overdue, once (a conditional
+    UPDATE: with several workers only one records it); (ticket, conversation, number) of the new ones."""
+    from sqlalchemy import update
+
+    from storage.agents import audit
+
+    overdue = (
+        update(tickets)
+        .where(tickets.c.status.in_(WAITING), tickets.c.first_response_at.is_(None),
+               tickets.c.first_response_due < now, tickets.c.response_breached_at.is_(None))
+        .values(response_breached_at=now)
+        .returning(tickets.c.id, tickets.c.conversation_id, tickets.c.number)
+    )
+    async with engine.begin() as conn:
+        found = [(row[0], row[1], row[2]) for row in await conn.execute(overdue)]
+        for ticket_id, conversation_id, number in found:
+            await conn.execute(audit.insert().values(
+                agent_id=None, action="sla.breach", conversation_id=conversation_id, ticket_id=ticket_id,
+                detail={"number": number, "what": "first_response"}, created_at=now,
+            ))
+    return found
+
+
+async def breaches(engine: AsyncEngine, limit: int = 50) -> list[dict[str, Any]]:
+    """Open tickets whose first response was missed, latest first (the supervisor's list)."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(
+            select(tickets.c.number, tickets.c.conversation_id, tickets.c.first_response_due, tickets.c.response_breached_at)
+            .where(tickets.c.response_breached_at.is_not(None), tickets.c.status.in_(WAITING))
+            .order_by(tickets.c.response_breached_at.desc()).limit(limit)
+        )).all()
+    return [dict(row._mapping) for row in rows]

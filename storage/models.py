@@ -194,6 +194,8 @@ class Ticket(Base):
     team: Mapped[str | None] = mapped_column(String(32))
     resolution: Mapped[str | None] = mapped_column(String(32))
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the promised first response was found missed (recorded once, supervisors alerted).
+    response_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TicketCounter(Base):

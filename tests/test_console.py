@@ -248,3 +248,24 @@ async def test_admin_page_adds_and_disables_agents(service: Service, engine: Asy
     nina_id = re.search(r'/console/admin/agents/(\d+)/disable', page.split('data-login="nina"')[1]).group(1)
     assert (await admin.post(f"/console/admin/agents/{nina_id}/disable", fetch=False))[0] == 303
     assert (await nina.get("/console/"))[0] == 303  # her session ended
+
+
+async def test_a_missed_first_response_is_recorded_once_and_shown_to_supervisors(
+    service: Service, engine: AsyncEngine, browsers: Any,
+) -> None:
+    from sqlalchemy import update
+
+    from storage.models import Ticket
+
+    await agent(engine, "sue", Role.SUPERVISOR)
+    cid = await waiting_conversation(service)
+    async with engine.begin() as conn:
+        await conn.execute(update(Ticket).values(first_response_due=utcnow() - timedelta(minutes=1)))
+    assert await service.console.check_breaches() == 1
+    assert await service.console.check_breaches() == 0  # once
+    sue = browsers()
+    assert await sue.log_in("sue") == 303
+    _status, page = await sue.get("/console/supervisor")
+    assert "First response missed" in page and f"/console/c/{cid}" in page
+    async with engine.connect() as conn:
+        assert (await conn.scalars(select(AuditEntry.action).where(AuditEntry.action == "sla.breach"))).all() == ["sla.breach"]

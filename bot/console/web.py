@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,7 @@ from storage.agents import AgentExists, AgentInfo
 from storage.models import utcnow
 from storage.products import customer_file
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "console_session"
 LOGIN_CSRF_COOKIE = "console_login"
@@ -105,14 +107,37 @@ class Console:
         self.viewers: dict[int, dict[int, str]] = defaultdict(dict)  # conversation -> agent id -> name
         self.online: dict[int, int] = defaultdict(int)  # agent id -> open live streams
         self._streams: set[asyncio.Task[Any]] = set()
+        self._watch: asyncio.Task[None] | None = None
+        self.breach_check_every = 30.0  # seconds
 
     async def _end_streams(self, _app: web.Application) -> None:
         """At shutdown: end the live streams (they would otherwise hold the server open)."""
         for task in self._streams:
             task.cancel()
+        if self._watch:
+            self._watch.cancel()
+
+    async def _start_watch(self, _app: web.Application) -> None:
+        self._watch = asyncio.create_task(self._watch_breaches(), name="console-breaches")
+
+    async def _watch_breaches(self) -> None:
+        while True:
+            await asyncio.sleep(self.breach_check_every)
+            try:
+                await self.check_breaches()
+            except Exception:  # the next round tries again
+                log.exception("checking first-response breaches failed")
+
+    async def check_breaches(self) -> int:
+        """Record newly missed first responses once and alert the consoles; how many were new."""
+        found = await views.record_breaches(self.engine, self.clock())
+        if found:
+            self.bus.changed({conversation for _t, conversation, _n in found if conversation is not None})
+        return len(found)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
+        app.on_startup.append(self._start_watch)
         app.on_shutdown.append(self._end_streams)
         env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
         env.trim_blocks = env.lstrip_blocks = True
@@ -410,6 +435,7 @@ class Console:
         now = self.clock()
         return aiohttp_jinja2.render_template("supervisor.html", request, self._context(
             request, overview=await views.overview(self.engine, now), agents=await agent_store.list_agents(self.engine),
+            breaches=await views.breaches(self.engine),
             online=self.online, roles=ROLES,
         ))
 

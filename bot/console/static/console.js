@@ -27,13 +27,14 @@
   const rows = document.querySelector('[data-live="queue"]');
   const transcript = document.querySelector('[data-live="transcript"]');
   const page = document.querySelector("[data-conversation]");
-  if (!rows && !transcript) return;
+  const breaches = document.querySelector('[data-live="supervisor"]');
+  if (!rows && !transcript && !breaches) return;
   const conversation = transcript ? page.dataset.conversation : null;
   const seen = new Set(rows ? [...rows.querySelectorAll('tr[data-status="queued"]')].map((r) => r.dataset.conversation) : []);
 
-  function alertNewArrival() {
+  function alertNewArrival(text) {
     try {
-      if (window.Notification && Notification.permission === "granted") new Notification(ui.new_conversation);
+      if (window.Notification && Notification.permission === "granted") new Notification(text || ui.new_conversation);
       const audio = new AudioContext();
       const tone = audio.createOscillator();
       tone.connect(audio.destination);
@@ -56,6 +57,14 @@
         if (!seen.has(row.dataset.conversation)) { seen.add(row.dataset.conversation); fresh = true; }
       }
       if (fresh) alertNewArrival();
+    }
+    if (breaches) {  // the supervisor's page: a newly missed first response raises an alert
+      const response = await fetch("/console/supervisor", {credentials: "same-origin"});
+      if (!response.ok) return;
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html").getElementById("breaches");
+      if (Number(fresh.dataset.count) > Number(breaches.dataset.count)) alertNewArrival(ui.breach);
+      breaches.innerHTML = fresh.innerHTML;
+      breaches.dataset.count = fresh.dataset.count;
     }
     if (transcript && (ids.includes(Number(conversation)) || ids.includes(-1))) {
       const response = await fetch(`/console/c/${conversation}/transcript`, {credentials: "same-origin"});
