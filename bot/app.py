@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot.channels.telegram import BotAPI, TelegramTransport, WebhookHandler, build_dispatcher, make_bot
 from bot.channels.web import WebChat
+from bot.channels.web_media import WebMedia
 from bot.company import load_company
 from bot.config import Settings
 from bot.console.web import Console
@@ -72,6 +73,7 @@ class Service:
         app.add_routes(self.web.routes())
         app.router.add_get("/healthz", self.health)
         app.add_subapp("/console", self.console.app())
+        app.add_routes(WebMedia(self.core, self.media, self.settings.media_max_bytes).routes())
         if self.bot and self.settings.webhook_url:
             self.webhook_secret = self.settings.webhook_secret or secrets.token_urlsafe(32)
             # Answer 200 only once the turn is committed: Telegram redelivers otherwise.

@@ -269,3 +269,51 @@ async def test_a_missed_first_response_is_recorded_once_and_shown_to_supervisors
     assert "First response missed" in page and f"/console/c/{cid}" in page
     async with engine.connect() as conn:
         assert (await conn.scalars(select(AuditEntry.action).where(AuditEntry.action == "sla.breach"))).all() == ["sla.breach"]
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+
+async def test_files_both_ways_in_the_web_chat(service: Service, engine: AsyncEngine, browsers: Any, tmp_path: Any) -> None:
+    from tests.test_webchat_protocol import opened
+
+    service.media.directory = tmp_path / "media"
+    await agent(engine, "ann", name="Ann")
+    ann = browsers()
+    assert await ann.log_in("ann") == 303
+    async with opened(service, "ru-RU") as visitor:
+        await visitor.say("оператор")
+        cid = int((await ann.get("/console/queue"))[1].split('data-conversation="')[1].split('"')[0])
+        assert (await ann.post(f"/console/c/{cid}/claim"))[0] == 200
+        await visitor.ws.receive_json(timeout=10)  # Ann joined
+
+        def upload(data: bytes, name: str) -> aiohttp.FormData:
+            form = aiohttp.FormData()
+            form.add_field("id", "up-1")
+            form.add_field("file", data, filename=name, content_type="image/png")
+            return form
+
+        # The customer's photo: type checked on the server, stored, shown to the agent.
+        async with visitor.http.post(visitor.base + "/upload", data=upload(b"<html><script>alert(1)</script>", "x.png")) as refused:
+            assert refused.status == 415  # not an image, whatever it is called
+        async with aiohttp.ClientSession() as stranger, stranger.post(visitor.base + "/upload", data=upload(PNG, "a.png")) as no_cookie:
+            assert no_cookie.status == 401
+        async with visitor.http.post(visitor.base + "/upload", data=upload(PNG, "fault.png")) as sent:
+            assert sent.status == 200
+        _status, transcript = await ann.get(f"/console/c/{cid}/transcript")
+        image = transcript.split('<img src="')[1].split('"')[0]
+        async with ann.http.get(ann.base + image) as shown:
+            assert image.startswith("/console/media/") and shown.status == 200 and await shown.read() == PNG
+        assert (await browsers().get(image))[0] == 303  # not without a session
+
+        # The agent's photo reaches the web visitor as a link to the file.
+        form = aiohttp.FormData()
+        form.add_field("text", "Схема подключения")
+        form.add_field("file", PNG, filename="scheme.png", content_type="image/png")
+        async with ann.http.post(ann.base + f"/console/c/{cid}/file", data=form,
+                                 headers={"X-CSRF-Token": ann.csrf, "X-Requested-With": "fetch"}) as response:
+            assert response.status == 200
+        frame = await visitor.ws.receive_json(timeout=10)
+        assert frame["text"] == "Схема подключения" and frame["files"][0]["kind"] == "photo"
+        async with visitor.http.get(visitor.base + frame["files"][0]["url"]) as file:
+            assert file.status == 200 and await file.read() == PNG

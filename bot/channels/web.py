@@ -50,6 +50,7 @@ UI = {
     "offline": N_("Connection lost. Reconnecting…"),
     "share_location": N_("📍 Share my location"),
     "location_denied": N_("Your browser did not share the location. Please type the address."),
+    "attach": N_("Photo or document"),
 }
 
 
@@ -153,11 +154,14 @@ def _visitor(request: web.Request) -> str | None:
 
 
 def _reply_frame(row_id: int, reply: Reply) -> dict[str, Any]:
-    return {
+    frame = {
         "type": "reply", "id": row_id, "text": reply.text, "choices": [[c.id, c.label] for c in reply.choices],
         "request": reply.request, "request_label": reply.request_label,
         "replaces": int(reply.replaces) if reply.replaces else None,
     }
+    if reply.attachments:  # an agent's files (bot/channels/web_media.py serves them)
+        frame["files"] = [{"kind": a.kind, "name": a.name, "url": "/files/" + a.ref.removeprefix("media:")} for a in reply.attachments]
+    return frame
 
 
 def _event(visitor: str, frame: dict[str, Any]) -> Event:
