@@ -152,7 +152,7 @@ async def test_cli_manages_agents(db_url: str, engine: AsyncEngine, monkeypatch:
 GETS = ["/console/", "/console/queue", "/console/c/{cid}", "/console/c/{cid}/transcript", "/console/supervisor",
         "/console/admin/agents", "/console/events", "/console/media/AAAAAAAAAAAAAAAAAAAAAAAA.png",
         "/console/telegram-file/1/0"]
-POSTS = ["/console/logout", "/console/c/{cid}/file", "/console/admin/agents", "/console/admin/agents/{aid}/disable",
+POSTS = ["/console/logout", "/console/c/{cid}/file", "/console/c/{cid}/typing", "/console/admin/agents", "/console/admin/agents/{aid}/disable",
          "/console/admin/agents/{aid}/enable", "/console/admin/agents/{aid}/password",
          *(f"/console/c/{{cid}}/{act}" for act in ("claim", "reply", "canned", "note", "transfer", "requeue", "release",
                                                     "resolve", "reopen", "assign"))]
@@ -212,6 +212,9 @@ async def test_claim_reply_and_the_loser_sees_who_won(service: Service, engine: 
     assert (await winner.post(f"/console/c/{cid}/canned", {"canned": "greeting"}))[0] == 200
     _status, page = await winner.get(f"/console/c/{cid}")
     assert "Здравствуйте, на связи сервисная служба" in page  # the customer's language
+    assert (await winner.post(f"/console/c/{cid}/typing"))[0] == 200
+    assert f"Writing now: {winner_name}" in (await loser.get(f"/console/c/{cid}/transcript"))[1]  # the other sees it
+    assert "Writing now" not in (await winner.get(f"/console/c/{cid}/transcript"))[1]
     async with engine.connect() as conn:
         sent = (await conn.scalars(select(OutboxRow.payload).order_by(OutboxRow.id))).all()
         authors = (await conn.scalars(select(Message.author).where(Message.conversation_id == cid).order_by(Message.id))).all()

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -46,6 +47,7 @@ from storage.models import utcnow
 from storage.products import customer_file
 
 log = logging.getLogger(__name__)
+TYPING_SHOWN = 6.0  # seconds "X is typing" stays after their last keystroke report
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "console_session"
 LOGIN_CSRF_COOKIE = "console_login"
@@ -106,6 +108,7 @@ class Console:
         self.lifetime = timedelta(hours=session_hours)
         self.viewers: dict[int, dict[int, str]] = defaultdict(dict)  # conversation -> agent id -> name
         self.online: dict[int, int] = defaultdict(int)  # agent id -> open live streams
+        self.typing: dict[int, dict[int, tuple[str, float]]] = defaultdict(dict)  # conversation -> agent -> (name, when)
         self._streams: set[asyncio.Task[Any]] = set()
         self._watch: asyncio.Task[None] | None = None
         self.breach_check_every = 30.0  # seconds
@@ -151,6 +154,7 @@ class Console:
             web.get("/c/{cid:\\d+}", self.conversation_page),
             web.get("/c/{cid:\\d+}/transcript", self.transcript),
             web.post("/c/{cid:\\d+}/file", self.send_file),
+            web.post("/c/{cid:\\d+}/typing", self.typing_now),
             web.post("/c/{cid:\\d+}/{act}", self.act),
             web.get("/media/{name}", self.media_file),
             web.get("/telegram-file/{message:\\d+}/{index:\\d+}", self.telegram_file),
@@ -324,6 +328,7 @@ class Console:
             tickets=await views.tickets_of_conversation(self.engine, info.id),
             others=[a for a in everyone if a.id != agent.id], everyone=everyone, canned=canned, teams=teams,
             resolutions=RESOLUTIONS, delivery=DELIVERY, viewers=self._viewers(info.id, agent.id),
+            typing=self._typists(info.id, agent.id),
             suggested=ranked[0].agent_id if ranked else None,
             ownership_claims=await views.pending_ownership_claims(self.engine, info.customer_id),
         ))
@@ -331,12 +336,24 @@ class Console:
     def _viewers(self, conversation_id: int, me: int) -> list[str]:
         return [name for agent_id, name in self.viewers.get(conversation_id, {}).items() if agent_id != me]
 
+    def _typists(self, conversation_id: int, me: int) -> list[str]:
+        recent = time.monotonic() - TYPING_SHOWN
+        return [name for agent_id, (name, at) in self.typing.get(conversation_id, {}).items() if agent_id != me and at > recent]
+
+    async def typing_now(self, request: web.Request) -> web.Response:
+        """An agent is writing in this conversation: the others see it (so two do not answer at once)."""
+        agent = self._require(request, Permission.WRITE)
+        conversation_id = int(request.match_info["cid"])
+        self.typing[conversation_id][agent.id] = (agent.name, time.monotonic())
+        self.bus.changed({conversation_id})
+        return web.json_response({"ok": True})
+
     async def transcript(self, request: web.Request) -> web.Response:
         agent = self._require(request, Permission.QUEUE)
         info = await self._conversation(request)
         return aiohttp_jinja2.render_template("_transcript.html", request, self._context(
             request, c=info, lines=await views.transcript(self.engine, info.id), delivery=DELIVERY,
-            viewers=self._viewers(info.id, agent.id),
+            viewers=self._viewers(info.id, agent.id), typing=self._typists(info.id, agent.id),
         ))
 
     async def act(self, request: web.Request) -> web.StreamResponse:

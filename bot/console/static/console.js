@@ -24,6 +24,17 @@
     }
   });
 
+  // Tell colleagues this agent is writing (at most every 3 s).
+  let lastTyping = 0;
+  document.addEventListener("input", (event) => {
+    const form = event.target.form;
+    if (!form || !/\/(reply|note)$/.test(form.action) || Date.now() - lastTyping < 3000) return;
+    lastTyping = Date.now();
+    fetch(form.action.replace(/\/(reply|note)$/, "/typing"), {
+      method: "POST", credentials: "same-origin", headers: {"X-Requested-With": "fetch", "X-CSRF-Token": csrf},
+    });
+  });
+
   const rows = document.querySelector('[data-live="queue"]');
   const transcript = document.querySelector('[data-live="transcript"]');
   const page = document.querySelector("[data-conversation]");
