@@ -320,3 +320,23 @@ async def test_files_both_ways_in_the_web_chat(service: Service, engine: AsyncEn
         assert frame["text"] == "Схема подключения" and frame["files"][0]["kind"] == "photo"
         async with visitor.http.get(visitor.base + frame["files"][0]["url"]) as file:
             assert file.status == 200 and await file.read() == PNG
+
+
+async def test_delivery_status_and_an_unreachable_customer_are_shown(service: Service, engine: AsyncEngine, browsers: Any) -> None:
+    from sqlalchemy import update
+
+    from storage.models import ChannelIdentity
+
+    await agent(engine, "ann", name="Ann")
+    cid = await waiting_conversation(service)
+    ann = browsers()
+    assert await ann.log_in("ann") == 303
+    assert (await ann.post(f"/console/c/{cid}/claim"))[0] == 200
+    assert (await ann.post(f"/console/c/{cid}/reply", {"text": "Are you there?"}))[0] == 200
+    async with engine.begin() as conn:  # what the sender records when Telegram refuses the chat (403)
+        await conn.execute(update(OutboxRow).where(OutboxRow.payload["text"].as_string() == "Are you there?")
+                           .values(status="failed", error="Forbidden: bot was blocked by the user"))
+        await conn.execute(update(ChannelIdentity).values(unreachable_at=utcnow()))
+    _status, page = await ann.get(f"/console/c/{cid}")
+    assert "failed: Forbidden: bot was blocked by the user" in page
+    assert "The customer cannot be reached (they blocked the bot)." in page
