@@ -31,8 +31,8 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 @pytest.fixture
-async def service(db_url: str, engine: AsyncEngine) -> AsyncIterator[Service]:
-    running = Service(Settings(database_url=db_url, port=0, telegram_bot_token=None))
+async def service(db_url: str, engine: AsyncEngine, tmp_path: Any) -> AsyncIterator[Service]:
+    running = Service(Settings(database_url=db_url, port=0, telegram_bot_token=None, media_dir=tmp_path / "media"))
     await running.start()
     yield running
     await running.stop()
@@ -280,7 +280,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 async def test_files_both_ways_in_the_web_chat(service: Service, engine: AsyncEngine, browsers: Any, tmp_path: Any) -> None:
     from tests.test_webchat_protocol import opened
 
-    service.media.directory = tmp_path / "media"
     await agent(engine, "ann", name="Ann")
     ann = browsers()
     assert await ann.log_in("ann") == 303

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -45,9 +46,9 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.fixture
-async def service(sqlite_url: str, api: FakeBotAPI) -> AsyncIterator[Service]:
+async def service(sqlite_url: str, api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Service]:
     running = Service(Settings(database_url=sqlite_url, port=0, telegram_bot_token=api.token,
-                               telegram_api_base=api.base_url, telegram_rate_per_chat=0))
+                               telegram_api_base=api.base_url, telegram_rate_per_chat=0, media_dir=tmp_path / "media"))
     await running.start()
     yield running
     await running.stop()
