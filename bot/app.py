@@ -13,9 +13,13 @@ from aiohttp import web
 from bot.channels.telegram import BotAPI, TelegramTransport, WebhookHandler, build_dispatcher, make_bot, set_commands
 from bot.channels.telegram_guard import ChatRateLimit
 from bot.channels.web import WebChat
+from bot.channels.web_media import WebMedia
 from bot.company import load_company
 from bot.config import Settings
+from bot.console.web import Console
 from bot.core.dispatcher import Dispatcher
+from bot.live import PgBus, WebAcrossWorkers, build_bus
+from bot.media import MediaStore
 from bot.outbox import Limits, OutboxSender, Transport
 from bot.ratelimit import RateLimiter
 from handlers.router import COMMANDS, route
@@ -36,9 +40,13 @@ class Service:
             max_batch=settings.commit_max_batch, window=settings.commit_window,
         )
         self.web = WebChat(self.core, self.engine, settings.company_timezone, settings=settings)
-        transports: list[Transport] = [self.web]
+        self.bus = build_bus(settings.database_url)  # live updates: in-process, or PostgreSQL LISTEN/NOTIFY
+        web_out = WebAcrossWorkers(self.web, self.bus, self.engine) if isinstance(self.bus, PgBus) else self.web
+        transports: list[Transport] = [web_out]
         limits: dict[str, Limits] = {}
         self.bot = None
+        self.media = MediaStore(settings.media_dir)
+        api = None
         if settings.telegram_enabled():
             self.bot = make_bot(settings.telegram_bot_token or "", settings.telegram_api_base)
             api = BotAPI(self.bot)
@@ -46,7 +54,7 @@ class Service:
             self.telegram.update.outer_middleware(ChatRateLimit(
                 RateLimiter(settings.rate_telegram_chat, settings.rate_telegram_burst), api.call, settings.company_timezone,
             ))
-            transports.append(TelegramTransport(api))
+            transports.append(TelegramTransport(api, self.media))
             limits["telegram"] = Limits(
                 settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst
             )
@@ -54,6 +62,9 @@ class Service:
         self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)  # type: ignore[arg-type]
         self.core.outbox = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
+        self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
+                               media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api)
+        self.core.bus = self.bus
         self.tasks: list[asyncio.Task[None]] = []
         self.runner: web.AppRunner | None = None
 
@@ -69,6 +80,8 @@ class Service:
         app.add_routes(self.web.routes())
         self.web.install(app)
         app.router.add_get("/healthz", self.health)
+        app.add_subapp("/console", self.console.app())
+        app.add_routes(WebMedia(self.web, self.media, self.settings.media_max_bytes).routes())
         if self.bot and self.settings.webhook_url:
             self.webhook_secret = self.settings.webhook_secret or secrets.token_urlsafe(32)
             # Answer 200 only once the turn is committed: Telegram redelivers otherwise.
@@ -82,6 +95,7 @@ class Service:
         return web.json_response({"ok": True})
 
     async def start(self) -> None:
+        await self.bus.start()
         self.runner = web.AppRunner(self.web_app(), access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
@@ -124,6 +138,7 @@ class Service:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.sender.close()
         await self.core.close()
+        await self.bus.close()
         if self.runner:
             await self.runner.cleanup()
         if self.bot:

@@ -9,6 +9,8 @@
     aftersales import-sales FILE [--report REPORT.csv]   # dealers' sales records (docs/sales-import.md)
     aftersales customer-file CUSTOMER_ID                 # a customer's file as JSON
     aftersales downtime TICKET --out-of-use DAY [--working-again DAY] [--caused-by-use]
+    aftersales agent add LOGIN --name NAME [--role agent|supervisor|admin] [--languages ru,en] ...
+    aftersales agent disable LOGIN | agent password LOGIN   # the password is asked for (or read from stdin)
 """
 
 from __future__ import annotations
@@ -168,6 +170,58 @@ def _downtime(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password() -> str:
+    """Asked twice on a terminal; one line from stdin otherwise (scripts)."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Again: "):
+        raise ValueError("the passwords differ")
+    return first
+
+
+def _agent(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.console.auth import hash_password
+    from services.handoff import Role
+    from storage import agents
+    from storage.models import utcnow
+
+    def listed(value: str | None) -> list[str]:
+        return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+    try:
+        if args.action == "add":
+            hashed = hash_password(_read_password())
+            new_id = _on_store(settings, lambda engine: agents.add_agent(
+                engine, login=args.login, name=args.name, password_hash=hashed, role=Role(args.role), now=utcnow(),
+                languages=listed(args.languages), product_lines=listed(args.product_lines), team=args.team,
+                capacity=args.capacity, locale=args.locale, timezone=args.timezone or settings.company_timezone,
+            ))
+            print(f"agent {args.login} added (id {new_id}, {args.role})")
+            return 0
+        found = _on_store(settings, lambda engine: agents.agent_id_by_login(engine, args.login))
+        if found is None:
+            print(f"no agent {args.login}", file=sys.stderr)
+            return 1
+        agent_id: int = found
+        if args.action == "disable":
+            _on_store(settings, lambda engine: agents.set_active(engine, agent_id, False, utcnow()))
+            print(f"agent {args.login} disabled; their sessions are revoked")
+        else:
+            hashed = hash_password(_read_password())
+            _on_store(settings, lambda engine: agents.set_password(engine, agent_id, hashed, utcnow()))
+            print(f"password of {args.login} changed; their sessions are revoked")
+        return 0
+    except agents.AgentExists:
+        print(f"agent {args.login} exists already", file=sys.stderr)
+        return 1
+    except ValueError as problem:
+        print(f"not done: {problem}", file=sys.stderr)
+        return 1
+
+
 def _day(text: str) -> date:
     """An argparse type: a date as YYYY-MM-DD."""
     try:
@@ -196,11 +250,24 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--out-of-use", type=_day, required=True, metavar="YYYY-MM-DD")
     down.add_argument("--working-again", type=_day, metavar="YYYY-MM-DD", help="leave out while still out of use")
     down.add_argument("--caused-by-use", action="store_true", help="not the product's own fault: does not count")
+    agent = commands.add_parser("agent", help="console agents").add_subparsers(dest="action", required=True)
+    add = agent.add_parser("add", help="add an agent (the password is asked for, or read from stdin)")
+    add.add_argument("login")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", choices=["agent", "supervisor", "admin"], default="agent")
+    add.add_argument("--languages", help="customer languages, comma-separated, e.g. ru,en")
+    add.add_argument("--product-lines", help="product line ids, comma-separated")
+    add.add_argument("--team")
+    add.add_argument("--capacity", type=int, default=5)
+    add.add_argument("--locale", default="en", help="the console's language for this agent")
+    add.add_argument("--timezone")
+    agent.add_parser("disable", help="disable an agent and end their sessions").add_argument("login")
+    agent.add_parser("password", help="set a new password (ends their sessions)").add_argument("login")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update costs ~12%
-    if args.command in ("import-sales", "customer-file", "downtime"):
+    if args.command in ("import-sales", "customer-file", "downtime", "agent"):
         logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the operator's output readable
     settings = Settings()
     from bot.company import CompanyDataError
@@ -224,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             return _customer_file(settings, args.customer_id)
         if args.command == "downtime":
             return _downtime(settings, args)
+        if args.command == "agent":
+            return _agent(settings, args)
         if args.command == "demo":
             from storage.db import upgrade
 

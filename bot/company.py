@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from bot.config import Settings
 from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
+from bot.people import CannedReplies, Teams, load_canned, load_teams
 from services.datafile import load_model, problem
 from services.location import ServiceArea, load_area
 from services.sla import SlaConfig, load_sla
@@ -192,6 +193,8 @@ class Company:
     sla: SlaConfig
     area: ServiceArea
     warranty: WarrantyConfig
+    teams: Teams | None = None  # data/teams.yaml: language teams and their hours
+    canned: CannedReplies | None = None  # data/canned_replies.yaml
 
     def components_of(self, line_id: str, model_code: str | None) -> tuple[str, ...] | None:
         """The warranty components a unit of this model has; None (all of the line's) when
@@ -211,10 +214,12 @@ def load_company(settings: Settings) -> Company:
         sla = load_sla(data / "sla.yaml")
         area = load_area(data / "service_centres.yaml")
         warranty = load_config(data / "warranty.yaml")
+        teams = load_teams(data / "teams.yaml")
+        canned = load_canned(data / "canned_replies.yaml")
     except ValueError as error:  # the loaders name the file, line and field
         raise CompanyDataError(str(error)) from error
     _check_components(catalog, warranty, data / "products.yaml")
-    return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty)
+    return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty, teams, canned)
 
 
 def _check_components(catalog: Catalog, warranty: WarrantyConfig, path: Path) -> None:

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
 
     def retention_policy(self) -> Policy:
         return Policy(timedelta(days=self.retention_receipts_days), timedelta(days=self.retention_outbox_days))
+    # The agents' console: how long a log-in lasts (hours).
+    console_session_hours: float = Field(default=12.0, gt=0)
+    # Uploaded files (agents' photos and documents) and the largest accepted, in bytes.
+    media_dir: Path = PROJECT_ROOT / "var" / "media"
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
 
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token)

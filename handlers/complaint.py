@@ -11,8 +11,10 @@ from typing import Any
 from bot.core.forms import Form, Invalid, Slot, start, summary, text_answer, words_answer
 from bot.core.turn import Turn
 from bot.i18n import N_
+from handlers import handoff
 from handlers.menu import menu_choices
 from handlers.promises import describe, promise
+from services.handoff import CUSTOMER, Handoff, Step, TicketKind, TicketStatus, decide
 from services.tickets import find_number
 
 CATEGORIES = {
@@ -45,8 +47,8 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     # A complaint promises an answer from a person, not a repair (that is the related ticket's).
     promised = promise(turn, related.product_line if related else None).response_only()
     ticket = await turn.store.open_ticket(
-        "complaint",
-        "queued",
+        TicketKind.COMPLAINT,
+        decide(Handoff(TicketStatus.OPEN), Step.QUEUE, CUSTOMER).status.value,
         category=values["category"],
         description=values["description"],
         related_ticket_id=related.id if related else None,
@@ -54,9 +56,9 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
         details=promised.details(),
         **promised.ticket_fields(),
     )
-    turn.message_ticket_id = ticket.id
     recorded = summary(turn, COMPLAINT)
-    turn.goto("")
+    # Every complaint goes to a person: the conversation waits on it.
+    handoff.follow(turn, Handoff(TicketStatus(ticket.status)), ticket.id)
     turn.say(
         turn.t._("Your complaint %(number)s is registered and has gone to our service team.", number=ticket.number)
         + "\n\n" + recorded + "\n\n"

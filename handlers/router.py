@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.core import forms
+from bot.core.actions import END_CHOICE
 from bot.core.events import MAX_TEXT, Choice, Event, Kind
 from bot.core.turn import Turn
 from bot.i18n import N_
 from handlers import complaint, customer_file, handoff, menu, repair, tickets, timezone, warranty
+from services.handoff import MISUNDERSTANDINGS_BEFORE_PERSON, Mode, TicketKind, asks_for_person
 from services.serials import find_serial
 from services.tickets import find_number
 
@@ -39,6 +41,8 @@ COMMANDS = {
 }
 # A serial number found in free text: what the customer may do with it ("sn:<action>:<serial>").
 SERIAL_ACTIONS = {"repair": N_("🛠 Report a repair"), "warranty": N_("🛡 Check warranty")}
+PERSON_COMMANDS = ("agent", "operator", "person")
+MISSES = "misses"  # slot: free-text messages in a row the bot did not understand
 
 
 def _form(turn: Turn) -> forms.Form | None:
@@ -47,6 +51,12 @@ def _form(turn: Turn) -> forms.Form | None:
 
 async def route(turn: Turn) -> None:
     event = turn.event
+    if event.kind is Kind.CHOICE and event.choice == END_CHOICE:
+        await handoff.end(turn)
+        return
+    # A person owns the conversation: the bot stays silent, the message is theirs.
+    if turn.mode == Mode.AGENT and await handoff.with_agent(turn):
+        return
     if event.kind is Kind.TEXT and len(event.text) > MAX_TEXT:
         turn.say(turn.t.n(
             "Your message is too long for me (over %(count)d character). Please shorten it.",
@@ -62,6 +72,12 @@ async def route(turn: Turn) -> None:
             done = await menu.set_language(turn, choice[5:])
             if done:
                 await resume(turn, done)
+            return
+        if choice == handoff.LEAVE_CHOICE and turn.mode == Mode.QUEUED:
+            await handoff.leave_message(turn)
+            return
+        if choice.startswith(handoff.ABOUT):
+            await handoff.about(turn, choice)
             return
         if choice.startswith("menu:") and _form(turn) is None:
             label = menu.ENTRIES.get(choice[5:])
@@ -85,8 +101,11 @@ async def route(turn: Turn) -> None:
         turn.say(turn.t._("That button belongs to an earlier message."))
         menu.show_menu(turn)
         return
+    if event.kind is Kind.TEXT and asks_for_person(event.text):
+        await handoff.talk_to_person(turn)
+        return
     # Waiting for a person: what the bot understands it still answers; the rest goes to the request.
-    if turn.mode == "queued" and not _understood(turn) and await handoff.while_queued(turn):
+    if turn.mode == Mode.QUEUED and not _understood(turn) and await handoff.while_queued(turn):
         return
     await _free_text(turn)
 
@@ -113,6 +132,8 @@ async def _command(turn: Turn, command: str) -> None:
     if command in COMMAND_NAV and _form(turn):
         turn.event = _as_choice(turn, forms.nav_id(COMMAND_NAV[command], turn.state))
         await route(turn)
+    elif command in PERSON_COMMANDS:
+        await handoff.talk_to_person(turn)
     elif command in ("start", "menu", "cancel", "restart"):
         handoff.step_out(turn)  # the bot is there again; a waiting request stays open for the person
         if command in ("start", "restart"):
@@ -205,7 +226,13 @@ async def _free_text(turn: Turn) -> None:
     if event.kind in (Kind.LOCATION, Kind.CONTACT):
         menu.show_menu(turn, turn.t._("Thank you. To send this with a repair request, please choose Report a repair first."))
         return
+    misses = int(turn.slots.get(MISSES, 0)) + 1
+    if misses >= MISUNDERSTANDINGS_BEFORE_PERSON:
+        turn.say(turn.t._("I am sorry, I do not understand. Let me find a person for you."))
+        await handoff.hand_over(turn, TicketKind.PERSON)
+        return
     menu.greet(turn)
+    turn.slots[MISSES] = misses
 
 
 async def _offer_for_serial(turn: Turn, serial: str) -> None:

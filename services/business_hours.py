@@ -107,3 +107,10 @@ def add_business_time(
                 remaining -= closes - begin
         day += timedelta(days=1)
     raise ValueError(f"no business hours found within {MAX_SEARCH_DAYS} days")
+
+
+def back_at(now: datetime, hours: BusinessHours, holidays: Collection[date] = ()) -> datetime | None:
+    """When people are next at work, or None if they are at work now."""
+    tick = timedelta(microseconds=1)
+    opens = add_business_time(now, tick, hours, holidays) - tick
+    return None if opens <= now else opens

@@ -158,6 +158,7 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_customer_created", "customer_id", "created_at"),
         Index("ix_tickets_conversation_id", "conversation_id"),
+        Index("ix_tickets_status_updated", "status", "updated_at"),  # the console's queue
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -197,6 +198,13 @@ class Ticket(Base):
     out_of_use_from: Mapped[date | None] = mapped_column(Date)
     working_again_on: Mapped[date | None] = mapped_column(Date)
     own_fault: Mapped[bool | None] = mapped_column(Boolean)
+    # The human side (services/handoff.py): who owns it, the team it waits for, how it ended.
+    assigned_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    team: Mapped[str | None] = mapped_column(String(32))
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the promised first response was found missed (recorded once, supervisors alerted).
+    response_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TicketCounter(Base):
@@ -224,6 +232,60 @@ class Message(Base):
     channel_message_id: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text, default="")
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # An agent's message: who wrote it, whether only agents see it (a note), and
+    # the outbox row that carries it to the customer (its delivery status).
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    outbox_id: Mapped[int | None] = mapped_column(BigId)
+
+
+class Agent(Base):
+    """A person who answers customers in the console."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # services.handoff.Role
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    product_lines: Mapped[list[str]] = mapped_column(JSON, default=list)
+    team: Mapped[str | None] = mapped_column(String(32))
+    capacity: Mapped[int] = mapped_column(Integer, default=5)
+    locale: Mapped[str] = mapped_column(String(16), default="en")  # the console's language for them
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AgentSession(Base):
+    """A console log-in; the cookie holds the token, the store only its SHA-256."""
+
+    __tablename__ = "agent_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Every agent action: who, what, on which conversation or ticket, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[int | None] = mapped_column(BigId)
+    ticket_id: Mapped[int | None] = mapped_column(BigId)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, or_, select, update
 
 from services.downtime import DowntimeRecord
+from services.handoff import CUSTOMER, Handoff, Refused, Step, decide
 from services.tickets import OPEN_STATUSES, PREFIX, format_number
 from services.warranty_check import ProductRecord
 from storage.db import StoreConnection, insert_ignore
@@ -263,6 +264,26 @@ class ConversationStore:
             self._conn, product_id=product_id, customer_id=self._row.customer_id, ticket_id=ticket_id,
             phone=phone, phone_matches=phone_matches,
         )
+
+    async def handoff(self, ticket_id: int, step: Step) -> Handoff | None:
+        """Take a customer's step on their ticket (services.handoff); None if refused."""
+        from storage.handoff import change_handoff, ticket_state
+
+        ticket = await ticket_state(self._conn, ticket_id, self._row.id)
+        if ticket is None:
+            return None
+        try:
+            after = decide(ticket.handoff, step, CUSTOMER)
+        except Refused:
+            return None
+        if after != ticket.handoff and not await change_handoff(self._conn, ticket_id, ticket.handoff, after, self._now):
+            return None
+        return after
+
+    async def queue_position(self, ticket_id: int) -> int:
+        from storage.handoff import queue_position
+
+        return await queue_position(self._conn, ticket_id)
 
     async def product_downtime(self, product_id: int) -> list[DowntimeRecord]:
         query = select(tickets.c.out_of_use_from, tickets.c.working_again_on, tickets.c.own_fault).where(

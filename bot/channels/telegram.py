@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiogram import Bot, Router
@@ -265,14 +265,56 @@ class BotAPI:
             return response.status, await response.read()
 
 
+    async def upload(self, method: str, fields: dict[str, Any], field: str, name: str, data: bytes) -> Any:
+        """A Bot API call with one file uploaded (multipart), e.g. sendPhoto; errors as in `call`."""
+        form = aiohttp.FormData()
+        for key, value in fields.items():
+            form.add_field(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        form.add_field(field, data, filename=name)
+        session = self.bot.session
+        http = await session.create_session()  # type: ignore[attr-defined]
+        url = session.api.api_url(token=self.bot.token, method=method)
+        try:
+            async with http.post(url, data=form, timeout=aiohttp.ClientTimeout(total=session.timeout)) as response:
+                answer = json.loads(await response.read())
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as trouble:
+            raise Temporary(f"{method}: {type(trouble).__name__} {trouble}") from trouble
+        except (aiohttp.ClientError, TimeoutError) as trouble:
+            raise Uncertain(f"{method}: {type(trouble).__name__} {trouble}") from trouble
+        if answer.get("ok"):
+            return answer.get("result")
+        if answer.get("error_code") == 403:
+            raise Unreachable(answer.get("description", ""))
+        raise BadRequest(answer.get("description", "")) if answer.get("error_code") == 400 else Temporary(str(answer))
+
+
+    async def download(self, file_id: str) -> bytes:
+        """A file a user sent (getFile, then the file URL)."""
+        found = await self.call("getFile", {"file_id": file_id})
+        session = self.bot.session
+        http = await session.create_session()  # type: ignore[attr-defined]
+        url = session.api.file_url(token=self.bot.token, path=found["file_path"])
+        async with http.get(url, timeout=aiohttp.ClientTimeout(total=session.timeout)) as response:
+            if response.status != 200:
+                raise Temporary(f"getFile download: HTTP {response.status}")
+            data: bytes = await response.read()
+            return data
+
+
 _JSON = {"Content-Type": "application/json"}
+_MEDIA_METHODS = {"photo": "sendPhoto", "video": "sendVideo", "document": "sendDocument"}
+
+
+class Files(Protocol):
+    async def read(self, ref: str) -> bytes | None: ...
 
 
 class TelegramTransport:
     channel = CHANNEL
 
-    def __init__(self, api: BotAPI) -> None:
+    def __init__(self, api: BotAPI, files: Files | None = None) -> None:
         self.api = api
+        self.files = files  # where an agent's uploaded files are read from
         # Outbox row -> parts of its long text already out: a retry goes on from there.
         self._parts_out: dict[int, int] = {}
 
@@ -288,6 +330,8 @@ class TelegramTransport:
             except Uncertain as unknown:  # editing twice does no harm
                 raise Temporary(str(unknown)) from unknown
             return reply.replaces
+        if reply.attachments and self.files is not None:
+            return await self._send_file(chat_id, reply)
         parts: list[tuple[str, dict[str, Any] | None]] = [(text, None) for text in split_text(reply.text)]
         markup = keyboard(reply)
         if reply.closes_request and reply.choices:
@@ -314,4 +358,18 @@ class TelegramTransport:
             except (RetryLater, Temporary):
                 self._parts_out[row_id] = index
                 raise
+        return str(sent["message_id"]) if sent else None
+
+    async def _send_file(self, chat_id: str, reply: Reply) -> str | None:
+        """An agent's file as Telegram media (the text as its caption)."""
+        assert self.files is not None
+        attachment = reply.attachments[0]
+        data = await self.files.read(attachment.ref)
+        if data is None:
+            raise BadRequest(f"file {attachment.ref} is gone")
+        kind = attachment.kind if attachment.kind in _MEDIA_METHODS else "document"
+        fields: dict[str, Any] = {"chat_id": chat_id}
+        if reply.text:
+            fields["caption"] = reply.text[:1024]
+        sent = await self.api.upload(_MEDIA_METHODS[kind], fields, kind, attachment.name or kind, data)
         return str(sent["message_id"]) if sent else None

@@ -62,6 +62,7 @@ UI = {
     "location_denied": N_("Your browser did not share the location. Please type the address."),
     "forget": N_("Forget this device"),
     "forget_confirm": N_("End this chat on this device? The conversation will no longer be shown here; your requests stay with us."),
+    "attach": N_("Photo or document"),
 }
 # Answers to a client that is too fast or sends what we cannot read (never exception text).
 TOO_FAST = N_("You are sending messages faster than we can read them. Please wait a moment and try again.")
@@ -135,6 +136,18 @@ class WebChat:
             COOKIE, token, max_age=int(self.lifetime.total_seconds()), path="/", httponly=True, samesite="Lax",
             secure=self.security.https,
         )
+
+    async def uploader(self, request: web.Request) -> str:
+        """The visitor an HTTP upload comes from, checked like a socket frame: origin, the
+        server-issued identity and the message limits; an HTTP error otherwise."""
+        if not self.security.origin_allowed(request):
+            raise web.HTTPForbidden(text="origin not allowed")  # not customer-facing: a foreign page
+        session = await web_sessions.find(self.engine, request.cookies.get(COOKIE), self.clock())
+        if session is None:
+            raise web.HTTPUnauthorized(text="open the chat page first")
+        if not (self.visitor_messages.allow(session.visitor) and self.ip_messages.allow(self.security.client_ip(request))):
+            raise web.HTTPTooManyRequests(text=self._polite(request, TOO_FAST), headers={"Retry-After": "5"})
+        return session.visitor
 
     async def socket(self, request: web.Request) -> web.WebSocketResponse:
         if not self.security.origin_allowed(request):
@@ -250,11 +263,14 @@ def _translated(locale: str, timezone: str, msgid: str) -> str:
 
 
 def _reply_frame(row_id: int, reply: Reply) -> dict[str, Any]:
-    return {
+    frame = {
         "type": "reply", "id": row_id, "text": reply.text, "choices": [[c.id, c.label] for c in reply.choices],
         "request": reply.request, "request_label": reply.request_label,
         "replaces": int(reply.replaces) if reply.replaces else None,
     }
+    if reply.attachments:  # an agent's files (bot/channels/web_media.py serves them)
+        frame["files"] = [{"kind": a.kind, "name": a.name, "url": "/files/" + a.ref.removeprefix("media:")} for a in reply.attachments]
+    return frame
 
 
 def _event(visitor: str, frame: TextFrame | ChoiceFrame | LocationFrame, origin_text: str | None) -> Event:

@@ -10,6 +10,11 @@ Two events of one conversation are never processed at once: in one process
 the committer runs batches one after another and a batch's turns in order;
 across processes the transaction holds the conversation (SQLite: the write
 lock taken by BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE).
+
+Agents' actions (`await dispatcher.act(action)`, bot/core/actions.py) join the
+same queue and are applied in arrival order between the customers' batches,
+each in a transaction of its own that holds its conversation the same way.
+After each commit the bus (if any) hears which conversations changed.
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import insert
+
 from bot.company import Company
-from bot.core import share
+from bot.core import actions, share
+from bot.core.actions import Action, ActionResult
 from bot.core.events import Event, Kind, Reply
 from bot.core.language import detect
 from bot.core.turn import CustomerView, Turn
 from bot.i18n import Translator, normalize_locale
+from services.handoff import Mode, Refused
 from services.timezones import known_zone
 from storage.db import Store, StoreConnection
 from storage.models import utcnow
@@ -38,6 +47,7 @@ from storage.turns import (
     accept_receipts,
     find_or_create_identity,
     load_conversations,
+    outbox,
 )
 
 log = logging.getLogger(__name__)
@@ -68,10 +78,16 @@ class Outbox(Protocol):
         ...
 
 
+class Bus(Protocol):
+    """Who hears of committed changes (the console's live updates)."""
+
+    def changed(self, conversation_ids: set[int]) -> None: ...
+
+
 @dataclass(slots=True)
 class _Item:
-    event: Event
-    done: asyncio.Future[None]
+    event: Event | Action
+    done: asyncio.Future[Any]
 
 
 class Dispatcher:
@@ -99,15 +115,25 @@ class Dispatcher:
         # (channel, user id) -> (customer id, conversation id); identities never change.
         self._identities: dict[tuple[str, str], tuple[int, int]] = {}
         self._task: asyncio.Task[None] | None = None
+        self.bus: Bus | None = None
+        self._people: set[int] = set()  # conversations of the batch that involve a person
 
     async def handle(self, event: Event) -> None:
         """Process `event`; returns when its turn is committed."""
+        await self._enqueue(event)
+
+    async def act(self, action: Action) -> ActionResult:
+        """Apply an agent's action; returns once it is committed (or refused, with the reason)."""
+        result: ActionResult = await self._enqueue(action)
+        return result
+
+    async def _enqueue(self, work: Event | Action) -> Any:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="dispatcher")
-        item = _Item(event, asyncio.get_running_loop().create_future())
+        item = _Item(work, asyncio.get_running_loop().create_future())
         self._pending.append(item)
         self._wake.set()
-        await item.done
+        return await item.done
 
     async def close(self) -> None:
         if self._task:
@@ -123,11 +149,68 @@ class Dispatcher:
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-                await self._commit(batch)
+                # In arrival order: runs of customer events as one batch, each action on its own.
+                run: list[_Item] = []
+                for item in batch:
+                    if isinstance(item.event, Event):
+                        run.append(item)
+                        continue
+                    if run:
+                        await self._commit(run)
+                        run = []
+                    await self._apply(item)
+                if run:
+                    await self._commit(run)
+
+    async def _apply(self, item: _Item) -> None:
+        action = item.event
+        assert isinstance(action, Action)
+        queued: list[Queued] = []
+        try:
+            result, queued = await self._action_transaction(action)
+        except Refused as refusal:
+            result = ActionResult(False, refusal.reason, refusal.owner)
+        except Exception as error:
+            log.exception("action failed: %s", action)
+            if not item.done.done():
+                item.done.set_exception(error)
+            return
+        if not item.done.done():
+            item.done.set_result(result)
+        if queued and self.outbox:
+            self.outbox.queued(queued)
+        if result.ok and self.bus:
+            self.bus.changed({action.conversation_id})
+
+    async def _action_transaction(self, action: Action) -> tuple[ActionResult, list[Queued]]:
+        now = self._clock()
+        queued: list[Queued] = []
+        writes = _Writes(now, self.outbox)
+        async with self._engine.begin() as conn:
+            rows = await load_conversations(conn, self._st, [action.conversation_id])
+            row = rows.get(action.conversation_id)
+            if row is None:
+                raise Refused("no such conversation")
+
+            async def emit(channel: str, chat_id: str, reply: Reply) -> int:
+                values = {
+                    "channel": channel, "chat_id": chat_id, "conversation_id": row.id, "payload": reply.to_payload(),
+                    "next_attempt_at": now, "created_at": now, **writes.claim(channel),
+                }
+                row_id: int = await conn.scalar(insert(outbox).values(values).returning(outbox.c.id))
+                queued.append(Queued(row_id, channel, chat_id, values["payload"], values["status"] == "sending"))
+                return row_id
+
+            result = await actions.apply(conn, row, action, now, self._company.timezone, emit)
+            await conn.execute(self._st.save, [{
+                "b_id": row.id, "b_state": row.state, "b_slots": row.slots, "b_mode": row.mode,
+                "b_ticket_id": row.ticket_id, "b_now": now,
+            }])
+        return result, queued
 
     async def _commit(self, batch: list[_Item], safe: bool = False) -> None:
         try:
-            queued, identities = await self._transaction([item.event for item in batch], safe)
+            queued, identities = await self._transaction([item.event for item in batch if isinstance(item.event, Event)], safe)
         except Exception as error:
             if len(batch) > 1:
                 # One bad event must not sink the others: retry each on its own.
@@ -145,10 +228,14 @@ class Dispatcher:
                 item.done.set_result(None)
         if queued and self.outbox:
             self.outbox.queued(queued)
+        if self.bus and self._people:
+            self.bus.changed(self._people)
+            self._people = set()
 
     async def _transaction(self, events: list[Event], safe: bool) -> tuple[list[Queued], dict[tuple[str, str], tuple[int, int]]]:
         now = self._clock()
         async with self._engine.begin() as conn:
+            self._people = set()
             fresh = await self._deduplicate(conn, events, now)
             identities = {}
             for event in fresh:
@@ -201,6 +288,8 @@ class Dispatcher:
         else:
             await self._route(turn)
         share.settle(turn, share_open)
+        if row.mode != Mode.BOT or turn.mode != Mode.BOT:
+            self._people.add(row.id)
         row.state, row.slots, row.mode, row.ticket_id = turn.state, turn.slots, turn.mode, turn.ticket_id
         row.locale = turn.customer.locale
         if row.identity_unreachable:  # they wrote to us, so they can be reached again
@@ -249,10 +338,10 @@ class _Writes:
                 })
             self.outbox.append({
                 "channel": event.channel, "chat_id": event.chat_id, "conversation_id": row.id,
-                "payload": reply.to_payload(), "next_attempt_at": now, "created_at": now, **self._claim(event.channel),
+                "payload": reply.to_payload(), "next_attempt_at": now, "created_at": now, **self.claim(event.channel),
             })
 
-    def _claim(self, channel: str) -> dict[str, Any]:
+    def claim(self, channel: str) -> dict[str, Any]:
         if channel not in self._leases:
             self._leases[channel] = self._outbox.lease_for(channel, self.now) if self._outbox else None
         lease = self._leases[channel]

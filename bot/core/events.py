@@ -108,6 +108,8 @@ class Reply:
     replaces: str | None = None
     # Take away the share button an earlier reply asked for (Telegram: remove_keyboard).
     closes_request: bool = False
+    # Files sent with the text (an agent's photo): `ref` is a `media:` reference (bot/media.py).
+    attachments: tuple[Attachment, ...] = ()
 
     def to_payload(self) -> dict[str, Any]:
         # Written out: dataclasses.asdict deep-copies (~200 us for a 10-button keyboard).
@@ -117,6 +119,8 @@ class Reply:
         }
         if self.closes_request:
             payload["closes_request"] = True
+        if self.attachments:
+            payload["attachments"] = [{"kind": a.kind, "ref": a.ref, "name": a.name, "mime": a.mime} for a in self.attachments]
         return payload
 
     @classmethod
@@ -128,4 +132,5 @@ class Reply:
             request_label=payload.get("request_label"),
             replaces=payload.get("replaces"),
             closes_request=payload.get("closes_request", False),
+            attachments=tuple(Attachment(a["kind"], a["ref"], a.get("name"), a.get("mime")) for a in payload.get("attachments", ())),
         )

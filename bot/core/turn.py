@@ -15,6 +15,7 @@ from bot.company import Company
 from bot.core.events import Choice, Event, Reply
 from bot.i18n import Translator
 from services.downtime import DowntimeRecord
+from services.handoff import Handoff, Step
 from services.timezones import effective_zone
 from services.warranty_check import ProductRecord
 from storage.products import LinkResult
@@ -80,6 +81,14 @@ class TurnStore(Protocol):
         ...
 
     async def product_downtime(self, product_id: int) -> list[DowntimeRecord]: ...
+
+    async def handoff(self, ticket_id: int, step: Step) -> Handoff | None:
+        """The customer's step on their ticket through the handoff state machine; None if refused."""
+        ...
+
+    async def queue_position(self, ticket_id: int) -> int:
+        """1 for the conversation that has waited longest."""
+        ...
 
 
 @dataclass(slots=True)

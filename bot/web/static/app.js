@@ -7,6 +7,13 @@
   const $ = (selector) => document.querySelector(selector);
   const list = $("#messages"), composer = $("#composer"), input = $("#text");
   const sendButton = $("#send"), picker = $("#language"), statusLine = $("#status"), forgetButton = $("#forget");
+  const fileInput = $("#file");
+  if (fileInput) {
+    fileInput.addEventListener("change", () => {
+      for (const file of fileInput.files) upload(file);
+      fileInput.value = "";
+    });
+  }
 
   let ui = { connecting: "Connecting…", offline: "Connection lost. Reconnecting…" };
   let socket = null;
@@ -64,6 +71,7 @@
     if (shown.has(frame.id)) return;
     const bubble = el("div", "msg bot");
     bubble.append(el("div", "text", frame.text));
+    for (const file of frame.files || []) bubble.append(fileLink(file));
     const choices = frame.choices || [];
     if (choices.length) {
       const box = el("div", "choices");
@@ -88,6 +96,32 @@
     }
     shown.set(frame.id, bubble);
     append(bubble);
+  }
+
+  // A file an agent sent: a photo shows, anything else is a link.
+  function fileLink(file) {
+    const link = el("a", "file", file.kind === "photo" ? "" : `📎 ${file.name || file.kind}`);
+    link.href = file.url;
+    link.target = "_blank";
+    if (file.kind === "photo") {
+      const image = el("img");
+      image.src = file.url;
+      image.alt = file.name || "";
+      link.append(image);
+    }
+    return link;
+  }
+
+  // A photo or document from the customer: uploaded over HTTP (the server checks it).
+  async function upload(file) {
+    const id = newId();
+    addMine(id, `📎 ${file.name}`);
+    const body = new FormData();
+    body.append("id", id);
+    body.append("file", file);
+    const response = await fetch("upload", { method: "POST", body, credentials: "same-origin" });
+    const bubble = shown.get(id);
+    if (!response.ok && bubble) bubble.classList.add("failed");
   }
 
   // The customer's messages as the server stored them: "[<choice id>]" for a
@@ -192,6 +226,7 @@
     forgetButton.querySelector(".label").textContent = ui.forget;
     forgetButton.title = ui.forget;
     forgetButton.setAttribute("aria-label", ui.forget);
+    if (fileInput && ui.attach) fileInput.parentElement.title = ui.attach;
     picker.replaceChildren(...Object.entries(ui.languages || {}).map(([code, name]) => {
       const option = el("option", "", name);
       option.value = code;

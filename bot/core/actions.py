@@ -1,0 +1,153 @@
+"""The core's second actor: an agent's action on a conversation.
+
+An action (claim, reply, note, transfer, release, resolve, ...) enters the core
+addressed to a conversation, like a customer's event, and is serialised with
+that conversation's turns by the same committer (in one process) and by the
+conversation's lock (across processes). Its ticket change, transcript lines
+(author `agent` with the agent's id, or `system` for notices) and outbox rows
+commit in one transaction; the handoff change is decided by
+`services.handoff.decide` and applied with one conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.core.events import Attachment, Choice, Reply
+from bot.i18n import Translator
+from services.handoff import Actor, Handoff, Mode, Refused, Step, TicketStatus, decide, may_write
+from storage import handoff as store
+from storage.db import StoreConnection
+from storage.turns import ConversationRow
+
+
+class Act(StrEnum):
+    CLAIM = "claim"
+    ASSIGN = "assign"
+    TRANSFER = "transfer"
+    REQUEUE = "requeue"
+    RELEASE = "release"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+    REPLY = "reply"
+    NOTE = "note"
+
+
+_STEPS = {act: Step(act.value) for act in Act if act.value in {step.value for step in Step}}
+
+END_CHOICE = "handoff:end"  # the customer's button to return to the bot
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    conversation_id: int
+    act: Act
+    actor: Actor
+    text: str = ""
+    ticket_id: int | None = None  # default: the conversation's current ticket
+    target_agent_id: int | None = None  # ASSIGN, TRANSFER
+    resolution: str | None = None  # RESOLVE
+    team: str | None = None  # REQUEUE: the team it waits for
+    attachments: tuple[Attachment, ...] = ()  # REPLY: files (`media:` references)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    ok: bool
+    reason: str | None = None
+    owner_id: int | None = None  # who holds the ticket now (the winner, for a lost claim)
+    message_id: int | None = None
+    ticket_id: int | None = None
+
+
+# Writes one outbox row (channel, chat id, reply) in the action's transaction; returns its id.
+Emit = Callable[[str, str, Reply], Awaitable[int]]
+
+
+def _notice(t: Translator, act: Act, name: str | None, number: str) -> Reply | None:
+    """What the customer is told (in their language) when a person's part changes."""
+    end = (Choice(END_CHOICE, t._("↩ Back to the assistant")),)
+    menu = (Choice("menu:menu", t._("Main menu")),)
+    if act in (Act.CLAIM, Act.ASSIGN, Act.REOPEN):
+        return Reply(t._("%(name)s from our service team has joined. You are now talking to a person about request %(number)s.",
+                         name=name or "?", number=number), end)
+    if act is Act.TRANSFER:
+        return Reply(t._("%(name)s is taking over your conversation.", name=name or "?"), end)
+    if act is Act.REQUEUE:
+        return Reply(t._("You are back in the queue: the next free colleague will answer you here."), end)
+    if act is Act.RELEASE:
+        return Reply(t._("Our colleague has handed you back to the assistant. Write /agent to talk to a person again."), menu)
+    if act is Act.RESOLVE:
+        return Reply(t._("Your request %(number)s is resolved. You are back with the assistant; write /agent to talk to a person again.",
+                         number=number), menu)
+    return None
+
+
+async def apply(
+    conn: StoreConnection, row: ConversationRow, action: Action, now: datetime, timezone: str, emit: Emit,
+) -> ActionResult:
+    """Apply one action inside the transaction that holds the conversation; Refused is raised on a refusal."""
+    ticket_id = action.ticket_id or row.ticket_id
+    if ticket_id is None:
+        raise Refused("no ticket with a person")
+    ticket = await store.ticket_state(conn, ticket_id, row.id)
+    if ticket is None:
+        raise Refused("no such ticket in this conversation")
+    actor = action.actor
+    where = await store.address(conn, row.identity_id)
+    t = Translator(row.locale, row.timezone or timezone)
+    base: dict[str, Any] = {"conversation_id": row.id, "ticket_id": ticket.id, "channel": where.channel, "created_at": now}
+    if action.act is Act.NOTE:
+        message_id = await store.add_message(conn, **base, direction="out", author="agent", agent_id=actor.agent_id,
+                                             internal=True, text=action.text, attachments=[])
+        await store.record(conn, actor.agent_id, action.act, now, conversation_id=row.id, ticket_id=ticket.id)
+        return ActionResult(True, message_id=message_id, ticket_id=ticket.id, owner_id=ticket.handoff.agent_id)
+    if action.act is Act.REPLY:
+        if not may_write(ticket.handoff, actor):
+            raise Refused("not yours", ticket.handoff.agent_id)
+        outbox_id = await emit(where.channel, where.chat_id, Reply(action.text, attachments=action.attachments))
+        files = [{"kind": a.kind, "ref": a.ref, "name": a.name, "mime": a.mime} for a in action.attachments]
+        message_id = await store.add_message(conn, **base, direction="out", author="agent", agent_id=actor.agent_id,
+                                             text=action.text, attachments=files, outbox_id=outbox_id)
+        if ticket.first_response_at is None:
+            await store.change_handoff(conn, ticket.id, ticket.handoff, ticket.handoff, now, first_response_at=now)
+        await store.record(conn, actor.agent_id, action.act, now, conversation_id=row.id, ticket_id=ticket.id)
+        return ActionResult(True, message_id=message_id, ticket_id=ticket.id, owner_id=ticket.handoff.agent_id)
+    after = _decide(ticket.handoff, action)
+    if after.agent_id is not None and after.agent_id != ticket.handoff.agent_id and not await store.agent_is_active(conn, after.agent_id):
+        raise Refused("no such agent")
+    values: dict[str, Any] = {}
+    if action.act is Act.RESOLVE:
+        values["resolution"] = action.resolution
+    if action.act is Act.REQUEUE:
+        values["team"] = action.team
+    if not await store.change_handoff(conn, ticket.id, ticket.handoff, after, now, **values):
+        raise Refused("changed meanwhile", await store.owner_of(conn, ticket.id))
+    row.mode = after.mode.value
+    row.ticket_id = ticket.id if after.mode is not Mode.BOT else None
+    if after.mode is not Mode.BOT:
+        row.state, row.slots = "", {}
+    notice = _notice(t, action.act, await store.agent_name(conn, after.agent_id), ticket.number)
+    if notice is not None:
+        await store.add_message(conn, **base, direction="out", author="system", agent_id=actor.agent_id,
+                                text=notice.text, attachments=[], outbox_id=await emit(where.channel, where.chat_id, notice))
+    await store.record(conn, actor.agent_id, action.act, now, conversation_id=row.id, ticket_id=ticket.id,
+                       before=ticket.handoff.status.value, after=after.status.value, owner=after.agent_id,
+                       **({"resolution": action.resolution} if action.resolution else {}))
+    return ActionResult(True, owner_id=after.agent_id, ticket_id=ticket.id)
+
+
+def _decide(current: Handoff, action: Action) -> Handoff:
+    step = _STEPS.get(action.act)
+    if step is None:
+        raise Refused(f"unknown action {action.act}")
+    if step is Step.RESOLVE and not action.resolution:
+        raise Refused("a resolution code is required")
+    after = decide(current, step, action.actor, action.target_agent_id)
+    if after.status is TicketStatus.ASSIGNED and after.agent_id is None:
+        raise Refused("no agent")
+    return after
