@@ -329,7 +329,7 @@ async def test_a_unit_recorded_for_another_phone_is_a_claim_for_the_person(new_c
 
 
 async def test_a_claim_on_a_unit_without_a_start_date_opens_one_request(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:
-    await register(engine, "IT2405000002", "it_project", "TC-S2000", TODAY - timedelta(days=30), customer_phone=None)
+    await register(engine, "IT2405000002", "it_project", "SRV-2U", TODAY - timedelta(days=30), customer_phone=None)
     answer = await ask(new_chat("visitor"), "IT2405000002")
     assert "a person will confirm that it is yours" in answer and "final acceptance" in answer
     [ticket] = await tickets(engine)

@@ -65,6 +65,9 @@ async def test_two_sender_processes_never_claim_the_same_row(engine: AsyncEngine
     assert owners == {**dict.fromkeys(a, "a"), **dict.fromkeys(b, "b")}
 
 
+SHARED_PHONE = "+8613800138000"
+
+
 @pytest.mark.slow
 async def test_two_customers_claiming_the_same_units_in_two_processes_never_both_win(
     engine: AsyncEngine, db_url: str,
@@ -72,10 +75,13 @@ async def test_two_customers_claiming_the_same_units_in_two_processes_never_both
     serials = [f"HA2403{n:06d}" for n in range(UNITS)]
     async with engine.begin() as conn:
         for customer_id in (1, 2):
-            await conn.execute(insert(Customer).values(id=customer_id, locale="en", locale_chosen=False, created_at=utcnow()))
+            # Both proved the phone the dealer recorded (a household's shared number), so each may link the units.
+            await conn.execute(insert(Customer).values(
+                id=customer_id, locale="en", locale_chosen=False, created_at=utcnow(), verified_phone=SHARED_PHONE,
+            ))
         await conn.execute(insert(Product), [
             {"serial": s, "product_line": "HA", "model": "M", "manufactured": date(2024, 3, 1),
-             "created_at": utcnow(), "updated_at": utcnow()}
+             "customer_phone": SHARED_PHONE, "created_at": utcnow(), "updated_at": utcnow()}
             for s in serials
         ])
     first, second = _race(["link", db_url, "a", "1", *serials], ["link", db_url, "b", "2", *serials])
