@@ -33,7 +33,7 @@ from bot.outbox import Limits, OutboxSender, Transport
 from bot.startup import warm_up
 from bot.supervisor import Supervisor
 from handlers.router import route
-from storage.db import checkpoints, create_engine
+from storage.db import checkpoints, create_engine, is_sqlite
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -134,7 +134,8 @@ class Service:
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
         self.supervisor.start("outbox", self.sender.run)
-        self.supervisor.start("checkpoints", lambda: checkpoints(self.settings.database_url))
+        if is_sqlite(self.settings.database_url):
+            self.supervisor.start("checkpoints", lambda: checkpoints(self.settings.database_url))
         self.supervisor.start("loop-lag", self.lag.run)
         if self.bot:
             self.supervisor.start("telegram", self._telegram)
@@ -172,6 +173,7 @@ class Service:
     async def stop(self) -> None:
         """A clean stop: take no new updates, finish the turns in hand, let sends on the
         network finish (`stop_grace`), give unsent claimed replies back as pending."""
+        self.supervisor.retire("telegram")
         if self.bot and not self.settings.webhook_url and self.telegram_ready:
             with suppress(RuntimeError):
                 await self.telegram.stop_polling()

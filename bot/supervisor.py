@@ -32,6 +32,7 @@ class Supervisor:
         self._base, self._cap = base, cap
         self.loops: dict[str, LoopState] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._retired: set[str] = set()
 
     def start(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         state = self.loops[name] = LoopState(name)
@@ -51,6 +52,8 @@ class Supervisor:
                 reason = f"{type(error).__name__}: {error}"
                 log.exception("background loop %r died", state.name)
             state.running = False
+            if state.name in self._retired:
+                return
             state.restarts += 1
             state.last_error = reason
             failures += 1
@@ -58,12 +61,21 @@ class Supervisor:
             log.warning("restarting background loop %r in %.1f s (%s)", state.name, delay, reason)
             await asyncio.sleep(delay)
 
+    def retire(self, name: str) -> None:
+        """The loop is being stopped on purpose: when it ends, do not restart it."""
+        self._retired.add(name)
+
     def problems(self) -> list[str]:
-        return [f"loop {s.name} not running ({s.last_error})" for s in self.loops.values() if not s.running]
+        return [
+            f"loop {s.name} not running ({s.last_error})"
+            for s in self.loops.values() if not s.running and s.name not in self._retired
+        ]
 
     async def stop(self, *names: str) -> None:
         """Cancel the named loops (all when none are named) and wait for them."""
-        tasks = [self._tasks.pop(n) for n in (names or list(self._tasks)) if n in self._tasks]
+        names = names or tuple(self._tasks)
+        self._retired.update(names)
+        tasks = [self._tasks.pop(n) for n in names if n in self._tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

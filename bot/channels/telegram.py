@@ -130,7 +130,7 @@ async def committed(core: Dispatcher, event: Event, *, retry: bool) -> None:
             if not retry:
                 raise
             failures += 1
-            delay = min(10.0, 0.2 * 2 ** min(failures, 6)) * random.uniform(0.8, 1.2)
+            delay = min(5.0, 0.2 * 2 ** min(failures, 5)) * random.uniform(0.8, 1.2)
             log.warning("update %s not stored (%s); trying again in %.1f s", event.delivery_id, error, delay)
             await asyncio.sleep(delay)
 
