@@ -42,6 +42,11 @@ sending = outbox.alias("sending")
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12  # with back-off capped at 5 minutes: about 40 minutes of trying
+# The overall rate is kept a little under the channel's limit and without bursts:
+# requests in flight at once reach the server closer together than they left
+# (network and scheduling jitter), and at exactly the limit, or after a burst,
+# that trips its flood control now and then. No second ever holds more than the limit.
+HEADROOM = 0.99
 
 
 class RetryLater(Exception):
@@ -145,7 +150,9 @@ class OutboxSender:
         self._transports = {t.channel: t for t in transports}
         self._limits = limits or {}
         self._clock = clock
-        self._global = {c: TokenBucket(lim.per_second, lim.per_second, clock) for c, lim in self._limits.items()}
+        self._global = {
+            c: TokenBucket(lim.per_second * HEADROOM, 1, clock) for c, lim in self._limits.items()
+        }
         self._chat_buckets: dict[tuple[str, str], TokenBucket] = {}
         self._poll = poll
         # A row whose lease ran out belonged to a sender that died; ours are renewed.

@@ -38,8 +38,9 @@ def settings(url: str, api: FakeBotAPI, **extra: Any) -> Settings:
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as server:
+    async with FakeBotAPI(enforce_limits=True) as server:
         yield server
+    assert server.limiter and server.limiter.refused == 0  # the bot kept within Telegram's limits
 
 
 @pytest.fixture
@@ -117,76 +118,91 @@ class Customer:
         return "\n".join(s["text"] for s in await self._answer())
 
 
-@pytest.mark.parametrize("language", ["en", "ru", "ka", "zh-hans", "zh-hant"])
-async def test_report_a_repair_in_every_language(service: Service, api: FakeBotAPI, language: str, engine: Any) -> None:
-    locale = {"zh-hans": "zh_Hans", "zh-hant": "zh_Hant"}.get(language, language)
-    t = Translator(locale, "Asia/Shanghai")
-    customer = Customer(api, engine, language=language)
-    assert t._(GREETING) in await customer.say("/start")
-    def prompt(slot: str) -> str:
-        return t._(REPAIR.slot(slot).prompt)
-
-    assert prompt("product_line") in await customer.tap("🛠")
-    assert prompt("model") in await customer.tap_first()
-    assert prompt("serial") in await customer.tap_first()
-    assert prompt("description") in await customer.say("HA2403000123")
-    await customer.say("Water drips from the indoor unit")
-    assert t.n("Received %(count)d file. Send more, or press Done.", "Received %(count)d files. Send more, or press Done.", 1) in await customer.say(photo=True)
-    await customer.tap(t._("Done"))
-    location_prompt = customer._sends()[-2]
-    assert location_prompt["reply_markup"]["keyboard"][0][0]["request_location"] is True
-    await customer.say(location=(41.7151, 44.8271))
-    phone_prompt = customer._sends()[-2]
-    assert phone_prompt["reply_markup"]["keyboard"][0][0]["request_contact"] is True
-    assert prompt("visit_day") in await customer.say(contact_phone="995555123456")
-    await customer.tap_first()  # day
-    assert t._("Is everything correct?") in await customer.tap_first()  # window
-    answer = await customer.tap(t._("✅ Submit"))
-    number = NUMBER.search(answer).group(0)
-    assert t._("Thank you! Your repair request %(number)s is registered.", number=number) in answer
-    # Pressed keyboards were closed by editing the message, showing the choice.
-    edits = [s for s in api.sent_to(USER) if s["method"] == "editMessageText"]
-    assert edits and all("reply_markup" not in s["params"] for s in edits)
-    assert any(method == "answerCallbackQuery" for method, _params in api.requests)
-    async with engine.connect() as conn:
-        ticket = (await conn.execute(select(Ticket.__table__))).one()
-    assert (ticket.number, ticket.locale, ticket.phone) == (number, locale, "+995555123456")
-    assert ticket.details["attachments"][0]["kind"] == "photo"
-
-
 LANGUAGES = {"en": "en", "ru": "ru", "ka": "ka", "zh-hans": "zh_Hans", "zh-hant": "zh_Hant"}
 
 
-@pytest.mark.parametrize("language", list(LANGUAGES))
-async def test_complaint_tickets_a_person_and_language_in_every_language(service: Service, api: FakeBotAPI, language: str, engine: Any) -> None:
-    t = Translator(LANGUAGES[language], "Asia/Shanghai")
-    customer = Customer(api, engine, language=language)
-    await customer.say("/start")
-    # File a complaint about a late visit.
-    assert t._(COMPLAINT.slot("category").prompt) in await customer.tap(t._(ENTRIES["complaint"]))
-    assert t._(COMPLAINT.slot("description").prompt) in await customer.tap(t._(CATEGORIES["late_visit"]))
-    assert t._(COMPLAINT.slot("related").prompt) in await customer.say("Nobody came on Monday")
-    await customer.tap(t._("Skip"))
-    answer = await customer.tap(t._("✅ Submit"))
-    number = re.search(r"C-\d{4}-\d{6}", answer).group(0)
-    assert t._("Your complaint %(number)s is registered and has gone to our service team.", number=number) in answer
-    # My tickets lists it with its status in the customer's language.
-    listed = await customer.tap(t._(ENTRIES["tickets"]))
-    assert t.n("Your latest %(count)d ticket:", "Your latest %(count)d tickets:", 1) in listed and number in listed
-    # Talk to a person: a queued ticket, said so.
-    answer = await customer.tap(t._(ENTRIES["person"]))
-    person = re.search(r"H-\d{4}-\d{6}", answer).group(0)
-    assert t._("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.", number=person) in answer
-    # /language: the choice is kept on the customer and the bot speaks it at once.
-    assert t._("Choose your language:") in await customer.say("/language")
-    other = "ru" if language != "ru" else "ka"
-    done = await customer.tap(locale_names()[other])
-    assert Translator(other, "Asia/Shanghai")._("Done: I will write to you in English from now on.") in done
-    async with engine.connect() as conn:
-        rows = (await conn.execute(select(Ticket.kind, Ticket.status, Ticket.locale).order_by(Ticket.id))).all()
-        chosen = await conn.scalar(select(CustomerRow.locale))
-    assert [tuple(r) for r in rows] == [("complaint", "queued", LANGUAGES[language]), ("person", "queued", LANGUAGES[language])]
-    assert chosen == other
+async def each_language(walk: Callable[[str, int], Awaitable[None]]) -> None:
+    """One customer per language, all at once: under the production limit of one
+    message a second per chat, each chat waits only for itself."""
+    await asyncio.gather(*(walk(language, USER + n) for n, language in enumerate(LANGUAGES)))
+
+
+async def test_report_a_repair_in_every_language(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    async def walk(language: str, user: int) -> None:
+        locale = LANGUAGES[language]
+        t = Translator(locale, "Asia/Shanghai")
+        customer = Customer(api, engine, user_id=user, language=language)
+        assert t._(GREETING) in await customer.say("/start")
+        def prompt(slot: str) -> str:
+            return t._(REPAIR.slot(slot).prompt)
+
+        assert prompt("product_line") in await customer.tap("🛠")
+        assert prompt("model") in await customer.tap_first()
+        assert prompt("serial") in await customer.tap_first()
+        assert prompt("description") in await customer.say("HA2403000123")
+        await customer.say("Water drips from the indoor unit")
+        assert t.n("Received %(count)d file. Send more, or press Done.", "Received %(count)d files. Send more, or press Done.", 1) in await customer.say(photo=True)
+        await customer.tap(t._("Done"))
+        location_prompt = customer._sends()[-2]
+        assert location_prompt["reply_markup"]["keyboard"][0][0]["request_location"] is True
+        await customer.say(location=(41.7151, 44.8271))
+        phone_prompt = customer._sends()[-2]
+        assert phone_prompt["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+        assert prompt("visit_day") in await customer.say(contact_phone="995555123456")
+        await customer.tap_first()  # day
+        assert t._("Is everything correct?") in await customer.tap_first()  # window
+        answer = await customer.tap(t._("✅ Submit"))
+        number = NUMBER.search(answer).group(0)
+        assert t._("Thank you! Your repair request %(number)s is registered.", number=number) in answer
+        # Pressed keyboards were closed by editing the message, showing the choice.
+        edits = [s for s in api.sent_to(user) if s["method"] == "editMessageText"]
+        assert edits and all("reply_markup" not in s["params"] for s in edits)
+        async with engine.connect() as conn:
+            ticket = (await conn.execute(select(Ticket.__table__).where(Ticket.locale == locale))).one()
+        assert (ticket.number, ticket.locale, ticket.phone) == (number, locale, "+995555123456")
+        assert ticket.details["attachments"][0]["kind"] == "photo"
+
+    await each_language(walk)
+    assert any(method == "answerCallbackQuery" for method, _params in api.requests)
+
+
+async def test_complaint_tickets_a_person_and_language_in_every_language(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    async def walk(language: str, user: int) -> None:
+        t = Translator(LANGUAGES[language], "Asia/Shanghai")
+        customer = Customer(api, engine, user_id=user, language=language)
+        await customer.say("/start")
+        # File a complaint about a late visit.
+        assert t._(COMPLAINT.slot("category").prompt) in await customer.tap(t._(ENTRIES["complaint"]))
+        assert t._(COMPLAINT.slot("description").prompt) in await customer.tap(t._(CATEGORIES["late_visit"]))
+        assert t._(COMPLAINT.slot("related").prompt) in await customer.say("Nobody came on Monday")
+        await customer.tap(t._("Skip"))
+        answer = await customer.tap(t._("✅ Submit"))
+        number = re.search(r"C-\d{4}-\d{6}", answer).group(0)
+        assert t._("Your complaint %(number)s is registered and has gone to our service team.", number=number) in answer
+        # My tickets lists it with its status in the customer's language.
+        listed = await customer.tap(t._(ENTRIES["tickets"]))
+        assert t.n("Your latest %(count)d ticket:", "Your latest %(count)d tickets:", 1) in listed and number in listed
+        # Talk to a person: a queued ticket, said so.
+        answer = await customer.tap(t._(ENTRIES["person"]))
+        person = re.search(r"H-\d{4}-\d{6}", answer).group(0)
+        assert t._("I have asked a person to take over: your request is %(number)s. Write your question here; they will answer in this chat.", number=person) in answer
+        # /language: the choice is kept on the customer and the bot speaks it at once.
+        assert t._("Choose your language:") in await customer.say("/language")
+        other = "ru" if language != "ru" else "ka"
+        done = await customer.tap(locale_names()[other])
+        assert Translator(other, "Asia/Shanghai")._("Done: I will write to you in English from now on.") in done
+        async with engine.connect() as conn:
+            customer_id = await conn.scalar(
+                select(ChannelIdentity.customer_id).where(ChannelIdentity.external_id == str(user))
+            )
+            rows = (await conn.execute(
+                select(Ticket.kind, Ticket.status, Ticket.locale).where(Ticket.customer_id == customer_id).order_by(Ticket.id)
+            )).all()
+            chosen = await conn.scalar(select(CustomerRow.locale).where(CustomerRow.id == customer_id))
+        assert [tuple(r) for r in rows] == [("complaint", "queued", LANGUAGES[language]), ("person", "queued", LANGUAGES[language])]
+        assert chosen == other
+
+    await each_language(walk)
 
 
 async def test_an_update_delivered_again_after_a_restart_is_processed_once(db_url: str, engine: Any, api: FakeBotAPI) -> None:
