@@ -118,3 +118,25 @@ async def test_a_loop_that_dies_is_restarted_and_reported() -> None:
     finally:
         await supervisor.stop()
     assert supervisor.problems() == []
+
+
+async def test_healthz_is_not_ready_while_a_due_reply_waits_too_long(sqlite_url: str) -> None:
+    from datetime import timedelta
+
+    from bot.config import Settings
+
+    service = Service(Settings(database_url=sqlite_url, port=0, health_outbox_max_age=60))
+    await service.start()
+    try:
+        assert (await health(service))[0] == 200
+        async with service.engine.begin() as conn:  # a reply for a channel no worker here serves
+            await conn.execute(insert(OutboxRow).values(
+                channel="wechat", chat_id="1", payload=Reply("hello").to_payload(), status="pending", attempts=0,
+                next_attempt_at=utcnow() - timedelta(minutes=10), created_at=utcnow(),
+            ))
+        status, body = await health(service)
+        assert status == 503 and body["problems"] == ["outbox: a due reply has waited 600 s"], body
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{service.port}/livez") as response:
+            assert response.status == 200
+    finally:
+        await service.stop()
