@@ -78,9 +78,12 @@ async def test_a_stop_gives_back_unsent_replies_and_a_restart_sends_them_once(
 
         second = start_bot(api, db_url)
         try:
-            async def all_sent() -> bool:
-                counts = await statuses(engine)
-                return set(counts) == {"sent"}
+            async def all_sent() -> bool:  # every update stored (some come again) and every reply out
+                async with engine.connect() as conn:
+                    inbound = await conn.scalar(
+                        select(func.count()).select_from(Message).where(Message.direction == "in")
+                    )
+                return inbound == 4 and set(await statuses(engine)) == {"sent"}
 
             async with asyncio.timeout(60):
                 while not await all_sent():
