@@ -149,3 +149,15 @@ async def _port_from_log(process: subprocess.Popen[bytes], log: Path) -> int:
             if process.poll() is not None:
                 raise AssertionError(f"the service ended before serving:\n{log.read_text()}")
             await asyncio.sleep(0.05)
+
+
+def test_run_with_an_unreachable_database_refuses_with_one_clear_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        env={**os.environ, "DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/nothing", "PORT": "0"},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    problems = [line for line in result.stderr.splitlines() if line.startswith("Not started:")]
+    assert len(problems) == 1 and problems[0].startswith("Not started: cannot reach the database:"), result.stderr
+    assert "Traceback" not in result.stderr
