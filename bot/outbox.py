@@ -10,7 +10,11 @@
   out but whose answer was lost (`Uncertain`), is marked
   `uncertain`, never re-sent: a customer must not get a message twice.
 - Per chat, replies go out in order; a chat that must wait (flood control,
-  network trouble) holds only itself up. Rate limits are token buckets.
+  network trouble, its own rate limit) holds only itself up: a rate-limited
+  channel claims only each chat's first few due rows and skips chats with a row
+  being sent. Rate limits are token buckets (overall, per chat, per group).
+- Leases of rows held are renewed; a stop gives unsent rows back as pending.
+- Store errors (an outage) are retried with back-off; nothing stops for good.
 - A channel that refuses a chat for good (Telegram 403: bot blocked) marks the
   identity unreachable and drops that chat's queue.
 """
@@ -116,16 +120,21 @@ class Limits:
     group_per_minute: float = 0.0  # a group chat (negative Telegram chat id), 0 = as per_chat
 
     def bucket(self, chat_id: str, clock: Clock) -> TokenBucket:
-        if self.group_per_minute and chat_id.startswith("-"):
+        if self.group_per_minute and is_group(chat_id):
             # Telegram: 20 messages a minute in a group; no burst, so no 60 s window holds more.
             return TokenBucket(self.group_per_minute / 60.0, 1, clock)
         return TokenBucket(self.per_chat, self.chat_burst, clock)
 
-    def rows_per_claim(self, chat_id: str) -> int:
+    def rows_per_claim(self, group: bool) -> int:
         """How many of one chat's rows a claim takes: what the chat may send at once."""
-        if self.group_per_minute and chat_id.startswith("-"):
+        if group and self.group_per_minute:
             return 1
         return max(1, self.chat_burst) if self.per_chat > 0 else 1_000
+
+
+def is_group(chat_id: str) -> bool:
+    """Telegram's group and channel chats have negative ids."""
+    return chat_id.startswith("-")
 
 
 @dataclass(slots=True)
@@ -193,7 +202,8 @@ class OutboxSender:
                 claimable = claimable.with_for_update(skip_locked=True)
         else:
             per_chat = case(
-                (outbox.c.chat_id.startswith("-"), limits.rows_per_claim("-1")), else_=limits.rows_per_claim("1")
+                (outbox.c.chat_id.startswith("-"), limits.rows_per_claim(group=True)),  # as is_group()
+                else_=limits.rows_per_claim(group=False),
             )
             ranked = (
                 select(

@@ -132,4 +132,4 @@ def test_group_chats_are_held_to_twenty_a_minute() -> None:
     assert [round(group.delay(), 6) for _ in range(21)] == [round(3.0 * n, 6) for n in range(21)]  # 20 in 60 s
     private = PRODUCTION.bucket("1234", lambda: clock[0])
     assert [private.delay() for _ in range(4)] == [0.0, 0.0, 0.0, 1.0]  # a burst of 3, then 1/s
-    assert PRODUCTION.rows_per_claim("-1001234") == 1 and PRODUCTION.rows_per_claim("1234") == 3
+    assert PRODUCTION.rows_per_claim(group=True) == 1 and PRODUCTION.rows_per_claim(group=False) == 3
