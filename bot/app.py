@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot.channels.telegram import (
     BotAPI,
+    Progress,
     TelegramTransport,
     WebhookHandler,
     build_dispatcher,
@@ -68,7 +69,8 @@ class Service:
                     raise ConfigError(str(error)) from None
             self.bot = make_bot(token, settings.telegram_api_base)
             api = BotAPI(self.bot)
-            self.telegram = build_dispatcher(self.core, api, retry=not settings.webhook_url)
+            self.progress = Progress()
+            self.telegram = build_dispatcher(self.core, api, retry=not settings.webhook_url, progress=self.progress)
             transports.append(TelegramTransport(api))
             limits["telegram"] = Limits(
                 settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst,
@@ -170,6 +172,19 @@ class Service:
         finally:
             self.telegram_ready = False
 
+    async def _confirm_processed(self) -> None:
+        """Polling confirms an update only with the next getUpdates: send that one now
+        (offset past the last committed update, no wait), so a restart is not sent again
+        what is already stored. Best effort: a redelivered update is recognised anyway."""
+        assert self.bot is not None
+        if self.progress.last_update is None:
+            return
+        try:
+            async with asyncio.timeout(5):
+                await self.bot.get_updates(offset=self.progress.last_update + 1, limit=1, timeout=0)
+        except Exception as error:
+            log.info("could not confirm the last updates at stop (%s); they will be recognised when sent again", error)
+
     async def stop(self) -> None:
         """A clean stop: take no new updates, finish the turns in hand, let sends on the
         network finish (`stop_grace`), give unsent claimed replies back as pending."""
@@ -181,6 +196,8 @@ class Service:
         if self.runner:
             await self.runner.cleanup()  # no new web-chat frames or webhook calls
         await self.core.close()  # the turns in hand are committed
+        if self.bot and not self.settings.webhook_url:
+            await self._confirm_processed()
         await self.supervisor.stop()
         await self.sender.close(self.settings.stop_grace)
         if self.bot:

@@ -75,6 +75,10 @@ async def test_a_stop_gives_back_unsent_replies_and_a_restart_sends_them_once(
         assert "uncertain" not in before and "sending" not in before, before
         assert before["pending"] > 0, "the stop came after the last reply: nothing was proven"
         assert before["sent"] == len(sends(api))
+        async with engine.connect() as conn:
+            stored = set(await conn.scalars(select(Message.channel_message_id).where(Message.direction == "in")))
+        # Confirmed at the stop exactly what was stored: nothing stored comes again, nothing else is lost.
+        assert not {str(u["message"]["message_id"]) for u in api.pending_updates} & stored
 
         second = start_bot(api, db_url)
         try:

@@ -18,6 +18,7 @@ import json
 import logging
 import random
 import re
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -116,7 +117,22 @@ def callback_event(callback: CallbackQuery, update_id: int) -> Event:
     )
 
 
-async def committed(core: Dispatcher, event: Event, *, retry: bool) -> None:
+class Progress:
+    """The last update whose turn is committed (updates are handled one at a time), so a
+    stop can confirm it to Telegram at once instead of leaving it to be sent again."""
+
+    def __init__(self) -> None:
+        self.last_update: int | None = None
+
+    def committed(self, update_id: int) -> Callable[[asyncio.Future[None]], None]:
+        def done(handled: asyncio.Future[None]) -> None:
+            if not handled.cancelled() and handled.exception() is None:
+                self.last_update = max(update_id, self.last_update or update_id)
+
+        return done
+
+
+async def committed(core: Dispatcher, event: Event, *, retry: bool, progress: Progress | None = None) -> None:
     """`core.handle(event)`; with `retry` (long polling), a store failure is retried
     with back-off until the turn is committed, so the offset moves on only then.
     (A webhook answers 500 instead, and Telegram delivers the update again.)
@@ -124,7 +140,10 @@ async def committed(core: Dispatcher, event: Event, *, retry: bool) -> None:
     failures = 0
     while True:
         try:
-            await asyncio.shield(core.handle(event))
+            handled = asyncio.ensure_future(core.handle(event))
+            if progress is not None and event.delivery_id is not None:
+                handled.add_done_callback(progress.committed(int(event.delivery_id)))
+            await asyncio.shield(handled)
             return
         except StoreUnavailable as error:
             if not retry:
@@ -135,17 +154,17 @@ async def committed(core: Dispatcher, event: Event, *, retry: bool) -> None:
             await asyncio.sleep(delay)
 
 
-def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True) -> Router:
+def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True, progress: Progress | None = None) -> Router:
     router = Router(name="customers")
 
     async def on_message(message: Message, event_update: Update) -> None:
         if message.chat.type != "private":
             return  # groups belong to the agents (a later channel)
-        await committed(core, message_event(message, event_update.update_id), retry=retry)
+        await committed(core, message_event(message, event_update.update_id), retry=retry, progress=progress)
 
     async def on_callback(callback: CallbackQuery, event_update: Update) -> None:
         try:
-            await committed(core, callback_event(callback, event_update.update_id), retry=retry)
+            await committed(core, callback_event(callback, event_update.update_id), retry=retry, progress=progress)
         finally:
             # Stops the button's spinner; not a message, so not through the outbox.
             try:
@@ -158,10 +177,12 @@ def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True) -> Router
     return router
 
 
-def build_dispatcher(core: Dispatcher, api: BotAPI, *, retry: bool = True) -> AiogramDispatcher:
+def build_dispatcher(
+    core: Dispatcher, api: BotAPI, *, retry: bool = True, progress: Progress | None = None,
+) -> AiogramDispatcher:
     """`retry`: long polling (see `committed`); a webhook passes False."""
     dispatcher = AiogramDispatcher()
-    dispatcher.include_router(build_router(core, api, retry=retry))
+    dispatcher.include_router(build_router(core, api, retry=retry, progress=progress or Progress()))
     return dispatcher
 
 
