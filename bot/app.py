@@ -1,16 +1,31 @@
-"""The running service: store, core, sender, web app and (with a token) Telegram."""
+"""The running service: store, core, sender, web app and (with a token) Telegram.
+
+Background loops (sender, checkpoints, Telegram, loop-lag monitor) run under a
+supervisor that restarts one that dies. `/healthz` is readiness (store reachable,
+loops alive, the oldest due reply's wait, Telegram started): 503 with the
+reasons when not ready. `/livez` only says the process answers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-import secrets
 from contextlib import suppress
+from typing import Any
 
 from aiohttp import web
 
-from bot.channels.telegram import BotAPI, TelegramTransport, WebhookHandler, build_dispatcher, make_bot, set_commands
+from bot.channels.telegram import (
+    BotAPI,
+    Progress,
+    TelegramTransport,
+    WebhookHandler,
+    build_dispatcher,
+    make_bot,
+    set_commands,
+    webhook_secret,
+)
 from bot.channels.telegram_guard import ChatRateLimit
 from bot.channels.web import WebChat
 from bot.channels.web_media import WebMedia
@@ -18,16 +33,23 @@ from bot.company import load_company
 from bot.config import Settings
 from bot.console.web import Console
 from bot.core.dispatcher import Dispatcher
+from bot.lag import LagMonitor
 from bot.live import PgBus, WebAcrossWorkers, build_bus
 from bot.media import MediaStore
 from bot.outbox import Limits, OutboxSender, Transport
 from bot.ratelimit import RateLimiter
+from bot.startup import warm_up
+from bot.supervisor import Supervisor
 from handlers.router import COMMANDS, route
 from storage import retention
-from storage.db import checkpoints, create_engine
+from storage.db import checkpoints, create_engine, is_sqlite
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+class ConfigError(Exception):
+    """A setting the service cannot start with; the message is one line for the operator."""
 
 
 class Service:
@@ -47,25 +69,36 @@ class Service:
         self.bot = None
         self.media = MediaStore(settings.media_dir)
         api = None
+        self.webhook_secret: str | None = None
+        self.telegram_error: str | None = None  # why Telegram is not (yet) started
+        self.telegram_ready = False
         if settings.telegram_enabled():
-            self.bot = make_bot(settings.telegram_bot_token or "", settings.telegram_api_base)
+            token = settings.telegram_bot_token or ""
+            if settings.webhook_url:
+                try:
+                    self.webhook_secret = webhook_secret(token, settings.webhook_secret)
+                except ValueError as error:
+                    raise ConfigError(str(error)) from None
+            self.bot = make_bot(token, settings.telegram_api_base)
             api = BotAPI(self.bot)
-            self.telegram = build_dispatcher(self.core, api)
+            self.progress = Progress()
+            self.telegram = build_dispatcher(self.core, api, retry=not settings.webhook_url, progress=self.progress)
             self.telegram.update.outer_middleware(ChatRateLimit(
                 RateLimiter(settings.rate_telegram_chat, settings.rate_telegram_burst), api.call, settings.company_timezone,
             ))
             transports.append(TelegramTransport(api, self.media))
             limits["telegram"] = Limits(
-                settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst
+                settings.telegram_rate_global, settings.telegram_rate_per_chat, settings.telegram_chat_burst,
+                settings.telegram_rate_group,
             )
-        # bot/outbox.py still names SQLAlchemy's AsyncEngine; the sender needs only what `Store` has.
-        self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)  # type: ignore[arg-type]
+        self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
         self.core.outbox = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
                                media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api)
         self.core.bus = self.bus
-        self.tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor()
+        self.lag = LagMonitor(settings.loop_lag_warning)
         self.runner: web.AppRunner | None = None
 
     @property
@@ -82,8 +115,8 @@ class Service:
         app.router.add_get("/healthz", self.health)
         app.add_subapp("/console", self.console.app())
         app.add_routes(WebMedia(self.web, self.media, self.settings.media_max_bytes).routes())
+        app.router.add_get("/livez", self.live)
         if self.bot and self.settings.webhook_url:
-            self.webhook_secret = self.settings.webhook_secret or secrets.token_urlsafe(32)
             # Answer 200 only once the turn is committed: Telegram redelivers otherwise.
             handler = WebhookHandler(
                 self.telegram, self.bot, secret_token=self.webhook_secret, handle_in_background=False
@@ -91,65 +124,123 @@ class Service:
             app.router.add_post(self.settings.webhook_path, handler.handle)
         return app
 
-    async def health(self, _request: web.Request) -> web.Response:
+    async def live(self, _request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
+    async def health(self, _request: web.Request) -> web.Response:
+        """Readiness: 200 when every part works, else 503 with the reasons."""
+        problems: list[str] = []
+        report: dict[str, Any] = {}
+        try:
+            async with asyncio.timeout(2.0):
+                oldest = await self.sender.oldest_due()
+            report["outbox_oldest_due_seconds"] = None if oldest is None else round(oldest, 1)
+            if oldest is not None and oldest > self.settings.health_outbox_max_age:
+                problems.append(f"outbox: a due reply has waited {oldest:.0f} s")
+        except Exception as error:  # an outage: that is the answer
+            problems.append(f"store unreachable: {type(error).__name__}: {error}".rstrip(": "))
+        if self.sender.store_error:
+            problems.append(f"outbox sender: store failing: {self.sender.store_error}")
+        if not self.core.alive():
+            problems.append("committer stopped")
+        problems += self.supervisor.problems()
+        if self.bot:
+            report["telegram"] = "ready" if self.telegram_ready else f"not started: {self.telegram_error or 'starting'}"
+            if not self.telegram_ready:
+                problems.append(f"telegram {report['telegram']}")
+        report["loops"] = {s.name: {"running": s.running, "restarts": s.restarts} for s in self.supervisor.loops.values()}
+        return web.json_response({"ok": not problems, "problems": problems, **report}, status=503 if problems else 200)
+
     async def start(self) -> None:
+        warm_up()  # before the first turn, not inside it
         await self.bus.start()
-        self.runner = web.AppRunner(self.web_app(), access_log=None)
+        self.runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=2.0)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
-        self.tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
-        self.tasks.append(asyncio.create_task(checkpoints(self.settings.database_url, engine=self.engine), name="checkpoints"))
-        self.tasks.append(asyncio.create_task(retention.run(self.engine, self.settings.retention_policy(), self.settings.retention_every), name="retention"))
+        self.supervisor.start("outbox", self.sender.run)
+        if is_sqlite(self.settings.database_url):
+            self.supervisor.start("checkpoints", lambda: checkpoints(self.settings.database_url, engine=self.engine))
+        policy = self.settings.retention_policy()
+        self.supervisor.start("retention", lambda: retention.run(self.engine, policy, self.settings.retention_every))
+        self.supervisor.start("loop-lag", self.lag.run)
         if self.bot:
-            await self._start_telegram()
-        log.info("web chat at http://%s:%s/", self.settings.host, self.settings.port)
+            self.supervisor.start("telegram", self._telegram)
+        log.info("web chat at http://%s:%s/", self.settings.host, self.port)
         gc.freeze()  # start-up objects never need collecting; keeps GC pauses short
 
-    async def _start_telegram(self) -> None:
+    async def _telegram(self) -> None:
+        """Start Telegram and keep it going. A wrong token or an unreachable Bot API
+        raises here: the supervisor tries again with back-off, the web chat serves on."""
         assert self.bot is not None
+        self.telegram_ready = False
         try:
-            await set_commands(self.bot, COMMANDS, self.settings.company_timezone)
-        except Exception:  # the "/" menu is a convenience: never a reason not to serve
-            log.warning("could not register the bot's commands with Telegram", exc_info=True)
-        if self.settings.webhook_url:
-            await self.bot.set_webhook(
-                self.settings.webhook_url, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES
-            )
-            log.info("Telegram webhook at %s", self.settings.webhook_url)
-            return
-        await self.bot.delete_webhook(drop_pending_updates=False)
-        self.tasks.append(asyncio.create_task(
-            self.telegram.start_polling(
+            try:
+                await set_commands(self.bot, COMMANDS, self.settings.company_timezone)
+            except Exception:  # the "/" menu is a convenience: never a reason not to serve
+                log.warning("could not register the bot's commands with Telegram", exc_info=True)
+            if self.settings.webhook_url:
+                await self.bot.set_webhook(
+                    self.settings.webhook_url, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES
+                )
+                log.info("Telegram webhook at %s", self.settings.webhook_url)
+                self.telegram_ready, self.telegram_error = True, None
+                await asyncio.Event().wait()
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            await self.bot.me()
+        except Exception as error:
+            self.telegram_error = f"{type(error).__name__}: {error}"
+            raise
+        self.telegram_ready, self.telegram_error = True, None
+        log.info("Telegram long polling started")
+        try:
+            await self.telegram.start_polling(
                 self.bot, handle_as_tasks=False, handle_signals=False, close_bot_session=False,
                 allowed_updates=ALLOWED_UPDATES,
-            ),
-            name="telegram-polling",
-        ))
-        log.info("Telegram long polling started")
+            )
+        finally:
+            self.telegram_ready = False
+
+    async def _confirm_processed(self) -> None:
+        """Polling confirms an update only with the next getUpdates: send that one now
+        (offset past the last committed update, no wait), so a restart is not sent again
+        what is already stored. Best effort: a redelivered update is recognised anyway."""
+        assert self.bot is not None
+        if self.progress.last_update is None:
+            return
+        try:
+            async with asyncio.timeout(5):
+                await self.bot.get_updates(offset=self.progress.last_update + 1, limit=1, timeout=0)
+        except Exception as error:
+            log.info("could not confirm the last updates at stop (%s); they will be recognised when sent again", error)
 
     async def stop(self) -> None:
-        if self.bot and not self.settings.webhook_url:
+        """A clean stop: take no new updates, finish the turns in hand, let sends on the
+        network finish (`stop_grace`), give unsent claimed replies back as pending."""
+        self.supervisor.retire("telegram")
+        if self.bot and not self.settings.webhook_url and self.telegram_ready:
             with suppress(RuntimeError):
                 await self.telegram.stop_polling()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.sender.close()
-        await self.core.close()
-        await self.bus.close()
+        await self.supervisor.stop("telegram")
         if self.runner:
-            await self.runner.cleanup()
+            await self.runner.cleanup()  # no new web-chat frames or webhook calls
+        await self.core.close()  # the turns in hand are committed
+        if self.bot and not self.settings.webhook_url:
+            await self._confirm_processed()
+        await self.supervisor.stop()
+        await self.sender.close(self.settings.stop_grace)
+        await self.bus.close()
         if self.bot:
             await self.bot.session.close()
         await self.engine.dispose()
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (the CLI sets it on SIGTERM or SIGINT)."""
     service = Service(settings)
     await service.start()
     try:
-        await asyncio.Event().wait()
+        await (stop or asyncio.Event()).wait()
+        log.info("stopping")
     finally:
         await service.stop()
+        log.info("stopped")

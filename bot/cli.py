@@ -1,7 +1,7 @@
 """The `aftersales` command.
 
     aftersales demo                 # migrate the embedded SQLite store and run
-    aftersales run                  # run (web chat; Telegram with TELEGRAM_BOT_TOKEN)
+    aftersales run                  # migrate if needed, run (web chat; Telegram with TELEGRAM_BOT_TOKEN)
     aftersales db upgrade [REV]     # apply migrations (default: head)
     aftersales db downgrade REV
     aftersales catalog extract|update|compile|check
@@ -29,14 +29,32 @@ T = TypeVar("T")
 
 
 def _run(settings: Settings) -> int:
-    from bot.app import serve
+    """Migrate the store if it is behind, then serve until SIGTERM or SIGINT (a clean stop)."""
+    import signal
+
+    from bot.app import ConfigError, serve
+    from bot.startup import StoreUnreachable, migrate
+
+    try:
+        migrate(settings.database_url)
+    except StoreUnreachable as error:
+        print(f"Not started: {error}", file=sys.stderr)
+        return 2
+
+    async def until_signalled() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
 
     with_telegram = "with Telegram" if settings.telegram_enabled() else "without Telegram (no TELEGRAM_BOT_TOKEN)"
     print(f"Service chat on http://{settings.host}:{settings.port}/ {with_telegram}. Ctrl+C stops it.", flush=True)
     try:
-        asyncio.run(serve(settings))
-    except KeyboardInterrupt:
-        pass
+        asyncio.run(until_signalled())
+    except ConfigError as error:
+        print(f"Not started: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -293,11 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             return _downtime(settings, args)
         if args.command == "agent":
             return _agent(settings, args)
-        if args.command == "demo":
-            from storage.db import upgrade
-
-            upgrade(settings.database_url)
-        return _run(settings)
+        return _run(settings)  # `demo` and `run` alike: the store is migrated first
     except CompanyDataError as error:
         print(f"Company data error: {error}", file=sys.stderr)
         return 2

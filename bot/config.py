@@ -81,3 +81,11 @@ class Settings(BaseSettings):
     rate_ip_connect_burst: int = 30
     rate_telegram_chat: float = 1.0
     rate_telegram_burst: int = 20
+    # Readiness (/healthz): not ready while a due reply has waited longer than this (seconds).
+    health_outbox_max_age: float = 300.0
+    # At a stop: how long sends already on the network may take to finish (seconds).
+    stop_grace: float = 5.0
+    # Log a warning (with the stack) when the event loop stalls longer than this (seconds).
+    loop_lag_warning: float = 0.1
+    # Telegram's limit in a group chat (messages a minute).
+    telegram_rate_group: float = 20.0

@@ -10,7 +10,11 @@
   out but whose answer was lost (`Uncertain`), is marked
   `uncertain`, never re-sent: a customer must not get a message twice.
 - Per chat, replies go out in order; a chat that must wait (flood control,
-  network trouble) holds only itself up. Rate limits are token buckets.
+  network trouble, its own rate limit) holds only itself up: a rate-limited
+  channel claims only each chat's first few due rows and skips chats with a row
+  being sent. Rate limits are token buckets (overall, per chat, per group).
+- Leases of rows held are renewed; a stop gives unsent rows back as pending.
+- Store errors (an outage) are retried with back-off; nothing stops for good.
 - A channel that refuses a chat for good (Telegram 403: bot blocked) marks the
   identity unreachable and drops that chat's queue.
 """
@@ -23,23 +27,30 @@ import os
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import bindparam, case, exists, func, select, update
 
 from bot.core.dispatcher import Queued
 from bot.core.events import Reply
+from storage.db import Store, StoreConnection
 from storage.models import utcnow
 from storage.turns import identities, outbox
+
+sending = outbox.alias("sending")
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 12  # with back-off capped at 5 minutes: about 40 minutes of trying
+# The overall rate is kept a little under the channel's limit and without bursts:
+# requests in flight at once reach the server closer together than they left
+# (network and scheduling jitter), and at exactly the limit, or after a burst,
+# that trips its flood control now and then. No second ever holds more than the limit.
+HEADROOM = 0.99
 
 
 class RetryLater(Exception):
@@ -75,18 +86,21 @@ class Transport(Protocol):
         ...
 
 
+Clock = Callable[[], float]
+
+
 class TokenBucket:
     """`rate` tokens per second, up to `burst` saved; rate <= 0 means unlimited."""
 
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, max(burst, 1.0)
-        self.tokens, self.stamp = self.burst, time.monotonic()
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
+        self.rate, self.burst, self._clock = rate, max(burst, 1.0), clock
+        self.tokens, self.stamp = self.burst, clock()
 
     def delay(self) -> float:
         """Take a token; returns how long to wait before using it."""
         if self.rate <= 0:
             return 0.0
-        now = time.monotonic()
+        now = self._clock()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         self.tokens -= 1
@@ -103,6 +117,24 @@ class Limits:
     per_second: float = 0.0  # overall, 0 = unlimited
     per_chat: float = 0.0
     chat_burst: int = 1
+    group_per_minute: float = 0.0  # a group chat (negative Telegram chat id), 0 = as per_chat
+
+    def bucket(self, chat_id: str, clock: Clock) -> TokenBucket:
+        if self.group_per_minute and is_group(chat_id):
+            # Telegram: 20 messages a minute in a group; no burst, so no 60 s window holds more.
+            return TokenBucket(self.group_per_minute / 60.0, 1, clock)
+        return TokenBucket(self.per_chat, self.chat_burst, clock)
+
+    def rows_per_claim(self, group: bool) -> int:
+        """How many of one chat's rows a claim takes: what the chat may send at once."""
+        if group and self.group_per_minute:
+            return 1
+        return max(1, self.chat_burst) if self.per_chat > 0 else 1_000
+
+
+def is_group(chat_id: str) -> bool:
+    """Telegram's group and channel chats have negative ids."""
+    return chat_id.startswith("-")
 
 
 @dataclass(slots=True)
@@ -120,53 +152,93 @@ def backoff(attempts: int) -> float:
 
 class OutboxSender:
     def __init__(
-        self, engine: AsyncEngine, transports: list[Transport], limits: dict[str, Limits] | None = None,
-        *, poll: float = 1.0, owner: str | None = None, lease: float = 30.0,
+        self, engine: Store, transports: list[Transport], limits: dict[str, Limits] | None = None,
+        *, poll: float = 1.0, owner: str | None = None, lease: float = 30.0, clock: Clock = time.monotonic,
     ) -> None:
         self._engine = engine
         self._transports = {t.channel: t for t in transports}
         self._limits = limits or {}
-        self._global = {c: TokenBucket(lim.per_second, lim.per_second) for c, lim in self._limits.items()}
+        self._clock = clock
+        self._global = {
+            c: TokenBucket(lim.per_second * HEADROOM, 1, clock) for c, lim in self._limits.items()
+        }
         self._chat_buckets: dict[tuple[str, str], TokenBucket] = {}
         self._poll = poll
-        # Rows are held only while being sent, so a short lease suffices; a row whose
-        # lease ran out belonged to a sender that died.
+        # A row whose lease ran out belonged to a sender that died; ours are renewed.
         self._lease = timedelta(seconds=lease)
         self.owner = owner or f"{os.uname().nodename}:{os.getpid()}:{id(self):x}"
         self._wake = asyncio.Event()
         self._queues: dict[tuple[str, str], list[_Row]] = defaultdict(list)
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._blocked: dict[tuple[str, str], float] = {}  # chat -> monotonic time it may send again
+        self._in_flight: dict[tuple[str, str], int] = {}  # chat -> row handed to the network right now
+        self._blocked: dict[tuple[str, str], float] = {}  # chat -> clock time it may send again
         self._sent: list[dict[str, Any]] = []
-        st_claimable = (
-            select(outbox.c.id)
-            .where(
-                outbox.c.status == "pending",
-                outbox.c.next_attempt_at <= bindparam("now"),
-                outbox.c.channel == bindparam("b_channel"),
-            )
-            .order_by(outbox.c.id)
-            .limit(bindparam("limit"))
-        )
-        if engine.dialect.name == "postgresql":
-            st_claimable = st_claimable.with_for_update(skip_locked=True)
-        self._claim = (
-            update(outbox)
-            .where(outbox.c.id.in_(st_claimable.scalar_subquery()))
-            .values(status="sending", lease_owner=self.owner, lease_until=bindparam("lease"), attempts=outbox.c.attempts + 1)
-            .returning(outbox.c.id, outbox.c.channel, outbox.c.chat_id, outbox.c.payload, outbox.c.attempts)
-        )
+        self._closing = False
+        self._cut: list[_Row] = []  # rows whose send was cut off by a stop: uncertain
+        self.store_error: str | None = None  # the last store failure of the run loop, until it recovers
+        self._claim = {channel: self._claim_statement(channel, engine.dialect.name) for channel in self._transports}
         self._mark_sent = (
             update(outbox)
             .where(outbox.c.id == bindparam("b_id"))
             .values(status="sent", sent_at=bindparam("b_at"), channel_message_id=bindparam("b_mid"), lease_until=None)
         )
 
+    def _claim_statement(self, channel: str, dialect: str) -> Any:
+        """Claim due rows of `channel`, in id order, at most `limit`.
+
+        A rate-limited channel takes only the first few rows of each chat (what it may
+        send at once) and skips a chat while any of its rows is being sent, by any
+        process: one chat's backlog never holds up the others (no head-of-line stall),
+        and a chat's replies still go out in order."""
+        limits = self._limits.get(channel)
+        if limits is None or limits.per_second <= 0:
+            claimable = (
+                select(outbox.c.id)
+                .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= bindparam("now"), outbox.c.channel == channel)
+                .order_by(outbox.c.id)
+                .limit(bindparam("limit"))
+            )
+            if dialect == "postgresql":
+                claimable = claimable.with_for_update(skip_locked=True)
+        else:
+            per_chat = case(
+                (outbox.c.chat_id.startswith("-"), limits.rows_per_claim(group=True)),  # as is_group()
+                else_=limits.rows_per_claim(group=False),
+            )
+            ranked = (
+                select(
+                    outbox.c.id, outbox.c.next_attempt_at,
+                    func.row_number().over(partition_by=outbox.c.chat_id, order_by=outbox.c.id).label("n"),
+                    func.first_value(outbox.c.next_attempt_at).over(partition_by=outbox.c.chat_id, order_by=outbox.c.id).label("first_due"),
+                    per_chat.label("k"),
+                )
+                .where(outbox.c.status == "pending", outbox.c.channel == channel)
+                .where(~exists().where(
+                    sending.c.channel == channel, sending.c.status == "sending", sending.c.chat_id == outbox.c.chat_id,
+                ))
+                .subquery()
+            )
+            due = bindparam("now", type_=outbox.c.next_attempt_at.type)
+            claimable = (
+                select(ranked.c.id)
+                .where(ranked.c.n <= ranked.c.k, ranked.c.first_due <= due, ranked.c.next_attempt_at <= due)
+                .order_by(ranked.c.id)
+                .limit(bindparam("limit"))
+            )
+            # No FOR UPDATE with a window function: the status test below makes a row
+            # claimed meanwhile by another process drop out (PostgreSQL re-checks it).
+        return (
+            update(outbox)
+            .where(outbox.c.id.in_(claimable.scalar_subquery()), outbox.c.status == "pending")
+            .values(status="sending", lease_owner=self.owner, lease_until=bindparam("lease"), attempts=outbox.c.attempts + 1)
+            .returning(outbox.c.id, outbox.c.channel, outbox.c.chat_id, outbox.c.payload, outbox.c.attempts)
+        )
+
     def lease_for(self, channel: str, now: datetime) -> tuple[str, datetime] | None:
         """The committer writes a new row already claimed by us when we can send it
         at once: a channel here without a rate limit. A rate-limited channel's rows
-        wait as `pending` and are claimed a second's worth at a time (see `_claim_size`)."""
-        if channel not in self._transports or self._limited(channel):
+        wait as `pending` and are claimed about a second's worth at a time (see `_claim_size`)."""
+        if channel not in self._transports or self._limited(channel) or self._closing:
             return None
         return self.owner, now + self._lease
 
@@ -188,17 +260,27 @@ class OutboxSender:
         self._wake.set()
 
     async def run(self) -> None:
-        next_recovery = 0.0
-        while True:
-            if time.monotonic() >= next_recovery:
-                await self.recover()
-                next_recovery = time.monotonic() + self._lease.total_seconds() / 2
+        """Claim and send until cancelled. A store error (an outage) is retried with
+        back-off; rows already claimed stay in hand and their confirmations are kept."""
+        next_recovery, failures = 0.0, 0
+        while not self._closing:
             self._wake.clear()
             try:
+                if self._clock() >= next_recovery:
+                    await self.renew()
+                    await self.recover()
+                    next_recovery = self._clock() + self._lease.total_seconds() / 3
                 rows = await self.claim()
-            except Exception:
-                log.exception("claiming outbox rows failed")
-                rows = []
+            except Exception as error:  # the store is unreachable or failing: wait and try again
+                failures += 1
+                if self.store_error is None:
+                    log.exception("outbox: the store failed; retrying with back-off")
+                self.store_error = f"{type(error).__name__}: {error}"
+                await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)) * random.uniform(0.8, 1.2))
+                continue
+            if self.store_error is not None:
+                log.warning("outbox: the store is back after %d failed attempts", failures)
+            self.store_error, failures = None, 0
             for row in rows:
                 self._enqueue(row)
             if rows:
@@ -208,11 +290,50 @@ class OutboxSender:
                 async with asyncio.timeout(min(self._poll, 0.1) if self._sent else self._poll):
                     await self._wake.wait()  # (asyncio.wait_for can swallow a cancel in 3.11)
 
-    async def close(self) -> None:
-        for task in list(self._workers.values()):
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop: claim nothing more, let sends already on the network finish (at most
+        `grace` seconds), give every claimed row not yet handed to the network back
+        as pending (it was not sent, so it is not uncertain), write the confirmations."""
+        self._closing = True
+        self._wake.set()
+        idle = [task for key, task in self._workers.items() if key not in self._in_flight]
+        for task in idle:
             task.cancel()
+        busy = [task for key, task in self._workers.items() if key in self._in_flight]
+        if busy:
+            await asyncio.wait(busy, timeout=grace)
+        for task in list(self._workers.values()):
+            task.cancel()  # a send still out after the grace: left `sending`, so `uncertain` later
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
-        await self.flush()
+        unsent = [row for queue in self._queues.values() for row in queue]
+        self._queues.clear()
+        try:
+            async with self._confirming() as conn:
+                if unsent:
+                    await conn.execute(
+                        update(outbox).where(outbox.c.id.in_([r.id for r in unsent]), outbox.c.status == "sending")
+                        .values(status="pending", attempts=outbox.c.attempts - 1, lease_owner=None, lease_until=None)
+                    )
+                    log.info("outbox: %d claimed replies given back unsent", len(unsent))
+                if self._cut:
+                    await conn.execute(
+                        update(outbox).where(outbox.c.id.in_([r.id for r in self._cut]))
+                        .values(status="uncertain", error="the sender stopped while sending", lease_until=None)
+                    )
+                    log.warning("outbox: %d replies cut off while sending: uncertain", len(self._cut))
+        except Exception:
+            log.exception("outbox: could not give back %d unsent replies at stop", len(unsent))
+
+    async def renew(self) -> int:
+        """Extend the lease of every row this sender holds (a backlog longer than the lease)."""
+        now = utcnow()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(outbox)
+                .where(outbox.c.lease_owner == self.owner, outbox.c.status == "sending")
+                .values(lease_until=now + self._lease)
+            )
+        return int(result.rowcount)
 
     async def recover(self) -> int:
         """Rows some process claimed and never confirmed: mark them uncertain, never resend."""
@@ -224,20 +345,30 @@ class OutboxSender:
             )
         if result.rowcount:
             log.warning("%d outbox rows marked uncertain after a sender stopped", result.rowcount)
-        return result.rowcount
+        return int(result.rowcount)
+
+    async def oldest_due(self) -> float | None:
+        """Seconds the oldest due, unclaimed row has waited (None: none waits)."""
+        now = utcnow()
+        async with self._engine.connect() as conn:
+            due = await conn.scalar(
+                select(func.min(outbox.c.next_attempt_at))
+                .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+            )
+        return None if due is None else (now - due).total_seconds()
 
     def _claim_size(self, channel: str) -> int:
-        """How many rows to claim now. A rate-limited channel takes about a second's
-        worth, and only when the last batch is out: a crash then leaves few rows
-        `uncertain`."""
+        """How many rows to claim now. A rate-limited channel holds about a second's
+        worth in memory: a crash then leaves few rows `uncertain`."""
         if not self._limited(channel):
             return 500
-        if any(key[0] == channel for key in self._queues):
-            return 0
-        return max(1, int(self._limits[channel].per_second))
+        held = sum(len(queue) for key, queue in self._queues.items() if key[0] == channel)
+        return max(0, int(self._limits[channel].per_second) - held)
 
     async def claim(self) -> list[_Row]:
         """Claim what is due, in one transaction that also confirms what was sent."""
+        if self._closing:
+            return []
         sizes = {channel: self._claim_size(channel) for channel in sorted(self._transports)}
         sizes = {channel: size for channel, size in sizes.items() if size}
         if not sizes and not self._sent:
@@ -246,8 +377,8 @@ class OutboxSender:
         rows = []
         async with self._confirming() as conn:
             for channel, size in sizes.items():
-                params = {"now": now, "lease": now + self._lease, "b_channel": channel, "limit": size}
-                result = await conn.execute(self._claim, params)
+                params = {"now": now, "lease": now + self._lease, "limit": size}
+                result = await conn.execute(self._claim[channel], params)
                 rows += [_Row(r.id, r.channel, r.chat_id, r.payload, r.attempts) for r in result]
         rows.sort(key=lambda r: r.id)
         return rows
@@ -261,17 +392,23 @@ class OutboxSender:
     async def _chat_worker(self, key: tuple[str, str]) -> None:
         queue = self._queues[key]
         try:
-            while queue:
-                wait = self._blocked.get(key, 0.0) - time.monotonic()
+            while queue and not self._closing:
+                wait = self._blocked.get(key, 0.0) - self._clock()
                 if wait > 0:
                     await self._release(queue, wait, None)
                     return
                 row = queue[0]
                 await self._throttle(key)
+                if self._closing:
+                    return
+                self._in_flight[key] = row.id
                 try:
                     message_id = await self._transports[row.channel].deliver(row.chat_id, Reply.from_payload(row.payload), row.id)
+                except asyncio.CancelledError:  # stopped while on the network: it may have arrived
+                    self._cut.append(queue.pop(0))
+                    raise
                 except RetryLater as flood:
-                    self._blocked[key] = time.monotonic() + flood.seconds
+                    self._blocked[key] = self._clock() + flood.seconds
                     await self._release(queue, flood.seconds, str(flood))
                     return
                 except (Temporary, NotConnected) as trouble:
@@ -279,7 +416,7 @@ class OutboxSender:
                         await self._fail([queue.pop(0)], f"gave up: {trouble}")
                         continue
                     delay = 3600.0 if isinstance(trouble, NotConnected) else backoff(row.attempts)
-                    self._blocked[key] = time.monotonic() + delay
+                    self._blocked[key] = self._clock() + delay
                     await self._release(queue, delay, str(trouble) or type(trouble).__name__)
                     return
                 except Unreachable as refused:
@@ -293,15 +430,17 @@ class OutboxSender:
                     log.exception("outbox row %s rejected by %s", row.id, row.channel)
                     await self._fail([queue.pop(0)], f"rejected: {error}")
                     continue
+                finally:
+                    self._in_flight.pop(key, None)
                 queue.pop(0)
                 # Confirmed by the run loop's next transaction: a worker never waits for the store.
                 self._sent.append({"b_id": row.id, "b_at": utcnow(), "b_mid": message_id})
         finally:
             self._workers.pop(key, None)
-            if not queue:
+            if not queue and not self._closing:
                 self._queues.pop(key, None)
             if self._limited(key[0]):
-                self._wake.set()  # claim the next second's worth
+                self._wake.set()  # claim more for this channel
 
     async def _throttle(self, key: tuple[str, str]) -> None:
         limits = self._limits.get(key[0])
@@ -309,7 +448,7 @@ class OutboxSender:
             return
         bucket = self._chat_buckets.get(key)
         if bucket is None:
-            bucket = self._chat_buckets[key] = TokenBucket(limits.per_chat, limits.chat_burst)
+            bucket = self._chat_buckets[key] = limits.bucket(key[1], self._clock)
         await bucket.take()
         await self._global[key[0]].take()
 
@@ -320,7 +459,7 @@ class OutboxSender:
                 pass
 
     @asynccontextmanager
-    async def _confirming(self) -> AsyncIterator[AsyncConnection]:
+    async def _confirming(self) -> AsyncIterator[StoreConnection]:
         """A transaction that first marks the delivered rows `sent`; if it fails, they are kept for the next."""
         batch, self._sent = self._sent, []
         try:
@@ -332,39 +471,53 @@ class OutboxSender:
             self._sent = batch + self._sent
             raise
 
+    async def _write(self, *statements: Any) -> None:
+        """Run `statements` in one transaction; through a store outage, retry with back-off
+        (the rows stay claimed by us meanwhile: nothing else sends them)."""
+        failures = 0
+        while True:
+            try:
+                async with self._engine.begin() as conn:
+                    for statement in statements:
+                        await conn.execute(statement)
+                return
+            except Exception:
+                failures += 1
+                if failures == 1:
+                    log.exception("outbox: a store write failed; retrying")
+                if self._closing:
+                    raise
+                await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
+
     async def _release(self, queue: list[_Row], delay: float, error: str | None) -> None:
         """Give this chat's claimed rows back, due after `delay`, keeping their order."""
-        rows, queue[:] = list(queue), []
+        rows = list(queue)
         due = utcnow() + timedelta(seconds=delay)
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
-                .values(status="pending", next_attempt_at=due, lease_owner=None, lease_until=None, error=error)
-            )
+        await self._write(
+            update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
+            .values(status="pending", next_attempt_at=due, lease_owner=None, lease_until=None, error=error)
+        )
+        del queue[: len(rows)]
 
     async def _fail(self, rows: list[_Row], error: str, status: str = "failed") -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
-                .values(status=status, error=error, lease_until=None)
-            )
+        await self._write(
+            update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
+            .values(status=status, error=error, lease_until=None)
+        )
 
     async def _unreachable(self, key: tuple[str, str], queue: list[_Row], reason: str) -> None:
         channel, chat_id = key
         queue.clear()
         await self.flush()
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(identities)
-                .where(identities.c.channel == channel, identities.c.chat_id == chat_id)
-                .values(unreachable_at=utcnow())
-            )
+        await self._write(
+            update(identities)
+            .where(identities.c.channel == channel, identities.c.chat_id == chat_id)
+            .values(unreachable_at=utcnow()),
             # Everything else waiting for this chat will not get through either.
-            await conn.execute(
-                update(outbox)
-                .where(
-                    outbox.c.channel == channel, outbox.c.chat_id == chat_id,
-                    outbox.c.status.in_(("pending", "sending")),
-                )
-                .values(status="failed", error=f"unreachable: {reason}", lease_until=None)
+            update(outbox)
+            .where(
+                outbox.c.channel == channel, outbox.c.chat_id == chat_id,
+                outbox.c.status.in_(("pending", "sending")),
             )
+            .values(status="failed", error=f"unreachable: {reason}", lease_until=None),
+        )

@@ -92,12 +92,59 @@ class _Signal:
             pass
 
 
+class _Bucket:
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = burst, time.monotonic()
+
+    def take(self) -> float:
+        """0 if a token was free (and takes it), else the seconds until one is."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class _FloodLimits:
+    """30 messages a second per bot, 1 a second per chat (short bursts of 3 allowed),
+    20 a minute per group (negative chat id). Each bucket has a slack of one message
+    for network jitter between the bot's clock and ours."""
+
+    SLACK = 1
+
+    def __init__(self) -> None:
+        self.overall = _Bucket(30, 30 + self.SLACK)
+        self.chats: dict[str, _Bucket] = {}
+        self.refused = 0  # 429 answers given
+        self.refusals: list[str] = []  # which limit, for each
+
+    def check(self, chat_id: str) -> None:
+        group = chat_id.startswith("-")
+        bucket = self.chats.get(chat_id)
+        if bucket is None:
+            bucket = self.chats[chat_id] = _Bucket(20 / 60, 1 + self.SLACK) if group else _Bucket(1, 3 + self.SLACK)
+        wait, limit = bucket.take(), f"chat {chat_id}"
+        if not wait:
+            wait, limit = self.overall.take(), "overall"
+            if wait:
+                bucket.tokens += 1  # not sent: the chat's token is given back
+        if wait:
+            self.refused += 1
+            self.refusals.append(limit)
+            seconds = max(1, int(wait + 0.999))
+            raise ApiError(429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds})
+
+
 class FakeBotAPI:
     """In-memory Telegram Bot API on 127.0.0.1 with update injection, recording and fault injection."""
 
     def __init__(self, token: str = "123:ABC", *, username: str = "test_bot",
                  first_name: str = "Test Bot", webhook_attempts: int = 3,
-                 webhook_retry_delay: float = 0.2, host: str = "127.0.0.1", port: int = 0) -> None:
+                 webhook_retry_delay: float = 0.2, host: str = "127.0.0.1", port: int = 0,
+                 enforce_limits: bool = False) -> None:
         self.token, self.host, self.port = token, host, port
         prefix = token.split(":", 1)[0]
         self.bot_user: Json = {"id": int(prefix) if prefix.isdigit() else 1, "is_bot": True,
@@ -116,6 +163,8 @@ class FakeBotAPI:
         self._users: dict[int, Json] = {}
         self._faults: dict[str, deque[ApiError | None]] = defaultdict(deque)
         self._blocked: set[int | str] = set()
+        # Telegram's flood limits, answered with 429 like the real server when exceeded.
+        self.limiter = _FloodLimits() if enforce_limits else None
         self._outage: str | None = None
         self._lost_answers: dict[str, int] = defaultdict(int)
         self._allowed_updates: list[str] = []
@@ -328,6 +377,8 @@ class FakeBotAPI:
                 raise ApiError(404, "Not Found: method not found")
             if method.lower().startswith(("send", "edit")) and params.get("chat_id") in self._blocked:
                 raise ApiError(403, "Forbidden: bot was blocked by the user")
+            if self.limiter and method.lower().startswith(("send", "edit")):
+                self.limiter.check(str(params.get("chat_id")))
             result = handler(params, uploads)
             if asyncio.iscoroutine(result):
                 result = await result

@@ -29,16 +29,18 @@ USER = 4242
 
 
 def settings(url: str, api: FakeBotAPI, **extra: Any) -> Settings:
+    """The production limits (30/s overall, 1/s and a burst of 3 per chat, 20/min per group)."""
     return Settings(
         database_url=url, port=extra.pop("port", 0), telegram_bot_token=api.token, telegram_api_base=api.base_url,
-        telegram_rate_per_chat=extra.pop("telegram_rate_per_chat", 0), **extra,
+        **extra,
     )
 
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as server:
+    async with FakeBotAPI(enforce_limits=True) as server:
         yield server
+    assert server.limiter and server.limiter.refused == 0  # the bot kept within Telegram's limits
 
 
 @pytest.fixture
@@ -57,20 +59,37 @@ async def eventually(probe: Callable[[], Awaitable[Any]], expected: Any, timeout
     return value == expected
 
 
+async def settled(engine: Any, chat_id: int | str, timeout: float = 20.0) -> None:
+    """Wait until every reply queued for the chat is out: sent, failed or uncertain."""
+    async def unsettled() -> int:
+        async with engine.connect() as conn:
+            return int(await conn.scalar(
+                select(func.count()).select_from(OutboxRow)
+                .where(OutboxRow.chat_id == str(chat_id), OutboxRow.status.in_(("pending", "sending")))
+            ))
+
+    assert await eventually(unsettled, 0, timeout), f"replies to {chat_id} still not out after {timeout} s"
+
+
 class Customer:
     """A Telegram user talking to the bot through the test server."""
 
-    def __init__(self, api: FakeBotAPI, user_id: int = USER, language: str = "en") -> None:
-        self.api, self.user_id, self.language = api, user_id, language
+    def __init__(self, api: FakeBotAPI, engine: Any, user_id: int = USER, language: str = "en") -> None:
+        self.api, self.engine, self.user_id, self.language = api, engine, user_id, language
         self.seen = 0
+        self.last_update: int | None = None
 
-    async def _answer(self) -> list[dict[str, Any]]:
-        """Wait for the bot's next sendMessage(s) to this chat."""
+    async def _answer(self, *, confirmed: bool = True) -> list[dict[str, Any]]:
+        """Wait for the bot's whole answer to the last update: the update processed
+        (`confirmed`: acknowledged to the server, which happens once its turn is
+        committed), then every reply it queued for this chat out."""
+        if confirmed and self.last_update is not None:
+            update_id = self.last_update
+            await self.api.wait_until(
+                lambda: all(u["update_id"] != update_id for u in self.api.pending_updates), timeout=10
+            )
         await self.api.wait_until(lambda: len(self._sends()) > self.seen, timeout=10)
-        count = 0
-        while count != len(self._sends()):  # the answer is complete when nothing more comes for a moment
-            count = len(self._sends())
-            await asyncio.sleep(0.15)
+        await settled(self.engine, self.user_id)
         new = self._sends()[self.seen:]
         self.seen = len(self._sends())
         return new
@@ -79,7 +98,7 @@ class Customer:
         return [s for s in self.api.sent_to(self.user_id) if s["method"] == "sendMessage"]
 
     async def say(self, text: str | None = None, **media: Any) -> str:
-        self.api.user_message(self.user_id, text, language_code=self.language, **media)
+        self.last_update = self.api.user_message(self.user_id, text, language_code=self.language, **media)["update_id"]
         return "\n".join(s["text"] for s in await self._answer())
 
     async def tap(self, label: str) -> str:
@@ -87,98 +106,114 @@ class Customer:
             for row in (sent.get("reply_markup") or {}).get("inline_keyboard", []):
                 for button in row:
                     if label in button["text"]:
-                        self.api.callback(self.user_id, button["callback_data"], sent["message_id"])
+                        update = self.api.callback(self.user_id, button["callback_data"], sent["message_id"])
+                        self.last_update = update["update_id"]
                         return "\n".join(s["text"] for s in await self._answer())
         raise AssertionError(f"no button {label!r}")
 
     async def tap_first(self) -> str:
         sent = self._sends()[-1]
         button = sent["reply_markup"]["inline_keyboard"][0][0]
-        self.api.callback(self.user_id, button["callback_data"], sent["message_id"])
+        self.last_update = self.api.callback(self.user_id, button["callback_data"], sent["message_id"])["update_id"]
         return "\n".join(s["text"] for s in await self._answer())
-
-
-@pytest.mark.parametrize("language", ["en", "ru", "ka", "zh-hans", "zh-hant"])
-async def test_report_a_repair_in_every_language(service: Service, api: FakeBotAPI, language: str, engine: Any) -> None:
-    locale = {"zh-hans": "zh_Hans", "zh-hant": "zh_Hant"}.get(language, language)
-    t = Translator(locale, "Asia/Shanghai")
-    customer = Customer(api, language=language)
-    assert t._(GREETING) in await customer.say("/start")
-    def prompt(slot: str) -> str:
-        return t._(REPAIR.slot(slot).prompt)
-
-    assert prompt("product_line") in await customer.tap("🛠")
-    assert prompt("model") in await customer.tap_first()
-    assert prompt("serial") in await customer.tap_first()
-    assert prompt("description") in await customer.say("HA2403000123")
-    await customer.say("Water drips from the indoor unit")
-    assert t.n("Received %(count)d file. Send more, or press Done.", "Received %(count)d files. Send more, or press Done.", 1) in await customer.say(photo=True)
-    await customer.tap(t._("Done"))
-    location_prompt = customer._sends()[-2]
-    assert location_prompt["reply_markup"]["keyboard"][0][0]["request_location"] is True
-    await customer.say(location=(41.7151, 44.8271))
-    phone_prompt = customer._sends()[-2]
-    assert phone_prompt["reply_markup"]["keyboard"][0][0]["request_contact"] is True
-    assert prompt("visit_day") in await customer.say(contact_phone="995555123456")
-    await customer.tap_first()  # day
-    assert t._("Is everything correct?") in await customer.tap_first()  # window
-    answer = await customer.tap(t._("✅ Submit"))
-    number = NUMBER.search(answer).group(0)
-    assert t._("Thank you! Your repair request %(number)s is registered.", number=number) in answer
-    # Pressed keyboards were closed by editing the message, showing the choice.
-    edits = [s for s in api.sent_to(USER) if s["method"] == "editMessageText"]
-    assert edits and all("reply_markup" not in s["params"] for s in edits)
-    assert any(method == "answerCallbackQuery" for method, _params in api.requests)
-    async with engine.connect() as conn:
-        ticket = (await conn.execute(select(Ticket.__table__))).one()
-    assert (ticket.number, ticket.locale, ticket.phone) == (number, locale, "+995555123456")
-    assert ticket.details["attachments"][0]["kind"] == "photo"
 
 
 LANGUAGES = {"en": "en", "ru": "ru", "ka": "ka", "zh-hans": "zh_Hans", "zh-hant": "zh_Hant"}
 
 
-@pytest.mark.parametrize("language", list(LANGUAGES))
-async def test_complaint_tickets_a_person_and_language_in_every_language(service: Service, api: FakeBotAPI, language: str, engine: Any) -> None:
-    t = Translator(LANGUAGES[language], "Asia/Shanghai")
-    customer = Customer(api, language=language)
-    await customer.say("/start")
-    # File a complaint about a late visit.
-    assert t._(COMPLAINT.slot("category").prompt) in await customer.tap(t._(ENTRIES["complaint"]))
-    assert t._(COMPLAINT.slot("description").prompt) in await customer.tap(t._(CATEGORIES["late_visit"]))
-    assert t._(COMPLAINT.slot("related").prompt) in await customer.say("Nobody came on Monday")
-    await customer.tap(t._("Skip"))
-    answer = await customer.tap(t._("✅ Submit"))
-    number = re.search(r"C-\d{4}-\d{6}", answer).group(0)
-    assert t._("Your complaint %(number)s is registered and has gone to our service team.", number=number) in answer
-    # My tickets lists it with its status in the customer's language.
-    listed = await customer.tap(t._(ENTRIES["tickets"]))
-    assert t.n("Your ticket:", "Your latest %(count)d tickets:", 1) in listed and number in listed
-    # Talk to a person: the complaint just filed is already waiting for one (issue 11).
-    answer = await customer.tap(t._(ENTRIES["person"]))
-    assert t._("You are already waiting for a person with request %(number)s. They will answer in this chat.", number=number) in answer
-    # /language: the choice is kept on the customer and the bot speaks it at once.
-    assert t._("Choose your language:") in await customer.say("/language")
-    other = "ru" if language != "ru" else "ka"
-    done = await customer.tap(locale_names()[other])
-    assert Translator(other, "Asia/Shanghai")._("Done: I will write to you in English from now on.") in done
-    async with engine.connect() as conn:
-        rows = (await conn.execute(select(Ticket.kind, Ticket.status, Ticket.locale).order_by(Ticket.id))).all()
-        chosen = await conn.scalar(select(CustomerRow.locale))
-    assert [tuple(r) for r in rows] == [("complaint", "queued", LANGUAGES[language])]
-    assert chosen == other
+async def each_language(walk: Callable[[str, int], Awaitable[None]]) -> None:
+    """One customer per language, all at once: under the production limit of one
+    message a second per chat, each chat waits only for itself."""
+    await asyncio.gather(*(walk(language, USER + n) for n, language in enumerate(LANGUAGES)))
+
+
+async def test_report_a_repair_in_every_language(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    async def walk(language: str, user: int) -> None:
+        locale = LANGUAGES[language]
+        t = Translator(locale, "Asia/Shanghai")
+        customer = Customer(api, engine, user_id=user, language=language)
+        assert t._(GREETING) in await customer.say("/start")
+        def prompt(slot: str) -> str:
+            return t._(REPAIR.slot(slot).prompt)
+
+        assert prompt("product_line") in await customer.tap("🛠")
+        assert prompt("model") in await customer.tap_first()
+        assert prompt("serial") in await customer.tap_first()
+        assert prompt("description") in await customer.say("HA2403000123")
+        await customer.say("Water drips from the indoor unit")
+        assert t.n("Received %(count)d file. Send more, or press Done.", "Received %(count)d files. Send more, or press Done.", 1) in await customer.say(photo=True)
+        await customer.tap(t._("Done"))
+        location_prompt = customer._sends()[-2]
+        assert location_prompt["reply_markup"]["keyboard"][0][0]["request_location"] is True
+        await customer.say(location=(41.7151, 44.8271))
+        phone_prompt = customer._sends()[-2]
+        assert phone_prompt["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+        assert prompt("visit_day") in await customer.say(contact_phone="995555123456")
+        await customer.tap_first()  # day
+        assert t._("Is everything correct?") in await customer.tap_first()  # window
+        answer = await customer.tap(t._("✅ Submit"))
+        number = NUMBER.search(answer).group(0)
+        assert t._("Thank you! Your repair request %(number)s is registered.", number=number) in answer
+        # Pressed keyboards were closed by editing the message, showing the choice.
+        edits = [s for s in api.sent_to(user) if s["method"] == "editMessageText"]
+        assert edits and all("reply_markup" not in s["params"] for s in edits)
+        async with engine.connect() as conn:
+            ticket = (await conn.execute(select(Ticket.__table__).where(Ticket.locale == locale))).one()
+        assert (ticket.number, ticket.locale, ticket.phone) == (number, locale, "+995555123456")
+        assert ticket.details["attachments"][0]["kind"] == "photo"
+
+    await each_language(walk)
+    assert any(method == "answerCallbackQuery" for method, _params in api.requests)
+
+
+async def test_complaint_tickets_a_person_and_language_in_every_language(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    async def walk(language: str, user: int) -> None:
+        t = Translator(LANGUAGES[language], "Asia/Shanghai")
+        customer = Customer(api, engine, user_id=user, language=language)
+        await customer.say("/start")
+        # File a complaint about a late visit.
+        assert t._(COMPLAINT.slot("category").prompt) in await customer.tap(t._(ENTRIES["complaint"]))
+        assert t._(COMPLAINT.slot("description").prompt) in await customer.tap(t._(CATEGORIES["late_visit"]))
+        assert t._(COMPLAINT.slot("related").prompt) in await customer.say("Nobody came on Monday")
+        await customer.tap(t._("Skip"))
+        answer = await customer.tap(t._("✅ Submit"))
+        number = re.search(r"C-\d{4}-\d{6}", answer).group(0)
+        assert t._("Your complaint %(number)s is registered and has gone to our service team.", number=number) in answer
+        # My tickets lists it with its status in the customer's language.
+        listed = await customer.tap(t._(ENTRIES["tickets"]))
+        assert t.n("Your ticket:", "Your latest %(count)d tickets:", 1) in listed and number in listed
+        # Talk to a person: the complaint just filed is already waiting for one (issue 11).
+        answer = await customer.tap(t._(ENTRIES["person"]))
+        assert t._("You are already waiting for a person with request %(number)s. They will answer in this chat.", number=number) in answer
+        # /language: the choice is kept on the customer and the bot speaks it at once.
+        assert t._("Choose your language:") in await customer.say("/language")
+        other = "ru" if language != "ru" else "ka"
+        done = await customer.tap(locale_names()[other])
+        assert Translator(other, "Asia/Shanghai")._("Done: I will write to you in English from now on.") in done
+        async with engine.connect() as conn:
+            customer_id = await conn.scalar(
+                select(ChannelIdentity.customer_id).where(ChannelIdentity.external_id == str(user))
+            )
+            rows = (await conn.execute(
+                select(Ticket.kind, Ticket.status, Ticket.locale).where(Ticket.customer_id == customer_id).order_by(Ticket.id)
+            )).all()
+            chosen = await conn.scalar(select(CustomerRow.locale).where(CustomerRow.id == customer_id))
+        assert [tuple(r) for r in rows] == [("complaint", "queued", LANGUAGES[language])]
+        assert chosen == other
+
+    await each_language(walk)
 
 
 async def test_an_update_delivered_again_after_a_restart_is_processed_once(db_url: str, engine: Any, api: FakeBotAPI) -> None:
     # Polling confirms an update only with the next getUpdates. If that never reaches
     # Telegram (here: it fails) and the bot restarts, Telegram delivers the same update again.
-    customer = Customer(api)
+    customer = Customer(api, engine)
     first = Service(settings(db_url, api))
     await first.start()
     await api.wait_until(lambda: any(m == "getUpdates" for m, _ in api.requests))  # a long poll is waiting
     api.fail_next("getUpdates", 1000, status=502)  # every later poll, the confirming one included
     api.user_message(USER, "/start")
-    await customer._answer()
+    await customer._answer(confirmed=False)
     await first.stop()
     api.clear_faults()
     assert [u["message"]["text"] for u in api.pending_updates] == ["/start"]  # never confirmed
@@ -186,8 +221,7 @@ async def test_an_update_delivered_again_after_a_restart_is_processed_once(db_ur
     await second.start()
     try:
         await api.wait_until(lambda: not api.pending_updates, timeout=10)  # delivered again, then confirmed
-        api.user_message(USER, "/menu")
-        await customer._answer()
+        await customer.say("/menu")
         async with engine.connect() as conn:
             inbound = await conn.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
         assert inbound == 2
@@ -197,7 +231,7 @@ async def test_an_update_delivered_again_after_a_restart_is_processed_once(db_ur
 
 
 async def test_bad_input_and_every_kind_of_file_over_telegram(service: Service, api: FakeBotAPI, engine: Any) -> None:
-    customer = Customer(api)
+    customer = Customer(api, engine)
     assert "I do not know the command /frobnicate" in await customer.say("/frobnicate@test_bot")
     await customer.tap("Report a repair")
     assert "choose the product" in await customer.say("banana")  # text where a choice is expected
@@ -226,19 +260,19 @@ async def test_bad_input_and_every_kind_of_file_over_telegram(service: Service, 
     assert ticket.description == "It rattles and drips" and ticket.phone == "+8613800138000"
 
 
-async def test_callback_from_an_old_keyboard(service: Service, api: FakeBotAPI) -> None:
-    customer = Customer(api)
+async def test_callback_from_an_old_keyboard(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    customer = Customer(api, engine)
     await customer.say("/start")
     await customer.tap("Report a repair")
     first_prompt = customer._sends()[-1]
     await customer.tap("Household")
     button = first_prompt["reply_markup"]["inline_keyboard"][2][0]
-    api.callback(USER, button["callback_data"], first_prompt["message_id"])
+    customer.last_update = api.callback(USER, button["callback_data"], first_prompt["message_id"])["update_id"]
     assert "earlier question" in "\n".join(s["text"] for s in await customer._answer())
 
 
 async def test_bot_api_outage_during_sending_is_delivered_after_recovery(service: Service, api: FakeBotAPI, engine: Any) -> None:
-    customer = Customer(api)
+    customer = Customer(api, engine)
     api.fail_next("sendMessage", 1, status=502, description="Bad Gateway")
     api.user_message(USER, "/start")
     answer = await api.wait_until(lambda: customer._sends(), timeout=15)  # after a back-off of about 2 s
@@ -250,8 +284,8 @@ async def test_bot_api_outage_during_sending_is_delivered_after_recovery(service
     assert await eventually(outbox_row, ("sent", 2))
 
 
-async def test_flood_control_retry_after_is_honoured(service: Service, api: FakeBotAPI) -> None:
-    customer = Customer(api)
+async def test_flood_control_retry_after_is_honoured(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    customer = Customer(api, engine)
     api.fail_next("sendMessage", 1, status=429, retry_after=2)
     api.user_message(USER, "/start")
     clock = asyncio.get_running_loop().time
@@ -266,7 +300,7 @@ async def test_flood_control_retry_after_is_honoured(service: Service, api: Fake
 async def test_a_customer_who_blocked_the_bot_does_not_hold_up_others(service: Service, api: FakeBotAPI, engine: Any) -> None:
     api.block_chat(USER)
     api.user_message(USER, "/start")
-    other = Customer(api, user_id=777)
+    other = Customer(api, engine, user_id=777)
     assert "service assistant" in await other.say("/start")
     async def marked() -> bool:
         async with engine.connect() as conn:
@@ -306,7 +340,7 @@ async def test_a_long_reply_cut_short_by_an_error_goes_on_from_where_it_stopped(
 
 
 async def test_a_reply_whose_answer_was_lost_is_not_sent_again(service: Service, api: FakeBotAPI, engine: Any) -> None:
-    customer = Customer(api)
+    customer = Customer(api, engine)
     api.lose_answer_next("sendMessage")  # Telegram sends it, the bot never hears back
     api.user_message(USER, "/start")
     async def statuses() -> list[str]:
@@ -314,10 +348,10 @@ async def test_a_reply_whose_answer_was_lost_is_not_sent_again(service: Service,
             return list(await conn.scalars(select(OutboxRow.status).order_by(OutboxRow.id)))
 
     assert await eventually(statuses, ["uncertain"])
-    await asyncio.sleep(0.5)
     assert len(customer._sends()) == 1  # the greeting, once
     customer.seen = 1
-    assert "How can I help" in await customer.say("/menu")  # the chat goes on
+    assert "How can I help" in await customer.say("/menu")  # the chat goes on, once everything is out
+    assert len(customer._sends()) == 2  # still one greeting
     assert await eventually(statuses, ["uncertain", "sent"])
 
 
@@ -327,14 +361,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+SECRET = "s3cret-token-of-at-least-32-chars_OK"
+
+
 async def test_webhook_with_secret(db_url: str, engine: Any, api: FakeBotAPI) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram/webhook"
-    running = Service(settings(db_url, api, port=port, webhook_url=url, webhook_secret="s3cret-token"))
+    running = Service(settings(db_url, api, port=port, webhook_url=url, webhook_secret=SECRET))
     await running.start()
     try:
-        assert api.webhook["url"] == url
-        customer = Customer(api)
+        await api.wait_until(lambda: api.webhook.get("url") == url)
+        customer = Customer(api, engine)
         assert "service assistant" in await customer.say("/start")
         update = {"update_id": 99999, "message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"},
                                                   "from": {"id": 5, "is_bot": False, "first_name": "X"}, "text": "hi"}}
@@ -342,7 +379,7 @@ async def test_webhook_with_secret(db_url: str, engine: Any, api: FakeBotAPI) ->
             for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
                 async with http.post(url, json=update, headers=headers) as response:
                     assert response.status == 401
-            good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+            good = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
             async with http.post(url, data="{not json", headers=good) as response:
                 assert response.status == 400
             async with http.post(url, data=json.dumps({"update_id": "x", "message": 5}), headers=good) as response:
@@ -352,10 +389,33 @@ async def test_webhook_with_secret(db_url: str, engine: Any, api: FakeBotAPI) ->
                 async with http.post(url, json=genuine, headers=good) as response:
                     assert response.status == 200
         await api.wait_until(lambda: api.sent_to(5), timeout=10)
-        await asyncio.sleep(0.3)
+        await settled(engine, 5)
         async with engine.connect() as conn:
             inbound = await conn.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
         assert inbound == 2  # the customer's /start and one copy of the retried update
         assert len([s for s in api.sent_to(5) if s["method"] == "sendMessage"]) == 1
     finally:
         await running.stop()
+
+
+async def test_workers_without_a_webhook_secret_agree_on_one(db_url: str, engine: Any, api: FakeBotAPI) -> None:
+    """Regression (issue 8, item 5): each worker invented its own random secret, so only
+    the last one to call setWebhook accepted Telegram's calls."""
+    url = "http://127.0.0.1:9/telegram/webhook"
+    workers = [Service(settings(db_url, api, webhook_url=url)) for _ in range(2)]
+    secrets = {worker.webhook_secret for worker in workers}
+    for worker in workers:
+        await worker.engine.dispose()
+    assert len(secrets) == 1
+    secret = secrets.pop()
+    assert secret and len(secret) >= 32 and re.fullmatch(r"[A-Za-z0-9_-]+", secret)
+    assert secret != Service(settings(db_url, FakeBotAPI(token="999:OTHER"), webhook_url=url)).webhook_secret
+
+
+@pytest.mark.parametrize("weak", ["s3cret-token", "x" * 31, "a" * 40 + "!", "ä" * 40, "y" * 257])
+def test_a_weak_webhook_secret_stops_the_start(weak: str, tmp_path: Any) -> None:
+    from bot.app import ConfigError
+
+    api = FakeBotAPI()
+    with pytest.raises(ConfigError, match="WEBHOOK_SECRET must be 32 to 256 characters"):
+        Service(settings(f"sqlite:///{tmp_path}/x.db", api, webhook_url="http://127.0.0.1:9/hook", webhook_secret=weak))

@@ -3,13 +3,22 @@
 Inbound, the handler returns only after the core has committed the turn, so
 an update is acknowledged to Telegram (next getUpdates offset, or the webhook's
 200) only once it is stored: polling runs with `handle_as_tasks=False`.
+When the store fails, long polling retries the turn (with back-off) instead
+of moving on: aiogram confirms an offset as soon as the handler returns, even
+with an error, so an update would otherwise be confirmed but never stored.
 Routing uses no aiogram filters (each synchronous filter costs a thread hop).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import json
 import logging
+import random
+import re
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import aiohttp
@@ -33,7 +42,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.channels.telegram_guard import feed_or_drop
-from bot.core.dispatcher import Dispatcher
+from bot.core.dispatcher import Dispatcher, StoreUnavailable
 from bot.core.events import Attachment, Event, Kind, Reply
 from bot.i18n import Translator
 from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
@@ -114,17 +123,54 @@ def callback_event(callback: CallbackQuery, update_id: int) -> Event:
     )
 
 
-def build_router(core: Dispatcher, api: BotAPI) -> Router:
+class Progress:
+    """The last update whose turn is committed (updates are handled one at a time), so a
+    stop can confirm it to Telegram at once instead of leaving it to be sent again."""
+
+    def __init__(self) -> None:
+        self.last_update: int | None = None
+
+    def committed(self, update_id: int) -> Callable[[asyncio.Future[None]], None]:
+        def done(handled: asyncio.Future[None]) -> None:
+            if not handled.cancelled() and handled.exception() is None:
+                self.last_update = max(update_id, self.last_update or update_id)
+
+        return done
+
+
+async def committed(core: Dispatcher, event: Event, *, retry: bool, progress: Progress | None = None) -> None:
+    """`core.handle(event)`; with `retry` (long polling), a store failure is retried
+    with back-off until the turn is committed, so the offset moves on only then.
+    (A webhook answers 500 instead, and Telegram delivers the update again.)
+    Shielded: a stop that cancels polling lets the turn in hand finish."""
+    failures = 0
+    while True:
+        try:
+            handled = asyncio.ensure_future(core.handle(event))
+            if progress is not None and event.delivery_id is not None:
+                handled.add_done_callback(progress.committed(int(event.delivery_id)))
+            await asyncio.shield(handled)
+            return
+        except StoreUnavailable as error:
+            if not retry:
+                raise
+            failures += 1
+            delay = min(5.0, 0.2 * 2 ** min(failures, 5)) * random.uniform(0.8, 1.2)
+            log.warning("update %s not stored (%s); trying again in %.1f s", event.delivery_id, error, delay)
+            await asyncio.sleep(delay)
+
+
+def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True, progress: Progress | None = None) -> Router:
     router = Router(name="customers")
 
     async def on_message(message: Message, event_update: Update) -> None:
         if message.chat.type != "private":
             return  # groups belong to the agents (a later channel)
-        await core.handle(message_event(message, event_update.update_id))
+        await committed(core, message_event(message, event_update.update_id), retry=retry, progress=progress)
 
     async def on_callback(callback: CallbackQuery, event_update: Update) -> None:
         try:
-            await core.handle(callback_event(callback, event_update.update_id))
+            await committed(core, callback_event(callback, event_update.update_id), retry=retry, progress=progress)
         finally:
             # Stops the button's spinner; not a message, so not through the outbox.
             try:
@@ -137,10 +183,29 @@ def build_router(core: Dispatcher, api: BotAPI) -> Router:
     return router
 
 
-def build_dispatcher(core: Dispatcher, api: BotAPI) -> AiogramDispatcher:
+def build_dispatcher(
+    core: Dispatcher, api: BotAPI, *, retry: bool = True, progress: Progress | None = None,
+) -> AiogramDispatcher:
+    """`retry`: long polling (see `committed`); a webhook passes False."""
     dispatcher = AiogramDispatcher()
-    dispatcher.include_router(build_router(core, api))
+    dispatcher.include_router(build_router(core, api, retry=retry, progress=progress or Progress()))
     return dispatcher
+
+
+_SECRET = re.compile(r"[A-Za-z0-9_-]{32,256}")
+
+
+def webhook_secret(token: str, configured: str | None) -> str:
+    """The secret Telegram sends with each webhook call. Unset: derived from the token
+    (HMAC), so every worker of one bot agrees on it. Set: it must be strong."""
+    if not configured:
+        return hmac.new(token.encode(), b"aftersales telegram webhook secret", hashlib.sha256).hexdigest()
+    if not _SECRET.fullmatch(configured):
+        raise ValueError(
+            "WEBHOOK_SECRET must be 32 to 256 characters of A-Z, a-z, 0-9, '_' and '-' "
+            f"(got {len(configured)} characters); or leave it unset to derive one from the token"
+        )
+    return configured
 
 
 class WebhookHandler(SimpleRequestHandler):

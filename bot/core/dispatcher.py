@@ -22,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot.company import Company
 from bot.core import actions, share
@@ -53,6 +55,18 @@ from storage.turns import (
 log = logging.getLogger(__name__)
 
 Route = Callable[[Turn], Awaitable[None]]
+
+
+class StoreUnavailable(Exception):
+    """The store failed (unreachable, locked too long): the turn was not committed.
+    The channel must not acknowledge the delivery; trying again later is safe."""
+
+
+def is_store_failure(error: BaseException) -> bool:
+    """A failure of the store itself, not of the turn: no apology, no per-event retry."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, (OperationalError, InterfaceError, OSError, TimeoutError))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +131,12 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self.bus: Bus | None = None
         self._people: set[int] = set()  # conversations of the batch that involve a person
+        self._idle = asyncio.Event()  # set while nothing is pending or being committed
+        self._idle.set()
 
     async def handle(self, event: Event) -> None:
-        """Process `event`; returns when its turn is committed."""
+        """Process `event`; returns when its turn is committed. Raises
+        `StoreUnavailable` when the store failed and nothing was committed."""
         await self._enqueue(event)
 
     async def act(self, action: Action) -> ActionResult:
@@ -128,15 +145,25 @@ class Dispatcher:
         return result
 
     async def _enqueue(self, work: Event | Action) -> Any:
-        if self._task is None:
+        if self._task is None or self._task.done():
+            if self._task is not None:  # it should never end; if it did, say so and start again
+                log.error("the committer had stopped (%r); restarting it", self._task)
             self._task = asyncio.create_task(self._run(), name="dispatcher")
         item = _Item(work, asyncio.get_running_loop().create_future())
         self._pending.append(item)
+        self._idle.clear()
         self._wake.set()
         return await item.done
 
-    async def close(self) -> None:
+    def alive(self) -> bool:
+        return self._task is None or not self._task.done()
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Finish the turns in hand (at most `grace` seconds), then stop the committer."""
         if self._task:
+            with suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await self._idle.wait()
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -149,18 +176,26 @@ class Dispatcher:
             self._wake.clear()
             while self._pending:
                 batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-                # In arrival order: runs of customer events as one batch, each action on its own.
-                run: list[_Item] = []
-                for item in batch:
-                    if isinstance(item.event, Event):
-                        run.append(item)
-                        continue
+                try:
+                    # In arrival order: runs of customer events as one batch, each action on its own.
+                    run: list[_Item] = []
+                    for item in batch:
+                        if isinstance(item.event, Event):
+                            run.append(item)
+                            continue
+                        if run:
+                            await self._commit(run)
+                            run = []
+                        await self._apply(item)
                     if run:
                         await self._commit(run)
-                        run = []
-                    await self._apply(item)
-                if run:
-                    await self._commit(run)
+
+                except Exception as error:  # never expected; the loop must go on regardless
+                    log.exception("committing a batch failed")
+                    for item in batch:
+                        if not item.done.done():
+                            item.done.set_exception(error)
+            self._idle.set()
 
     async def _apply(self, item: _Item) -> None:
         action = item.event
@@ -212,6 +247,16 @@ class Dispatcher:
         try:
             queued, identities = await self._transaction([item.event for item in batch if isinstance(item.event, Event)], safe)
         except Exception as error:
+            if is_store_failure(error):
+                # The store, not the turn: no apology, no one-by-one retry; the channels
+                # leave the deliveries unacknowledged and try again.
+                log.warning("store failure, %d events not committed: %s: %s", len(batch), type(error).__name__, error)
+                failure = StoreUnavailable(f"{type(error).__name__}: {error}")
+                failure.__cause__ = error
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_exception(failure)
+                return
             if len(batch) > 1:
                 # One bad event must not sink the others: retry each on its own.
                 for item in batch:
