@@ -122,7 +122,7 @@ async def test_an_agent_takes_over_a_telegram_customer_in_russian(browser: Brows
     await expect(page.locator("#status")).to_contain_text("With Olga")
     await api.wait_until(lambda: any("Olga" in s["text"] for s in customer._sends()), timeout=10)
     joined = [s for s in customer._sends() if "Olga" in s["text"]][-1]
-    assert "К разговору подключился" in joined["text"]
+    assert "подключился оператор сервисной службы" in joined["text"]
 
     # A canned reply, chosen in English, reaches the customer in Russian.
     await page.locator('select[name="canned"]').select_option("greeting")
