@@ -9,6 +9,7 @@
     aftersales import-sales FILE [--report REPORT.csv]   # dealers' sales records (docs/sales-import.md)
     aftersales customer-file CUSTOMER_ID                 # a customer's file as JSON
     aftersales downtime TICKET --out-of-use DAY [--working-again DAY] [--caused-by-use]
+    aftersales nlu eval FILE.csv [--today YYYY-MM-DD]   # score the typed-message recogniser
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.config import Settings
@@ -63,6 +65,21 @@ def _data_check(settings: Settings) -> int:
         print(error, file=sys.stderr)
         return 1
     print(f"{len(company.catalog.lines)} product lines, {sum(len(line.models) for line in company.catalog.lines)} models: ok")
+    return 0
+
+
+def _nlu_eval(settings: Settings, file: str, today: date) -> int:
+    from bot.company import load_company
+    from bot.nlu import evaluate
+
+    company = load_company(settings)
+    try:
+        report = evaluate(Path(file), company.intents, company.products, today=today,
+                          default_region=company.phone_region)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"nlu eval: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
     return 0
 
 
@@ -196,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--out-of-use", type=_day, required=True, metavar="YYYY-MM-DD")
     down.add_argument("--working-again", type=_day, metavar="YYYY-MM-DD", help="leave out while still out of use")
     down.add_argument("--caused-by-use", action="store_true", help="not the product's own fault: does not count")
+    nlu = commands.add_parser("nlu", help="typed messages").add_subparsers(dest="action", required=True)
+    nlu_eval = nlu.add_parser("eval", help="score the recogniser on rows locale,text,intent[,serial,phone,product_line,model,when]")
+    nlu_eval.add_argument("file", help="UTF-8 CSV with a header row")
+    nlu_eval.add_argument("--today", type=_day, metavar="YYYY-MM-DD", help="the day relative expressions count from")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -224,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             return _customer_file(settings, args.customer_id)
         if args.command == "downtime":
             return _downtime(settings, args)
+        if args.command == "nlu":
+            return _nlu_eval(settings, args.file, args.today or date.today())
         if args.command == "demo":
             from storage.db import upgrade
 

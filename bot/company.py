@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from bot.config import Settings
 from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from services.datafile import load_model, problem
+from services.entities import ProductTerms
+from services.intents import Recogniser, load_intents
 from services.location import ServiceArea, load_area
 from services.sla import SlaConfig, load_sla
 from services.warranty import WarrantyConfig, load_config
@@ -192,6 +194,8 @@ class Company:
     sla: SlaConfig
     area: ServiceArea
     warranty: WarrantyConfig
+    intents: Recogniser  # what typed messages mean (data/intents.yaml)
+    products: ProductTerms  # the catalogue's names, indexed for typed messages
 
     def components_of(self, line_id: str, model_code: str | None) -> tuple[str, ...] | None:
         """The warranty components a unit of this model has; None (all of the line's) when
@@ -211,10 +215,20 @@ def load_company(settings: Settings) -> Company:
         sla = load_sla(data / "sla.yaml")
         area = load_area(data / "service_centres.yaml")
         warranty = load_config(data / "warranty.yaml")
+        intents = load_intents(data / "intents.yaml")
     except ValueError as error:  # the loaders name the file, line and field
         raise CompanyDataError(str(error)) from error
     _check_components(catalog, warranty, data / "products.yaml")
-    return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty)
+    return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty, intents,
+                   product_terms(catalog))
+
+
+def product_terms(catalog: Catalog) -> ProductTerms:
+    return ProductTerms(
+        prefixes={line.id: line.serial_prefix for line in catalog.lines},
+        lines={line.id: line.terms() for line in catalog.lines},
+        models={(line.id, m.code): tuple(m.names.values()) for line in catalog.lines for m in line.models},
+    )
 
 
 def _check_components(catalog: Catalog, warranty: WarrantyConfig, path: Path) -> None:
