@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from bot.core.language import from_text
 from services.entities import TICKET_RE, Details, ProductTerms, find_details
 from services.intents import Intent, Recogniser, Recognition
-from services.language import detect_locale
 
 PRODUCT_ALONE = 0.5  # a product or serial named with nothing else: probably a repair, ask
 DAY_NAMED = 0.5  # "tomorrow evening?": probably about a visit
@@ -38,7 +38,7 @@ class Understood:
 def understand(recogniser: Recogniser, terms: ProductTerms, text: str, locale: str | None, *,
                today: date, default_region: str) -> Understood:
     """`text`'s intent and details; `locale` None: detected from the text (English if it does not tell)."""
-    locale = locale or detect_locale(text) or "en"
+    locale = locale or from_text(text) or "en"
     details = find_details(text, locale, terms, today=today, when=recogniser.data.when, default_region=default_region)
     extra: dict[Intent, tuple[float, str]] = {}
     if TICKET_RE.search(text):

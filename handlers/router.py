@@ -8,7 +8,7 @@ from bot.core import forms
 from bot.core.events import MAX_TEXT, Choice, Event, Kind
 from bot.core.turn import Turn
 from bot.i18n import N_
-from handlers import complaint, customer_file, handoff, menu, repair, tickets, timezone, warranty
+from handlers import complaint, customer_file, handoff, menu, repair, tickets, timezone, typed, warranty
 from services.serials import find_serial
 from services.tickets import find_number
 
@@ -72,6 +72,9 @@ async def route(turn: Turn) -> None:
             await _serial_action(turn, choice)
             return
     flow = FLOWS.get(turn.state.split(".", 1)[0]) if turn.state else None
+    if (flow or _form(turn)) and (command := typed.command_in_form(turn)):
+        await _command(turn, command)  # "a person, please" / "cancel" typed mid-question
+        return
     if flow is not None:
         await flow(turn)
         return
@@ -186,10 +189,16 @@ async def _free_text(turn: Turn) -> None:
         if prefill:
             # Keep what they told us for the repair form, should they choose it.
             turn.slots["prefill"] = {**turn.slots.get("prefill", {}), **prefill}
+        understood = typed.understand_text(turn)
+        if understood.recognition.sure:
+            await typed.act(turn, understood, _menu_entry)
+            return
         serial = _our_serial(turn, event.text)
         if serial:
             await _offer_for_serial(turn, serial)
             return
+        typed.ask_which(turn, understood)  # never the bare greeting again
+        return
     if event.kind is Kind.MEDIA:
         # Kept for the next request: the repair form starts with these files.
         prefill = turn.slots.setdefault("prefill", {})
