@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -103,3 +105,19 @@ async def test_a_person_or_cancel_typed_in_a_form_acts(chat: Chat, engine: Async
         assert [(ticket.kind, ticket.status) for ticket in await tickets(engine)] == [("person", "queued")]
     else:
         assert "Nothing was saved" in chat.text and await tickets(engine) == []
+
+
+async def test_every_phrase_of_the_evaluation_set_gets_a_sensible_answer(new_chat: Callable[..., Chat]) -> None:
+    """Through the real dispatcher and store: never the bare greeting, never an error;
+    a request for a person always reaches one."""
+    rows = list(csv.DictReader((Path(__file__).parent / "data" / "nlu_eval.csv").open(encoding="utf-8")))
+    channel_code = {v: k for k, v in LANGUAGES.items()}
+    for i, row in enumerate(rows):
+        t = t_for(channel_code[row["locale"]])
+        chat = new_chat(user_id=f"eval{i}", language=channel_code[row["locale"]])
+        await chat.say(row["text"])
+        assert chat.text and t._("Sorry, something went wrong on our side.")[:20] not in chat.text, row
+        if row["intent"] not in ("greeting", "other"):
+            assert chat.text != t._(GREETING) and not chat.text.startswith(t._(GREETING)), row
+        if row["intent"] == "person":
+            assert "H-" in chat.text, row  # the person ticket's number
