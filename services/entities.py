@@ -17,7 +17,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from services.contact import find_phone, region_for_locale
-from services.intents import LOCALES, PartOfDay, WhenTerms, fold, spaceless, words
+from services.intents import PartOfDay, WhenTerms, spaceless, words
 from services.serials import find_serial, normalize
 
 # A ticket number, also with Chinese right after it (no word boundary there): "R-2026-000042处理到哪了".
@@ -124,26 +124,29 @@ class _Index:
 AMBIGUOUS = object()
 
 
-def _found(term: str, text: str, tokens: list[str]) -> bool:
-    folded = fold(term)
-    if spaceless(folded):
-        return folded in "".join(tokens)
-    need = words(folded)
-    return any(tokens[i : i + len(need)] == need for i in range(len(tokens) - len(need) + 1))
-
-
 def find_when(text: str, terms: WhenTerms, today: date) -> tuple[date | None, PartOfDay | None]:
-    """A day ("послезавтра", counted from `today`, the customer's today) and a part of it ("утром")."""
+    """A day ("послезавтра", counted from `today`, the customer's today) and a part of it ("утром");
+    the longest term wins ("day after tomorrow" over "tomorrow")."""
     tokens = words(text)
-    day = part = None
+    joined = "".join(tokens)
+    day: date | None = None
+    part: PartOfDay | None = None
     best_day = best_part = 0
-    for loc in LOCALES:
-        for term, offset in terms.days.get(loc, {}).items():
-            if len(term) > best_day and _found(term, text, tokens):  # "day after tomorrow" over "tomorrow"
-                day, best_day = today + timedelta(days=offset), len(term)
-        for term, which in terms.parts.get(loc, {}).items():
-            if len(term) > best_part and _found(term, text, tokens):
-                part, best_part = which, len(term)
+    for parts, chinese, value in terms.terms:
+        size = len(parts[0]) * 2 if chinese else sum(map(len, parts))
+        if size <= (best_part if isinstance(value, PartOfDay) else best_day):
+            continue
+        if chinese:
+            found = parts[0] in joined
+        else:
+            n = len(parts)
+            found = any(tokens[i : i + n] == list(parts) for i in range(len(tokens) - n + 1))
+        if not found:
+            continue
+        if isinstance(value, PartOfDay):
+            part, best_part = value, size
+        else:
+            day, best_day = today + timedelta(days=value), size
     return day, part
 
 

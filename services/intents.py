@@ -15,7 +15,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -118,6 +118,19 @@ class WhenTerms(_Strict):
         return v
 
 
+    @cached_property
+    def terms(self) -> list[tuple[tuple[str, ...], bool, int | PartOfDay]]:
+        """Every term folded once: (words, or one run of Chinese characters; Chinese?; value)."""
+        out: list[tuple[tuple[str, ...], bool, int | PartOfDay]] = []
+        for table in (self.days, self.parts):
+            for terms in table.values():
+                for term, value in terms.items():
+                    folded = words(term)
+                    chinese = spaceless(term)
+                    out.append((("".join(folded),) if chinese else tuple(folded), chinese, value))
+        return out
+
+
 class IntentsFile(_Strict):
     intents: dict[Intent, dict[str, tuple[str, ...]]]
     faults: dict[str, tuple[str, ...]]
@@ -205,6 +218,9 @@ class Recogniser:
             for stem in sorted(stems):
                 if n >= FUZZY_MIN:
                     self._fuzzy_stems[(stem[0], n)].append(stem)
+        self._stem_lengths: dict[str, list[int]] = defaultdict(list)
+        for first, n in sorted(self._fuzzy_stems):
+            self._stem_lengths[first].append(n)
 
     @staticmethod
     def _parts(text: str) -> tuple[str, ...]:
@@ -237,10 +253,10 @@ class Recogniser:
         for match, _d, _k in process.extract(word, self._fuzzy_words.get(word[0], ()), scorer=OSA.distance,
                                              score_cutoff=TYPOS, limit=None):
             found[match] = TYPO
-        for n in range(FUZZY_MIN, len(word) + 2):
-            choices = self._fuzzy_stems.get((word[0], n))
-            if not choices:
-                continue
+        for n in self._stem_lengths.get(word[0], ()):
+            if n > len(word) + 1:
+                break
+            choices = self._fuzzy_stems[(word[0], n)]
             for prefix in {word[: n - 1], word[:n], word[: n + 1]}:  # a letter missing or added
                 for match, _d, _k in process.extract(prefix, choices, scorer=OSA.distance,
                                                      score_cutoff=TYPOS, limit=None):
