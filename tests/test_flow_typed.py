@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.company import Company
+from bot.core.dispatcher import Dispatcher
 from bot.i18n import Translator
 from handlers.menu import ENTRIES, GREETING
 from handlers.repair import REPAIR
+from handlers.router import route
 from handlers.typed import NOT_SURE
 from tests.memory_channel import Chat
 from tests.test_flow_warranty import tickets
@@ -32,6 +36,14 @@ PERSON = {
     "ka": "ოპერატორთან დამაკავშირეთ",
     "ru": "хочу поговорить с человеком",
 }
+
+
+@pytest.fixture
+async def dispatcher(engine: AsyncEngine, company: Company) -> AsyncIterator[Dispatcher]:
+    """The core on a fixed clock: Thursday 3 December 2026, 11:00 in Shanghai."""
+    core = Dispatcher(engine, company, route, clock=lambda: datetime(2026, 12, 3, 3, 0, tzinfo=UTC))
+    yield core
+    await core.close()
 
 
 def t_for(language: str) -> Translator:
@@ -60,6 +72,11 @@ async def test_details_of_one_message_are_not_asked_again(chat: Chat) -> None:
     assert "I noted from your message" in chat.text and "+447911123456" in chat.text
     assert "Wall-mounted split air conditioner, 3.5 kW" in chat.text or "KFR-35GW" in chat.text
     assert "serial number" in chat.text.lower()  # the next question: model, fault, phone and day are known
+    await chat.tap("Skip")  # serial
+    await chat.tap("Skip")  # files
+    await chat.say("12 Nanjing Road, Shanghai")
+    summary = chat.text  # nothing more to ask: the summary to confirm
+    assert "Visit day: Fri, Dec 4" in summary and "Time window: 9:00" in summary, summary
 
 
 async def test_unsure_asks_with_buttons_never_the_bare_greeting(chat: Chat) -> None:
