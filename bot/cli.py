@@ -11,6 +11,7 @@
     aftersales downtime TICKET --out-of-use DAY [--working-again DAY] [--caused-by-use]
     aftersales agent add LOGIN --name NAME [--role agent|supervisor|admin] [--languages ru,en] ...
     aftersales agent disable LOGIN | agent password LOGIN   # the password is asked for (or read from stdin)
+    aftersales nlu eval FILE.csv [--today YYYY-MM-DD]   # score the typed-message recogniser
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.config import Settings
@@ -83,6 +85,21 @@ def _data_check(settings: Settings) -> int:
         print(error, file=sys.stderr)
         return 1
     print(f"{len(company.catalog.lines)} product lines, {sum(len(line.models) for line in company.catalog.lines)} models: ok")
+    return 0
+
+
+def _nlu_eval(settings: Settings, file: str, today: date) -> int:
+    from bot.company import load_company
+    from bot.nlu import evaluate
+
+    company = load_company(settings)
+    try:
+        report = evaluate(Path(file), company.intents, company.products, today=today,
+                          default_region=company.phone_region)
+    except (OSError, ValueError, KeyError) as error:
+        print(f"nlu eval: {error}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
     return 0
 
 
@@ -281,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--timezone")
     agent.add_parser("disable", help="disable an agent and end their sessions").add_argument("login")
     agent.add_parser("password", help="set a new password (ends their sessions)").add_argument("login")
+    nlu = commands.add_parser("nlu", help="typed messages").add_subparsers(dest="action", required=True)
+    nlu_eval = nlu.add_parser("eval", help="score the recogniser on rows locale,text,intent[,serial,phone,product_line,model,when]")
+    nlu_eval.add_argument("file", help="UTF-8 CSV with a header row")
+    nlu_eval.add_argument("--today", type=_day, metavar="YYYY-MM-DD", help="the day relative expressions count from")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -311,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             return _downtime(settings, args)
         if args.command == "agent":
             return _agent(settings, args)
+        if args.command == "nlu":
+            return _nlu_eval(settings, args.file, args.today or date.today())
         return _run(settings)  # `demo` and `run` alike: the store is migrated first
     except CompanyDataError as error:
         print(f"Company data error: {error}", file=sys.stderr)

@@ -18,6 +18,8 @@ from bot.config import Settings
 from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from bot.people import CannedReplies, Teams, load_canned, load_teams
 from services.datafile import load_model, problem
+from services.entities import ProductTerms
+from services.intents import Recogniser, load_intents
 from services.location import ServiceArea, load_area
 from services.sla import SlaConfig, load_sla
 from services.warranty import WarrantyConfig, load_config
@@ -193,6 +195,8 @@ class Company:
     sla: SlaConfig
     area: ServiceArea
     warranty: WarrantyConfig
+    intents: Recogniser  # what typed messages mean (data/intents.yaml)
+    products: ProductTerms  # the catalogue's names, indexed for typed messages
     teams: Teams | None = None  # data/teams.yaml: language teams and their hours
     canned: CannedReplies | None = None  # data/canned_replies.yaml
 
@@ -216,10 +220,20 @@ def load_company(settings: Settings) -> Company:
         warranty = load_config(data / "warranty.yaml")
         teams = load_teams(data / "teams.yaml")
         canned = load_canned(data / "canned_replies.yaml")
+        intents = load_intents(data / "intents.yaml")
     except ValueError as error:  # the loaders name the file, line and field
         raise CompanyDataError(str(error)) from error
     _check_components(catalog, warranty, data / "products.yaml")
-    return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty, teams, canned)
+    return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty, intents,
+                   product_terms(catalog), teams, canned)
+
+
+def product_terms(catalog: Catalog) -> ProductTerms:
+    return ProductTerms(
+        prefixes={line.id: line.serial_prefix for line in catalog.lines},
+        lines={line.id: line.terms() for line in catalog.lines},
+        models={(line.id, m.code): tuple(m.names.values()) for line in catalog.lines for m in line.models},
+    )
 
 
 def _check_components(catalog: Catalog, warranty: WarrantyConfig, path: Path) -> None:

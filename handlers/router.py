@@ -9,7 +9,7 @@ from bot.core.actions import END_CHOICE
 from bot.core.events import MAX_TEXT, Choice, Event, Kind
 from bot.core.turn import Turn
 from bot.i18n import N_
-from handlers import complaint, customer_file, handoff, menu, repair, tickets, timezone, warranty
+from handlers import complaint, customer_file, handoff, menu, repair, tickets, timezone, typed, warranty
 from services.handoff import MISUNDERSTANDINGS_BEFORE_PERSON, Mode, TicketKind, asks_for_person
 from services.serials import find_serial
 from services.tickets import find_number
@@ -88,6 +88,9 @@ async def route(turn: Turn) -> None:
             await _serial_action(turn, choice)
             return
     flow = FLOWS.get(turn.state.split(".", 1)[0]) if turn.state else None
+    if (flow or _form(turn)) and (command := typed.command_in_form(turn)):
+        await _command(turn, command)  # "a person, please" / "cancel" typed mid-question
+        return
     if flow is not None:
         await flow(turn)
         return
@@ -207,10 +210,19 @@ async def _free_text(turn: Turn) -> None:
         if prefill:
             # Keep what they told us for the repair form, should they choose it.
             turn.slots["prefill"] = {**turn.slots.get("prefill", {}), **prefill}
+        understood = typed.understand_text(turn)
+        if understood.recognition.sure:
+            await typed.act(turn, understood, _menu_entry)
+            return
         serial = _our_serial(turn, event.text)
         if serial:
             await _offer_for_serial(turn, serial)
             return
+        if not await _handed_over_after_misses(turn):
+            misses = turn.slots.get(MISSES, 0)
+            typed.ask_which(turn, understood)  # never the bare greeting again
+            turn.slots[MISSES] = misses
+        return
     if event.kind is Kind.MEDIA:
         # Kept for the next request: the repair form starts with these files.
         prefill = turn.slots.setdefault("prefill", {})
@@ -226,13 +238,22 @@ async def _free_text(turn: Turn) -> None:
     if event.kind in (Kind.LOCATION, Kind.CONTACT):
         menu.show_menu(turn, turn.t._("Thank you. To send this with a repair request, please choose Report a repair first."))
         return
+    if not await _handed_over_after_misses(turn):
+        misses = turn.slots.get(MISSES, 0)
+        menu.greet(turn)
+        turn.slots[MISSES] = misses
+
+
+async def _handed_over_after_misses(turn: Turn) -> bool:
+    """One more message the bot did not understand; the third in a row goes to a person.
+    (Any understood step moves the conversation on, which clears the count.)"""
     misses = int(turn.slots.get(MISSES, 0)) + 1
     if misses >= MISUNDERSTANDINGS_BEFORE_PERSON:
         turn.say(turn.t._("I am sorry, I do not understand. Let me find a person for you."))
         await handoff.hand_over(turn, TicketKind.PERSON)
-        return
-    menu.greet(turn)
+        return True
     turn.slots[MISSES] = misses
+    return False
 
 
 async def _offer_for_serial(turn: Turn, serial: str) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.i18n import Translator
+from handlers.repair import REPAIR
 from handlers.router import SERIAL_ACTIONS
 from storage.models import Customer, Ticket
 from tests.memory_channel import Chat
@@ -34,21 +35,23 @@ FIRST_MESSAGES = {
 
 
 @pytest.mark.parametrize("language", list(FIRST_MESSAGES))
-async def test_serial_in_free_text_offers_repair_or_warranty(new_chat: Callable[..., Chat], language: str) -> None:
+async def test_a_fault_with_a_serial_starts_the_repair_and_a_serial_alone_offers_both(
+    new_chat: Callable[..., Chat], language: str
+) -> None:
     t = t_for(language)
     chat = new_chat(language=None)  # a new customer's first message: the language comes from the text
-    await chat.say(FIRST_MESSAGES[language])
-    assert "HA2403000123" in chat.text and t._("Sorry, something went wrong on our side. Your message is saved; please try again, or type /menu.") not in chat.text
-    offered = chat.last_choices()
-    assert t._(SERIAL_ACTIONS["repair"]) in offered and t._(SERIAL_ACTIONS["warranty"]) in offered
+    await chat.say(FIRST_MESSAGES[language])  # a fault: the repair starts with what it says (issue 16)
+    assert "HA2403000123" in chat.text and t._("I noted from your message:") in chat.text
+    assert t._(REPAIR.slot("model").prompt) in chat.text  # the line is known from the serial
     await chat.say("/start")
     await chat.say("HA2403000123")  # just the serial, after /start
-    assert t._(SERIAL_ACTIONS["repair"]) in chat.last_choices()
+    offered = chat.last_choices()
+    assert t._(SERIAL_ACTIONS["repair"]) in offered and t._(SERIAL_ACTIONS["warranty"]) in offered
 
 
 async def test_serial_in_free_text_starts_the_repair_with_line_and_serial(chat: Chat, engine: AsyncEngine) -> None:
     await chat.say("/start")
-    await chat.say("My air conditioner HA2403000123 is leaking water")
+    await chat.say("HA2403000123")
     assert "Household air conditioner" in chat.text
     await chat.tap("Report a repair")
     assert "I noted from your message" in chat.text and "HA2403000123" in chat.text
@@ -64,10 +67,12 @@ async def test_a_forged_serial_button_is_refused(chat: Chat, engine: AsyncEngine
 
 async def test_serial_in_free_text_checks_the_warranty(chat: Chat, engine: AsyncEngine) -> None:
     await register(engine, "HA2403000125", "household_ac", "KFR-35GW", TODAY - timedelta(days=30))
-    await chat.say("is HA2403000125 still in warranty?")
+    await chat.say("HA2403000125")
     assert "Wall-mounted split air conditioner, 3.5 kW" in chat.text  # registered: the model is named
     await chat.tap("Check warranty")
     await chat.contact(PHONE)  # the dealer recorded this phone: their own contact proves the unit theirs
+    assert "Warranty of Wall-mounted split air conditioner, 3.5 kW" in chat.text
+    await chat.say("is HA2403000125 still in warranty?")  # asked in words: answered at once (issue 16)
     assert "Warranty of Wall-mounted split air conditioner, 3.5 kW" in chat.text
 
 
@@ -255,7 +260,7 @@ async def test_book_a_visit_leaves_start_and_the_bot_working(chat: Chat, engine:
     await chat.say("Tuesday morning suits me")
     assert "Added to your request V-" in chat.text  # for the person
     await chat.say("My air conditioner HA2403000123 is leaking water")  # a fault report while waiting
-    assert "Added to your request" not in chat.text and "🛠 Report a repair" in chat.last_choices()
+    assert "Added to your request" not in chat.text and "Which model" in chat.text  # the repair starts
     await chat.say("/start")
     assert "service assistant" in chat.text and "V-" in chat.text  # the request stays open
     await chat.say("hello?")

@@ -56,9 +56,9 @@ async def _to_the_location_step(customer: Customer) -> None:
     await customer.tap("Skip")  # files
 
 
-async def test_share_keyboard_is_removed_when_the_form_moves_on(telegram: FakeBotAPI) -> None:
+async def test_share_keyboard_is_removed_when_the_form_moves_on(telegram: FakeBotAPI, engine: AsyncEngine) -> None:
     api = telegram
-    customer = Customer(api)
+    customer = Customer(api, engine)
     await _to_the_location_step(customer)
     assert customer._sends()[-2]["reply_markup"]["keyboard"][0][0]["request_location"] is True
     await customer.say("Shanghai, Huaihai Road 1")  # typed, not shared: the location button still shows
@@ -75,9 +75,9 @@ async def test_share_keyboard_is_removed_when_the_form_moves_on(telegram: FakeBo
     assert all("remove_keyboard" not in (m or {}) for m in _markups(api, before))  # nothing left to remove
 
 
-async def test_share_keyboard_is_removed_when_the_customer_cancels_or_restarts(telegram: FakeBotAPI) -> None:
+async def test_share_keyboard_is_removed_when_the_customer_cancels_or_restarts(telegram: FakeBotAPI, engine: AsyncEngine) -> None:
     api = telegram
-    customer = Customer(api)
+    customer = Customer(api, engine)
     await _to_the_location_step(customer)
     before = len(api.sent_to(4242))
     assert "Cancelled" in await customer.tap("Cancel")

@@ -47,7 +47,7 @@ async def test_regression_another_users_contact_card_is_not_proof(service: Servi
             serial="HA2403000123", product_line="household_ac", model="KFR-35GW", invoice_date=date(2025, 3, 8),
             manufactured=date(2024, 3, 1), customer_phone=RECORDED, created_at=utcnow(), updated_at=utcnow(),
         ).returning(Product.id))
-    intruder = Customer(api)
+    intruder = Customer(api, engine)
     await intruder.say("/start")
     await intruder.tap("warranty")
     assert "share the phone number" in await intruder.say("HA2403000123")
@@ -59,7 +59,7 @@ async def test_regression_another_users_contact_card_is_not_proof(service: Servi
         assert await conn.scalar(select(CustomerRow.verified_phone)) is None
         assert (await conn.execute(select(ProductClaim.phone_matches, ProductClaim.status))).one() == (True, "pending")
 
-    owner = Customer(api, user_id=USER + 1)
+    owner = Customer(api, engine, user_id=USER + 1)
     await owner.say("/start")
     await owner.tap("warranty")
     await owner.say("HA2403000123")
@@ -72,14 +72,14 @@ async def test_regression_another_users_contact_card_is_not_proof(service: Servi
 
 # --- the webhook: floods and updates that cannot be processed ----------------------------------
 
-SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+SECRET = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token-long-enough-for-telegram-0123"}
 
 
 @asynccontextmanager
 async def webhook_service(db_url: str, api: FakeBotAPI, **extra: Any) -> AsyncIterator[tuple[Service, str]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram/webhook"
-    running = Service(settings(db_url, api, port=port, webhook_url=url, webhook_secret="s3cret-token", **extra))
+    running = Service(settings(db_url, api, port=port, webhook_url=url, webhook_secret="s3cret-token-long-enough-for-telegram-0123", **extra))
     await running.start()
     try:
         yield running, url

@@ -43,8 +43,8 @@ async def test_commands_are_registered_per_language(service: Service, api: FakeB
     assert listed[("default", "ru")]["back"] != listed[("default", "")]["back"]  # translated
 
 
-async def test_back_and_restart_outside_a_form_over_telegram(service: Service, api: FakeBotAPI) -> None:
-    customer = Customer(api)
+async def test_back_and_restart_outside_a_form_over_telegram(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    customer = Customer(api, engine)
     await customer.say("/start")
     assert "do not know the command" not in await customer.say("/back")
     assert GREETING[:20] in await customer.say("/restart")
@@ -52,7 +52,7 @@ async def test_back_and_restart_outside_a_form_over_telegram(service: Service, a
 
 async def test_start_after_book_a_visit_is_not_stuck(service: Service, api: FakeBotAPI, engine: Any) -> None:
     t = Translator("en", "Asia/Shanghai")
-    customer = Customer(api)
+    customer = Customer(api, engine)
     await customer.say("/start")
     assert "V-" in await customer.tap(t._(ENTRIES["visit"]))
     assert "Added to your request V-" in await customer.say("Tuesday morning, please")

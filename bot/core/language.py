@@ -4,8 +4,8 @@ from __future__ import annotations
 
 # Characters that exist in only one of the two Chinese scripts (common words of
 # after-sales talk: this, that, machine, repair, phone, ...).
-_HANT_ONLY = set("這個們來時會說對問題電話維機號請報謝麼為與實還點開關發變幫際預約")
-_HANS_ONLY = set("这个们来时会说对问题电话维机号请报谢么为与实还点开关发变帮际预约")
+_HANT_ONLY = set("這個們來時會說對問題電話維機號請報謝麼為與實還點開關發變幫際預約" "氣壞沒師調語務員熱視顯設過見費換斷產涼嗎讓給從錢處進態訴滿騙聽講轉單裝買賣東車長幾")
+_HANS_ONLY = set("这个们来时会说对问题电话维机号请报谢么为与实还点开关发变帮际预约" "气坏没师调语务员热视显设过见费换断产凉吗让给从钱处进态诉满骗听讲转单装买卖东车长几")
 
 
 def from_language_code(code: str | None) -> str | None:
