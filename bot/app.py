@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot.channels.telegram import BotAPI, TelegramTransport, WebhookHandler, build_dispatcher, make_bot, set_commands
 from bot.channels.web import WebChat
+from bot.channels.wechat import WeChat
 from bot.company import load_company
 from bot.config import Settings
 from bot.core.dispatcher import Dispatcher
@@ -34,6 +35,8 @@ class Service:
         )
         self.web = WebChat(self.core, self.engine, settings.company_timezone)
         transports: list[Transport] = [self.web]
+        self.wechat = WeChat.from_settings(settings, self.core) if settings.wechat_enabled() else None
+        transports += [self.wechat] if self.wechat else []
         limits: dict[str, Limits] = {}
         self.bot = None
         if settings.telegram_enabled():
@@ -46,6 +49,8 @@ class Service:
             )
         self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
         self.core.outbox = self.sender
+        if self.wechat:
+            self.wechat.drained = self.sender.drained
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.tasks: list[asyncio.Task[None]] = []
         self.runner: web.AppRunner | None = None
@@ -59,7 +64,7 @@ class Service:
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
-        app.add_routes(self.web.routes())
+        app.add_routes(self.web.routes() + (self.wechat.routes() if self.wechat else []))
         app.router.add_get("/healthz", self.health)
         if self.bot and self.settings.webhook_url:
             self.webhook_secret = self.settings.webhook_secret or secrets.token_urlsafe(32)
@@ -114,6 +119,8 @@ class Service:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.sender.close()
+        if self.wechat:
+            await self.wechat.close()
         await self.core.close()
         if self.runner:
             await self.runner.cleanup()

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.company import Company
-from bot.core import share
+from bot.core import numbered, share
 from bot.core.events import Event, Kind, Reply
 from bot.core.language import detect
 from bot.core.turn import CustomerView, Turn
@@ -192,7 +192,7 @@ class Dispatcher:
             row.customer_id, row.locale, row.locale_chosen, row.timezone, row.phone, row.display_name, row.timezone_hint,
         )
         turn = Turn(
-            event=event, customer=customer, company=company, store=store,
+            event=numbered.resolve(event, row.slots), customer=customer, company=company, store=store,
             t=Translator(row.locale, customer.zone(company.timezone)), now=now,
             state=row.state, slots=row.slots, mode=row.mode, ticket_id=row.ticket_id,
         )
@@ -202,6 +202,7 @@ class Dispatcher:
         else:
             await self._route(turn)
         share.settle(turn, share_open)
+        numbered.remember(turn)
         row.state, row.slots, row.mode, row.ticket_id = turn.state, turn.slots, turn.mode, turn.ticket_id
         row.locale = turn.customer.locale
         if row.identity_unreachable:  # they wrote to us, so they can be reached again
