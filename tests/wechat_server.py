@@ -56,7 +56,7 @@ class WeChatPusher:
         self.safe = safe
         self.token, self.app_id = token, app_id
         self.crypto = WeChatCrypto(token, AES_KEY, app_id)
-        self.http = aiohttp.ClientSession()
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))  # WeChat pushes from many connections
         self._msg_id = int(time.time() * 1000)
         self.attempts = 0
 
