@@ -35,7 +35,7 @@ class Service:
         )
         self.web = WebChat(self.core, self.engine, settings.company_timezone)
         transports: list[Transport] = [self.web]
-        self.wechat = WeChat.from_settings(settings, self.core) if settings.wechat_enabled() else None
+        self.wechat = WeChat.from_settings(settings, self.core, self.engine) if settings.wechat_enabled() else None
         transports += [self.wechat] if self.wechat else []
         limits: dict[str, Limits] = {}
         self.bot = None

@@ -25,6 +25,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
@@ -32,6 +33,7 @@ import aiohttp
 from aiohttp import web
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+from sqlalchemy.ext.asyncio import AsyncEngine
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException
 from wechatpy.replies import TextReply
@@ -42,6 +44,8 @@ from bot.core.dispatcher import Dispatcher
 from bot.core.events import Attachment, Event, Kind, Reply
 from bot.core.language import from_language_code, from_text
 from bot.outbox import Temporary, Uncertain, Unreachable
+from storage.models import utcnow
+from storage.wechat import MARGIN, shared_token
 
 log = logging.getLogger(__name__)
 
@@ -205,11 +209,16 @@ def render(reply: Reply) -> str:
 class API:
     """The Official Account API: the access token, customer-service messages, user info."""
 
-    def __init__(self, base: str, app_id: str, secret: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, base: str, app_id: str, secret: str, engine: AsyncEngine | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.base = base.rstrip("/")
         self._app_id, self._secret = app_id, secret
+        self._engine = engine  # None: the token is this process's own (one worker)
         self._clock = clock
-        self._token: tuple[str, float] | None = None
+        self._token: tuple[str, datetime] | None = None  # (token, when to refresh it)
+        self._refused: str | None = None
         self._lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
 
@@ -223,19 +232,31 @@ class API:
             await self._session.close()
 
     async def token(self) -> str:
-        """The access token, fetched again 5 minutes before it expires."""
+        """The access token: from memory, else from the store, fetched there when due."""
         async with self._lock:
             if self._token is None or self._token[1] <= self._clock():
-                params = {"grant_type": "client_credential", "appid": self._app_id, "secret": self._secret}
-                async with self._http().get(self.base + "/cgi-bin/token", params=params) as response:
-                    data = await response.json(content_type=None)
-                if "access_token" not in data:
-                    raise Temporary(f"token: {data.get('errcode')} {data.get('errmsg')}")
-                self._token = (data["access_token"], self._clock() + int(data.get("expires_in", 7200)) - 300)
+                if self._engine is None:
+                    token, lifetime = await self._fetch()
+                    self._token = (token, self._clock() + timedelta(seconds=lifetime) - MARGIN)
+                else:
+                    self._token = await shared_token(self._engine, self._app_id, self._clock(), self._fetch, self._refused)
+                self._refused = None
             return self._token[0]
 
+    async def _fetch(self) -> tuple[str, int]:
+        params = {"grant_type": "client_credential", "appid": self._app_id, "secret": self._secret}
+        try:
+            async with self._http().get(self.base + "/cgi-bin/token", params=params) as response:
+                data = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise Temporary(f"token: {error}") from error
+        if "access_token" not in data:
+            raise Temporary(f"token: {data.get('errcode')} {data.get('errmsg')}")
+        return str(data["access_token"]), int(data.get("expires_in", 7200))
+
     async def call(self, path: str, *, json: dict[str, Any] | None = None, params: dict[str, str] | None = None) -> dict[str, Any]:
-        query = {"access_token": await self.token(), **(params or {})}
+        token = await self.token()
+        query = {"access_token": token, **(params or {})}
         try:
             if json is None:
                 response_cm = self._http().get(self.base + path, params=query)
@@ -249,7 +270,8 @@ class API:
             raise Uncertain(str(error) or type(error).__name__) from error
         code = data.get("errcode", 0)
         if code in (40001, 40014, 42001):  # the token is no longer valid: fetch a new one
-            self._token = None
+            if self._token and self._token[0] == token:
+                self._refused, self._token = token, None
             raise Temporary(f"access token refused ({code})")
         if code in (45015, 45047):
             raise OutsideWindow(f"{code} {data.get('errmsg')}")
@@ -302,8 +324,8 @@ class WeChat:
         self._languages: OrderedDict[str, str | None] = OrderedDict()
 
     @classmethod
-    def from_settings(cls, settings: Settings, core: Dispatcher) -> WeChat:
-        api = API(settings.wechat_api_base, settings.wechat_app_id or "", settings.wechat_app_secret or "")
+    def from_settings(cls, settings: Settings, core: Dispatcher, engine: AsyncEngine) -> WeChat:
+        api = API(settings.wechat_api_base, settings.wechat_app_id or "", settings.wechat_app_secret or "", engine)
         return cls(
             core, api, token=settings.wechat_token or "", app_id=settings.wechat_app_id or "",
             aes_key=settings.wechat_aes_key, account=settings.wechat_account, path=settings.wechat_path,
