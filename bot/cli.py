@@ -9,6 +9,7 @@
     aftersales import-sales FILE [--report REPORT.csv]   # dealers' sales records (docs/sales-import.md)
     aftersales customer-file CUSTOMER_ID                 # a customer's file as JSON
     aftersales downtime TICKET --out-of-use DAY [--working-again DAY] [--caused-by-use]
+    aftersales wechat menu [--locale zh_Hans]            # the Official Account's custom menu
 """
 
 from __future__ import annotations
@@ -176,6 +177,27 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _wechat_menu(settings: Settings, locale: str) -> int:
+    from bot.channels.wechat import API
+    from bot.channels.wechat_menu import menu
+
+    if not settings.wechat_enabled() or not settings.wechat_app_secret:
+        print("Set WECHAT_TOKEN, WECHAT_APP_ID and WECHAT_APP_SECRET first.", file=sys.stderr)
+        return 2
+    body = menu(locale, settings.company_timezone)
+
+    async def create(engine: Any) -> None:
+        api = API(settings.wechat_api_base, settings.wechat_app_id or "", settings.wechat_app_secret or "", engine)
+        try:
+            await api.create_menu(body)
+        finally:
+            await api.close()
+
+    _on_store(settings, create)
+    print(f"Menu created: {', '.join(button['name'] for button in body['button'])}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aftersales", description="After-sales service chatbot")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     down.add_argument("--out-of-use", type=_day, required=True, metavar="YYYY-MM-DD")
     down.add_argument("--working-again", type=_day, metavar="YYYY-MM-DD", help="leave out while still out of use")
     down.add_argument("--caused-by-use", action="store_true", help="not the product's own fault: does not count")
+    wechat = commands.add_parser("wechat", help="WeChat Official Account").add_subparsers(dest="action", required=True)
+    wechat.add_parser("menu", help="create the custom menu").add_argument("--locale", default="zh_Hans")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -224,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             return _customer_file(settings, args.customer_id)
         if args.command == "downtime":
             return _downtime(settings, args)
+        if args.command == "wechat":
+            return _wechat_menu(settings, args.locale)
         if args.command == "demo":
             from storage.db import upgrade
 

@@ -3,7 +3,10 @@ WeChat pushes (signed, in safe mode encrypted), and the API double."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +17,7 @@ from wechatpy.replies import TextReply
 
 from bot.app import Service
 from bot.channels.wechat import parse_xml, render, sign, xml_safe
+from bot.channels.wechat_menu import menu
 from bot.config import Settings
 from bot.core.events import Choice, Reply
 from bot.i18n import Translator
@@ -307,3 +311,29 @@ def test_reply_text_cannot_break_the_reply_xml() -> None:
 def test_choices_are_a_numbered_list() -> None:
     reply = Reply("Pick one:", (Choice("a", "Apple"), Choice("b", "Pear")))
     assert render(reply) == "Pick one:\n1. Apple\n2. Pear"
+
+
+async def test_the_menu_command_creates_the_custom_menu(api: WeChatAPI, sqlite_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": sqlite_url, "WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID,
+           "WECHAT_APP_SECRET": SECRET, "WECHAT_API_BASE": api.base}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "wechat", "menu", "--locale", "zh_Hans", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    (created,) = api.menus
+    t = Translator("zh_Hans", "Asia/Shanghai")
+    assert [button["name"] for button in created["button"]] == ["售后服务", "意见反馈", "帮助"]
+    items = [item for button in created["button"] for item in button["sub_button"]]
+    assert {item["key"] for item in items} == {f"menu:{entry}" for entry in ENTRIES}
+    assert all(item["type"] == "click" and item["name"] == t._(ENTRIES[item["key"][5:]]) for item in items)
+    assert "售后服务" in out.decode()
+
+
+def test_menu_labels_must_fit_wechats_limits() -> None:
+    for locale in ("zh_Hans", "zh_Hant", "en", "ru"):
+        body = menu(locale)
+        assert len(body["button"]) <= 3 and all(len(b["sub_button"]) <= 5 for b in body["button"])
+    with pytest.raises(ValueError, match="16 bytes"):
+        menu("ka")  # Georgian words are longer than a top-level button allows

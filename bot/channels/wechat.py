@@ -289,6 +289,9 @@ class API:
         )
         return str(data.get("msgid") or "cs")
 
+    async def create_menu(self, body: dict[str, Any]) -> None:
+        await self.call("/cgi-bin/menu/create", json=body)
+
     async def language(self, openid: str) -> str | None:
         """The language the customer's WeChat is set to, as our locale code."""
         data = await self.call("/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"})
