@@ -50,7 +50,7 @@ class Service:
         self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
         self.core.outbox = self.sender
         if self.wechat:
-            self.wechat.drained = self.sender.drained
+            self.wechat.sender = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.tasks: list[asyncio.Task[None]] = []
         self.runner: web.AppRunner | None = None

@@ -16,9 +16,10 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.models import WeChatToken, table_of
+from storage.models import OutboxRow, WeChatToken, table_of
 
 tokens = table_of(WeChatToken)
+outbox = table_of(OutboxRow)
 MARGIN = timedelta(minutes=5)  # refreshed this long before it expires
 
 Fetch = Callable[[], Awaitable[tuple[str, int]]]  # -> (token, seconds it lives)
@@ -41,3 +42,17 @@ async def shared_token(
         expires = now + timedelta(seconds=lifetime)
         await conn.execute(update(tokens).where(tokens.c.app_id == app_id).values(token=token, expires_at=expires))
     return token, expires - MARGIN
+
+
+async def wake_waiting(engine: AsyncEngine, channel: str, chat_id: str, now: datetime) -> int:
+    """Make the chat's waiting replies due now (the customer wrote again)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.channel == channel, outbox.c.status == "pending",
+                outbox.c.chat_id == chat_id, outbox.c.next_attempt_at > now,
+            )
+            .values(next_attempt_at=now)
+        )
+    return int(result.rowcount)

@@ -337,3 +337,29 @@ def test_menu_labels_must_fit_wechats_limits() -> None:
         assert len(body["button"]) <= 3 and all(len(b["sub_button"]) <= 5 for b in body["button"])
     with pytest.raises(ValueError, match="16 bytes"):
         menu("ka")  # Georgian words are longer than a top-level button allows
+
+
+async def test_a_reply_outside_the_window_waits_and_goes_when_the_customer_writes(
+    service: Service, pusher: WeChatPusher, api: WeChatAPI, engine: Any
+) -> None:
+    assert service.wechat is not None
+    service.wechat._budget = 0.0  # the replies go as customer-service messages
+    api.errcode = 45015  # WeChat: more than 48 hours since the customer wrote
+    follower = Follower(pusher)
+    await follower.say("/start")
+    async with asyncio.timeout(10):
+        while not (rows := (await _outbox(engine))) or rows[0][1] is None:
+            await asyncio.sleep(0.02)  # the sender is about to record the refusal
+    assert [(status, "45015" in error) for status, error in rows] == [("pending", True)]  # waiting, with the reason
+    api.errcode = 0
+    await follower.say("hello")  # the window opens again
+    sent = await api.wait_sent(2)
+    greeting = Translator("zh_Hans", "Asia/Shanghai")._(GREETING)
+    assert any(greeting in message["text"]["content"] for message in sent)  # the one that waited went too
+
+
+async def _outbox(engine: Any) -> list[tuple[str, str | None]]:
+    from storage.models import OutboxRow
+
+    async with engine.connect() as conn:
+        return [tuple(row) for row in (await conn.execute(select(OutboxRow.status, OutboxRow.error).order_by(OutboxRow.id))).all()]

@@ -24,9 +24,9 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from xml.etree.ElementTree import ParseError
 
 import aiohttp
@@ -43,9 +43,9 @@ from bot.config import Settings
 from bot.core.dispatcher import Dispatcher
 from bot.core.events import Attachment, Event, Kind, Reply
 from bot.core.language import from_language_code, from_text
-from bot.outbox import Temporary, Uncertain, Unreachable
+from bot.outbox import NotConnected, Temporary, Uncertain, Unreachable
 from storage.models import utcnow
-from storage.wechat import MARGIN, shared_token
+from storage.wechat import MARGIN, shared_token, wake_waiting
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,18 @@ class Rejected(Exception):
         self.status = status
 
 
-class OutsideWindow(Exception):
+class OutsideWindow(NotConnected):
     """WeChat refuses customer-service messages: more than 48 h since the customer
-    wrote, or the cap of messages in that window reached."""
+    wrote, or the cap of messages in that window reached. The reply waits (its row
+    says why) until the customer writes again."""
+
+
+class Sender(Protocol):
+    """This process's outbox sender, as the channel sees it."""
+
+    async def drained(self, channel: str, chat_id: str) -> None: ...
+
+    def unblock(self, channel: str, chat_id: str) -> None: ...
 
 
 # --- checks -------------------------------------------------------------------
@@ -308,7 +317,7 @@ class WeChat:
     channel = CHANNEL
 
     def __init__(
-        self, core: Dispatcher, api: API, *, token: str, app_id: str, aes_key: str | None = None,
+        self, core: Dispatcher, api: API, engine: AsyncEngine, *, token: str, app_id: str, aes_key: str | None = None,
         account: str | None = None, path: str = "/wechat", passive_budget: float = PASSIVE_BUDGET,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -320,8 +329,9 @@ class WeChat:
         self._budget = passive_budget
         self._clock = clock
         self._replay = ReplayGuard(clock)
-        # Set by the app: waits until this process has handed over all replies for a chat.
-        self.drained: Callable[[str, str], Awaitable[None]] | None = None
+        self.sender: Sender | None = None  # set by the app
+        self._engine = engine
+        self._closed: set[str] = set()  # chats whose replies wait for the window to open again
         self._passive: dict[str, list[str]] = {}  # chat -> texts collected for the open request
         self._answers: OrderedDict[str, asyncio.Future[str]] = OrderedDict()
         self._languages: OrderedDict[str, str | None] = OrderedDict()
@@ -330,7 +340,7 @@ class WeChat:
     def from_settings(cls, settings: Settings, core: Dispatcher, engine: AsyncEngine) -> WeChat:
         api = API(settings.wechat_api_base, settings.wechat_app_id or "", settings.wechat_app_secret or "", engine)
         return cls(
-            core, api, token=settings.wechat_token or "", app_id=settings.wechat_app_id or "",
+            core, api, engine, token=settings.wechat_token or "", app_id=settings.wechat_app_id or "",
             aes_key=settings.wechat_aes_key, account=settings.wechat_account, path=settings.wechat_path,
         )
 
@@ -439,9 +449,15 @@ class WeChat:
         return rendered
 
     async def _handle(self, event: Event) -> None:
+        if event.chat_id in self._closed:
+            # They wrote: the 48-hour window is open again, so what waited may go now.
+            self._closed.discard(event.chat_id)
+            await wake_waiting(self._engine, CHANNEL, event.chat_id, utcnow())
+            if self.sender:
+                self.sender.unblock(CHANNEL, event.chat_id)
         await self.core.handle(event)
-        if self.drained:
-            await self.drained(CHANNEL, event.chat_id)
+        if self.sender:
+            await self.sender.drained(CHANNEL, event.chat_id)
 
     async def _language(self, openid: str) -> str | None:
         """The language set in the customer's WeChat (asked once per customer and process)."""
@@ -468,8 +484,11 @@ class WeChat:
             return f"passive:{row_id}"
         if texts is not None:
             del self._passive[chat_id]  # full: the rest follows in order as messages
-        # OutsideWindow fails the row with WeChat's reason, kept on the row for the agents.
-        return await self.api.send_text(chat_id, _cut(text))
+        try:
+            return await self.api.send_text(chat_id, _cut(text))
+        except OutsideWindow:
+            self._closed.add(chat_id)  # the row waits, with WeChat's reason as its error
+            raise
 
 
 def _cut(text: str) -> str:
