@@ -221,6 +221,7 @@ async def test_kinds_of_push(pusher: WeChatPusher, engine: Any) -> None:
     follower = Follower(pusher)
     assert await follower.send(MsgType="event", Event="unsubscribe") == ""  # nothing to answer
     assert await follower.send(MsgType="event", Event="VIEW", EventKey="https://example.com/") == ""
+    assert await follower.send(MsgType="miniprogrampage", Title="x", MsgId=pusher.next_msg_id()) == ""
     assert await inbound(engine) == 0
     voice = await follower.send(
         MsgType="voice", MediaId="m1", Format="amr", Recognition="我要报修", MsgId=pusher.next_msg_id()

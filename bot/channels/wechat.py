@@ -202,7 +202,9 @@ def to_event(fields: dict[str, str], language: str | None = None) -> Event | Non
         if event == "click":  # a menu item: its key is a choice id (aftersales wechat menu)
             return Event(kind=Kind.CHOICE, choice=fields.get("EventKey", "")[:64], **base)
         return None  # unsubscribe, VIEW, LOCATION reports, scans of a follower
-    raise Rejected(400, "unknown message type")
+    if not msg_type:
+        raise Rejected(400, "no MsgType")
+    return None  # a kind WeChat added later: acknowledged, not answered
 
 
 def render(reply: Reply) -> str:
