@@ -29,6 +29,7 @@ from bot.channels.telegram import (
 from bot.channels.telegram_guard import ChatRateLimit
 from bot.channels.web import WebChat
 from bot.channels.web_media import WebMedia
+from bot.channels.wechat import WeChat
 from bot.company import load_company
 from bot.config import Settings
 from bot.console.web import Console
@@ -65,6 +66,8 @@ class Service:
         self.bus = build_bus(settings.database_url)  # live updates: in-process, or PostgreSQL LISTEN/NOTIFY
         web_out = WebAcrossWorkers(self.web, self.bus, self.engine) if isinstance(self.bus, PgBus) else self.web
         transports: list[Transport] = [web_out]
+        self.wechat = WeChat.from_settings(settings, self.core, self.engine) if settings.wechat_enabled() else None
+        transports += [self.wechat] if self.wechat else []
         limits: dict[str, Limits] = {}
         self.bot = None
         self.media = MediaStore(settings.media_dir)
@@ -93,6 +96,8 @@ class Service:
             )
         self.sender = OutboxSender(self.engine, transports, limits, lease=settings.outbox_lease)
         self.core.outbox = self.sender
+        if self.wechat:
+            self.wechat.sender = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
                                media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api)
@@ -110,7 +115,7 @@ class Service:
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1024 * 1024)
-        app.add_routes(self.web.routes())
+        app.add_routes(self.web.routes() + (self.wechat.routes() if self.wechat else []))
         self.web.install(app)
         app.router.add_get("/healthz", self.health)
         app.add_subapp("/console", self.console.app())
@@ -228,6 +233,8 @@ class Service:
             await self._confirm_processed()
         await self.supervisor.stop()
         await self.sender.close(self.settings.stop_grace)
+        if self.wechat:
+            await self.wechat.close()
         await self.bus.close()
         if self.bot:
             await self.bot.session.close()

@@ -12,6 +12,7 @@
     aftersales agent add LOGIN --name NAME [--role agent|supervisor|admin] [--languages ru,en] ...
     aftersales agent disable LOGIN | agent password LOGIN   # the password is asked for (or read from stdin)
     aftersales nlu eval FILE.csv [--today YYYY-MM-DD]   # score the typed-message recogniser
+    aftersales wechat menu [--locale zh_Hans]            # the Official Account's custom menu
 """
 
 from __future__ import annotations
@@ -265,6 +266,27 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _wechat_menu(settings: Settings, locale: str) -> int:
+    from bot.channels.wechat import API
+    from bot.channels.wechat_menu import menu
+
+    if not settings.wechat_enabled() or not settings.wechat_app_secret:
+        print("Set WECHAT_TOKEN, WECHAT_APP_ID and WECHAT_APP_SECRET first.", file=sys.stderr)
+        return 2
+    body = menu(locale, settings.company_timezone)
+
+    async def create(engine: Any) -> None:
+        api = API(settings.wechat_api_base, settings.wechat_app_id or "", settings.wechat_app_secret or "", engine)
+        try:
+            await api.create_menu(body)
+        finally:
+            await api.close()
+
+    _on_store(settings, create)
+    print(f"Menu created: {', '.join(button['name'] for button in body['button'])}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aftersales", description="After-sales service chatbot")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -302,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     nlu_eval = nlu.add_parser("eval", help="score the recogniser on rows locale,text,intent[,serial,phone,product_line,model,when]")
     nlu_eval.add_argument("file", help="UTF-8 CSV with a header row")
     nlu_eval.add_argument("--today", type=_day, metavar="YYYY-MM-DD", help="the day relative expressions count from")
+    wechat = commands.add_parser("wechat", help="WeChat Official Account").add_subparsers(dest="action", required=True)
+    wechat.add_parser("menu", help="create the custom menu").add_argument("--locale", default="zh_Hans")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -334,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
             return _agent(settings, args)
         if args.command == "nlu":
             return _nlu_eval(settings, args.file, args.today or date.today())
+        if args.command == "wechat":
+            return _wechat_menu(settings, args.locale)
         return _run(settings)  # `demo` and `run` alike: the store is migrated first
     except CompanyDataError as error:
         print(f"Company data error: {error}", file=sys.stderr)

@@ -89,3 +89,14 @@ class Settings(BaseSettings):
     loop_lag_warning: float = 0.1
     # Telegram's limit in a group chat (messages a minute).
     telegram_rate_group: float = 20.0
+    # WeChat Official Account (bot/channels/wechat.py): set token and app id to serve it.
+    wechat_token: str | None = None
+    wechat_aes_key: str | None = None  # EncodingAESKey (43 characters): safe mode
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+    wechat_account: str | None = None  # the account's own id (ToUserName, "gh_..."); None: not checked
+    wechat_api_base: str = "https://api.weixin.qq.com"  # a test double in tests
+    wechat_path: str = "/wechat"
+
+    def wechat_enabled(self) -> bool:
+        return bool(self.wechat_token and self.wechat_app_id)

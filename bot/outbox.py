@@ -250,6 +250,13 @@ class OutboxSender:
             elif row.channel in self._transports:
                 self._wake.set()
 
+    async def drained(self, channel: str, chat_id: str) -> None:
+        """Returns once this process holds nothing more to send to the chat (WeChat's
+        passive reply waits for it; the caller bounds the wait)."""
+        worker = self._workers.get((channel, chat_id))
+        if worker is not None:
+            await asyncio.shield(worker)
+
     def _limited(self, channel: str) -> bool:
         limits = self._limits.get(channel)
         return limits is not None and limits.per_second > 0

@@ -377,3 +377,11 @@ class WebSession(Base):
     visitor: Mapped[str] = mapped_column(String(64), index=True)  # the web channel's user id
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+class WeChatToken(Base):
+    """WeChat's access token, shared by every worker: a new token invalidates the old one."""
+
+    __tablename__ = "wechat_tokens"
+
+    app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -32,7 +32,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot.company import Company
-from bot.core import actions, share
+from bot.core import actions, numbered, share
 from bot.core.actions import Action, ActionResult
 from bot.core.events import Event, Kind, Reply
 from bot.core.language import detect
@@ -323,7 +323,7 @@ class Dispatcher:
             row.customer_id, row.locale, row.locale_chosen, row.timezone, row.phone, row.display_name, row.timezone_hint,
         )
         turn = Turn(
-            event=event, customer=customer, company=company, store=store,
+            event=numbered.resolve(event, row.slots), customer=customer, company=company, store=store,
             t=Translator(row.locale, customer.zone(company.timezone)), now=now,
             state=row.state, slots=row.slots, mode=row.mode, ticket_id=row.ticket_id,
         )
@@ -335,6 +335,7 @@ class Dispatcher:
         share.settle(turn, share_open)
         if row.mode != Mode.BOT or turn.mode != Mode.BOT:
             self._people.add(row.id)
+        numbered.remember(turn)
         row.state, row.slots, row.mode, row.ticket_id = turn.state, turn.slots, turn.mode, turn.ticket_id
         row.locale = turn.customer.locale
         if row.identity_unreachable:  # they wrote to us, so they can be reached again

@@ -66,6 +66,8 @@ class Event:
     origin_message_id: str | None = None
     origin_text: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The channel shows choices as a numbered list (WeChat): a digit answers the last one offered.
+    numbered_choices: bool = False
     # The customer's own time zone as their device reports it (IANA name, validated by the channel).
     timezone_hint: str | None = None
 
