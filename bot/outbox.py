@@ -405,7 +405,7 @@ class OutboxSender:
                     await self._release(queue, wait, None)
                     return
                 row = queue[0]
-                await self._throttle(key)
+                await self._throttle(key, self._messages(row))
                 if self._closing:
                     return
                 self._in_flight[key] = row.id
@@ -449,15 +449,22 @@ class OutboxSender:
             if self._limited(key[0]):
                 self._wake.set()  # claim more for this channel
 
-    async def _throttle(self, key: tuple[str, str]) -> None:
+    def _messages(self, row: _Row) -> int:
+        """How many channel messages the row becomes (a long text in parts, buttons apart):
+        each counts against the limits. A transport says so with `messages(reply)`."""
+        count = getattr(self._transports[row.channel], "messages", None)
+        return int(count(Reply.from_payload(row.payload))) if count else 1
+
+    async def _throttle(self, key: tuple[str, str], messages: int = 1) -> None:
         limits = self._limits.get(key[0])
         if limits is None:
             return
         bucket = self._chat_buckets.get(key)
         if bucket is None:
             bucket = self._chat_buckets[key] = limits.bucket(key[1], self._clock)
-        await bucket.take()
-        await self._global[key[0]].take()
+        for _ in range(messages):
+            await bucket.take()
+            await self._global[key[0]].take()
 
     async def flush(self) -> None:
         """Write the confirmations gathered so far."""

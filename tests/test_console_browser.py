@@ -107,7 +107,7 @@ async def test_an_agent_takes_over_a_telegram_customer_in_russian(browser: Brows
 
     # A Telegram customer asks for a person in Russian.
     ru = Translator("ru", "Asia/Shanghai")
-    customer = Customer(api, user_id=USER, language="ru")
+    customer = Customer(api, service.engine, user_id=USER, language="ru")
     await customer.say("/start")
     waiting = await customer.say("Позовите оператора, пожалуйста")
     assert ru._("You are number %(position)d in the queue.", position=1) in waiting

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core.events import Reply
 from storage.models import Customer, OutboxRow, Product, utcnow
 
-ROWS = 400
+ROWS, CHATS = 400, 50
 UNITS = 150
 
 
@@ -53,15 +53,18 @@ async def test_two_sender_processes_never_claim_the_same_row(engine: AsyncEngine
     now = utcnow()
     async with engine.begin() as conn:
         await conn.execute(insert(OutboxRow), [
-            {"channel": "memory", "chat_id": f"c{i % 50}", "payload": Reply(str(i)).to_payload(),
+            {"channel": "memory", "chat_id": f"c{i % CHATS}", "payload": Reply(str(i)).to_payload(),
              "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
             for i in range(ROWS)
         ])
     a, b = _race(["claim", db_url, "a"], ["claim", db_url, "b"])
     assert not set(a) & set(b), "a row claimed by both senders"
-    assert len(a) + len(b) == ROWS and a and b  # every row claimed once, by both in turn
+    # A claim skips a chat while one of its rows is being sent (no sender here ever sends):
+    # what can be claimed is each chat's first row, each once. (Which sender wins how many
+    # depends on timing; under the head-of-line rule one sometimes takes them all.)
+    assert len(a) + len(b) == CHATS
     async with engine.connect() as conn:
-        owners = dict((await conn.execute(select(OutboxRow.id, OutboxRow.lease_owner))).all())
+        owners = dict((await conn.execute(select(OutboxRow.id, OutboxRow.lease_owner).where(OutboxRow.lease_owner.is_not(None)))).all())
     assert owners == {**dict.fromkeys(a, "a"), **dict.fromkeys(b, "b")}
 
 

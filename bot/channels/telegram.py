@@ -383,6 +383,12 @@ class TelegramTransport:
         # Outbox row -> parts of its long text already out: a retry goes on from there.
         self._parts_out: dict[int, int] = {}
 
+    def messages(self, reply: Reply) -> int:
+        """How many Telegram messages `reply` becomes (the sender's rate limits count each)."""
+        if reply.replaces is not None or (reply.attachments and self.files is not None):
+            return 1
+        return len(split_text(reply.text)) + (1 if reply.closes_request and reply.choices else 0)
+
     async def deliver(self, chat_id: str, reply: Reply, row_id: int) -> str | None:
         if reply.replaces:
             # Close the pressed keyboard: the new text and no reply_markup.
