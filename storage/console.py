@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, select
 from services.handoff import OPEN_STATUSES, TicketStatus
 from storage.agents import agents
 from storage.db import Store
+from storage.products import Claim, customer_pending_claims
 from storage.turns import conversations, customers, identities, messages, outbox, tickets
 
 WAITING = (TicketStatus.QUEUED.value, TicketStatus.ASSIGNED.value)
@@ -190,12 +191,9 @@ async def overview(engine: Store, now: datetime, near_seconds: float = 3600) -> 
     return Overview(int(waiting), oldest, int(near or 0), int(past or 0), int(total or 0))
 
 
-async def pending_ownership_claims(engine: Store, customer_id: int) -> list[dict[str, Any]]:
-    """HOOK (issue 11 x the security branch): a customer's unverified claims on units, for the
-    conversation view to show with confirm/refuse. The security branch adds pending ownership
-    claims with their own storage functions; wire them in here (and add the two POST actions
-    to bot/console/web.py's ACTS, through the core) when the branches meet. Until then: none."""
-    return []
+async def pending_ownership_claims(engine: Store, customer_id: int) -> list[Claim]:
+    """A customer's unverified claims on units, for the conversation view to confirm or refuse."""
+    return await customer_pending_claims(engine, customer_id)
 
 
 async def attachments(engine: Store, message_id: int) -> list[dict[str, Any]]:

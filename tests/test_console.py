@@ -155,7 +155,7 @@ GETS = ["/console/", "/console/queue", "/console/c/{cid}", "/console/c/{cid}/tra
 POSTS = ["/console/logout", "/console/c/{cid}/file", "/console/c/{cid}/typing", "/console/admin/agents", "/console/admin/agents/{aid}/disable",
          "/console/admin/agents/{aid}/enable", "/console/admin/agents/{aid}/password",
          *(f"/console/c/{{cid}}/{act}" for act in ("claim", "reply", "canned", "note", "transfer", "requeue", "release",
-                                                    "resolve", "reopen", "assign"))]
+                                                    "resolve", "reopen", "assign", "confirm_owner", "refuse_owner"))]
 SUPERVISOR_ONLY = {"/console/supervisor", "/console/c/{cid}/assign"}
 ADMIN_ONLY = {"/console/admin/agents", "/console/admin/agents/{aid}/disable", "/console/admin/agents/{aid}/enable",
               "/console/admin/agents/{aid}/password"}
@@ -339,3 +339,64 @@ async def test_delivery_status_and_an_unreachable_customer_are_shown(service: Se
     _status, page = await ann.get(f"/console/c/{cid}")
     assert "failed: Forbidden: bot was blocked by the user" in page
     assert "The customer cannot be reached (they blocked the bot)." in page
+
+
+# --- confirm a unit's owner ----------------------------------------------------------------
+
+
+async def unit_claimed_by(engine: AsyncEngine, customer_id: int, serial: str) -> int:
+    """A registered unit (linked to nobody) and the customer's unverified claim on it; the claim's id."""
+    from datetime import date
+
+    from storage.models import Product
+    from storage.products import record_claim
+
+    async with engine.begin() as conn:
+        unit = await conn.scalar(Product.__table__.insert().values(
+            serial=serial, product_line="ac", model="AC-1", manufactured=date(2025, 1, 1), created_at=utcnow(),
+            updated_at=utcnow(), customer_phone="+995555000111").returning(Product.__table__.c.id))
+        return await record_claim(conn, product_id=unit, customer_id=customer_id, ticket_id=None,
+                                  phone="+995555000222", phone_matches=False)
+
+
+async def test_an_agent_confirms_or_refuses_a_units_owner(service: Service, engine: AsyncEngine, browsers: Any) -> None:
+    from storage.models import Product, ProductClaim
+
+    await agent(engine, "ann")
+    cid = await waiting_conversation(service)
+    async with engine.connect() as conn:
+        customer = int(await conn.scalar(select(Conversation.customer_id).where(Conversation.id == cid)))
+    mine = await unit_claimed_by(engine, customer, "SN-CONFIRM-1")
+    theirs = await unit_claimed_by(engine, customer, "SN-REFUSE-2")
+    ann = browsers()
+    assert await ann.log_in("ann") == 303
+    _status, page = await ann.get(f"/console/c/{cid}")
+    assert "SN-CONFIRM-1" in page and "SN-REFUSE-2" in page and "confirm_owner" in page
+    assert (await ann.post(f"/console/c/{cid}/confirm_owner", {"claim": str(mine)}, csrf=False))[0] == 403
+    assert (await ann.post(f"/console/c/{cid}/confirm_owner", {"claim": str(mine)}))[0] == 200
+    assert (await ann.post(f"/console/c/{cid}/refuse_owner", {"claim": str(mine)}))[0] == 409  # decided once
+    assert (await ann.post(f"/console/c/{cid}/refuse_owner", {"claim": str(theirs)}))[0] == 200
+    _status, page = await ann.get(f"/console/c/{cid}")
+    assert "Unconfirmed ownership" not in page
+    async with engine.connect() as conn:
+        owners = dict((await conn.execute(select(Product.serial, Product.customer_id))).all())
+        statuses = dict((await conn.execute(select(ProductClaim.id, ProductClaim.status))).all())
+        told = (await conn.scalars(select(OutboxRow.payload).order_by(OutboxRow.id))).all()[-2:]
+        audit = (await conn.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()[-2:]
+    assert owners == {"SN-CONFIRM-1": customer, "SN-REFUSE-2": None}
+    assert statuses == {mine: "confirmed", theirs: "refused"}
+    assert "SN-CONFIRM-1" in told[0]["text"] and "подтвердили" in told[0]["text"]  # in the customer's language (ru)
+    assert "SN-REFUSE-2" in told[1]["text"] and "не удалось подтвердить" in told[1]["text"]
+    assert audit == ["confirm_owner", "refuse_owner"]
+
+
+async def test_a_claim_is_decided_only_in_its_customers_conversation(service: Service, engine: AsyncEngine, browsers: Any) -> None:
+    await agent(engine, "ann")
+    first = await waiting_conversation(service, "c1")
+    other = await waiting_conversation(service, "c2")
+    async with engine.connect() as conn:
+        customer = int(await conn.scalar(select(Conversation.customer_id).where(Conversation.id == first)))
+    claim = await unit_claimed_by(engine, customer, "SN-ELSEWHERE")
+    ann = browsers()
+    assert await ann.log_in("ann") == 303
+    assert (await ann.post(f"/console/c/{other}/confirm_owner", {"claim": str(claim)}))[0] == 409

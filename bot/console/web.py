@@ -75,6 +75,7 @@ REFUSALS = {
     "not yours": N_("This conversation belongs to %(owner)s."),
     "changed meanwhile": N_("Someone changed this conversation meanwhile; it is now with %(owner)s."),
     "a resolution code is required": N_("Choose a resolution code."),
+    "no such pending claim": N_("This claim has already been decided."),
 }
 ACTS = {  # form action -> (the core's act, the permission it needs)
     "claim": (Act.CLAIM, Permission.CLAIM), "reply": (Act.REPLY, Permission.WRITE), "canned": (Act.REPLY, Permission.WRITE),
@@ -82,6 +83,7 @@ ACTS = {  # form action -> (the core's act, the permission it needs)
     "requeue": (Act.REQUEUE, Permission.HANDLE), "release": (Act.RELEASE, Permission.HANDLE),
     "resolve": (Act.RESOLVE, Permission.HANDLE), "reopen": (Act.REOPEN, Permission.HANDLE),
     "assign": (Act.ASSIGN, Permission.ASSIGN),
+    "confirm_owner": (Act.CONFIRM_OWNER, Permission.HANDLE), "refuse_owner": (Act.REFUSE_OWNER, Permission.HANDLE),
 }
 
 
@@ -379,7 +381,7 @@ class Console:
         action = Action(
             info.id, act, Actor(agent.id, agent.role), text=text,
             ticket_id=_int(form.get("ticket")), target_agent_id=_int(form.get("target")),
-            resolution=resolution, team=str(form.get("team", "")) or None,
+            resolution=resolution, team=str(form.get("team", "")) or None, claim_id=_int(form.get("claim")),
         )
         result = await self.core.act(action)
         if result.ok:
