@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 
 from services.handoff import OPEN_STATUSES, TicketStatus
 from storage.agents import agents
@@ -41,6 +41,7 @@ class QueueFilter:
     scope: str = "all"  # mine | unassigned | all
     locales: tuple[str, ...] = ()  # empty: every language
     agent_id: int | None = None  # for "mine"
+    visible_to: int | None = None  # an `agent`'s queue: waiting ones and their own only
 
 
 def _queue_query(f: QueueFilter, limit: int) -> Select[Any]:
@@ -54,6 +55,8 @@ def _queue_query(f: QueueFilter, limit: int) -> Select[Any]:
         chosen = select(tickets.c.id).where(tickets.c.status.in_(WAITING))
     if f.locales:
         chosen = chosen.where(tickets.c.locale.in_(f.locales))
+    if f.visible_to is not None:
+        chosen = chosen.where(or_(tickets.c.status == TicketStatus.QUEUED.value, tickets.c.assigned_agent_id == f.visible_to))
     page = chosen.order_by(tickets.c.updated_at, tickets.c.id).limit(limit).subquery()
     last = (
         select(messages.c.text).where(messages.c.conversation_id == conversations.c.id, messages.c.internal.is_(False))
@@ -156,6 +159,21 @@ async def transcript(engine: Store, conversation_id: int, limit: int = 500) -> l
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [Line(**row._mapping) for row in reversed(rows)]
+
+
+async def handled_by(engine: Store, conversation_id: int, agent_id: int) -> bool:
+    """Whether a closed-off ticket of the conversation was last held by this agent (they may reopen it)."""
+    async with engine.connect() as conn:
+        found = await conn.scalar(select(tickets.c.id).where(
+            tickets.c.conversation_id == conversation_id, tickets.c.assigned_agent_id == agent_id,
+            tickets.c.status.in_((TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value))).limit(1))
+    return found is not None
+
+
+async def conversation_of_message(engine: Store, message_id: int) -> int | None:
+    async with engine.connect() as conn:
+        found = await conn.scalar(select(messages.c.conversation_id).where(messages.c.id == message_id))
+    return int(found) if found is not None else None
 
 
 async def tickets_of_conversation(engine: Store, conversation_id: int) -> list[dict[str, Any]]:

@@ -190,15 +190,53 @@ async def test_every_route_refuses_without_session_role_or_csrf(service: Service
         assert await conn.scalar(select(Conversation.mode).where(Conversation.id == cid)) == "queued"
 
 
+async def test_an_agent_opens_only_waiting_or_own_conversations(service: Service, engine: AsyncEngine, browsers: Any) -> None:
+    await agent(engine, "ann")
+    await agent(engine, "bob")
+    await agent(engine, "sue", Role.SUPERVISOR)
+    bobs = await waiting_conversation(service, "c1")
+    waiting = await waiting_conversation(service, "c2")
+    await Chat(service.core, service.engine, user_id="c3", language="ru").say("привет")
+    async with engine.connect() as conn:
+        with_the_bot = int(await conn.scalar(select(Conversation.id).order_by(Conversation.id.desc())))
+        message = int(await conn.scalar(select(Message.id).where(Message.conversation_id == bobs)))
+    ann, bob, sue = browsers(), browsers(), browsers()
+    assert await ann.log_in("ann") == 303 and await bob.log_in("bob") == 303 and await sue.log_in("sue") == 303
+    assert (await bob.post(f"/console/c/{bobs}/claim"))[0] == 200
+    for cid in (bobs, with_the_bot):
+        for template in GETS + ["/console/events?c={cid}"]:
+            if "{cid}" in template:
+                assert (await ann.get(template.format(cid=cid), headers={"Accept": "application/json"}))[0] == 403, template
+        for template in POSTS:
+            if "{cid}" in template and not template.endswith(("/assign", "/claim")):
+                assert (await ann.post(template.format(cid=cid), {"text": "hi", "claim": "1"}))[0] == 403, template
+        assert (await sue.get(f"/console/c/{cid}"))[0] == 200  # a supervisor sees all
+    assert (await ann.get(f"/console/telegram-file/{message}/0"))[0] == 403
+    assert (await ann.get(f"/console/c/{waiting}"))[0] == 200  # waiting: anyone may claim it
+    _status, rows = await ann.get("/console/queue")
+    assert f'data-conversation="{waiting}"' in rows and f'data-conversation="{bobs}"' not in rows
+    assert f'data-conversation="{bobs}"' in (await sue.get("/console/queue"))[1]
+    # Her own, and after she resolved it (she may reopen it), but not once transferred away.
+    assert (await ann.post(f"/console/c/{waiting}/claim"))[0] == 200
+    assert (await ann.post(f"/console/c/{waiting}/resolve", {"resolution": "answered"}))[0] == 200
+    assert (await ann.get(f"/console/c/{waiting}"))[0] == 200
+    status, answer = await ann.post(f"/console/c/{bobs}/claim")  # a claim only learns who won
+    assert status == 409 and "Already taken by Bob" in answer
+    async with engine.connect() as conn:  # nothing was changed by any refused request
+        assert await conn.scalar(select(Conversation.mode).where(Conversation.id == bobs)) == "agent"
+        assert (await conn.scalars(select(Message.author).where(Message.conversation_id == bobs, Message.author == "agent"))).all() == []
+
+
 # --- the work ------------------------------------------------------------------------------
 
 
 async def test_claim_reply_and_the_loser_sees_who_won(service: Service, engine: AsyncEngine, browsers: Any) -> None:
     await agent(engine, "ann", name="Ann")
     await agent(engine, "bob", name="Bob")
+    await agent(engine, "sue", Role.SUPERVISOR)
     cid = await waiting_conversation(service)
-    ann, bob = browsers(), browsers()
-    assert await ann.log_in("ann") == 303 and await bob.log_in("bob") == 303
+    ann, bob, sue = browsers(), browsers(), browsers()
+    assert await ann.log_in("ann") == 303 and await bob.log_in("bob") == 303 and await sue.log_in("sue") == 303
     status, queue = await bob.get("/console/queue")
     assert f'data-conversation="{cid}"' in queue
     first, second = await asyncio.gather(ann.post(f"/console/c/{cid}/claim"), bob.post(f"/console/c/{cid}/claim"))
@@ -208,12 +246,13 @@ async def test_claim_reply_and_the_loser_sees_who_won(service: Service, engine: 
     winner_name = "Ann" if loser is bob else "Bob"
     assert f"Already taken by {winner_name}" in (second if second[0] == 409 else first)[1]
     winner = ann if loser is bob else bob
-    assert (await loser.post(f"/console/c/{cid}/reply", {"text": "me too"}))[0] == 409
+    assert (await loser.post(f"/console/c/{cid}/reply", {"text": "me too"}))[0] == 403  # not theirs to open now
+    assert (await sue.post(f"/console/c/{cid}/reply", {"text": "me too"}))[0] == 409  # a supervisor takes over first
     assert (await winner.post(f"/console/c/{cid}/canned", {"canned": "greeting"}))[0] == 200
     _status, page = await winner.get(f"/console/c/{cid}")
     assert "Здравствуйте, на связи сервисная служба" in page  # the customer's language
     assert (await winner.post(f"/console/c/{cid}/typing"))[0] == 200
-    assert f"Writing now: {winner_name}" in (await loser.get(f"/console/c/{cid}/transcript"))[1]  # the other sees it
+    assert f"Writing now: {winner_name}" in (await sue.get(f"/console/c/{cid}/transcript"))[1]  # the other sees it
     assert "Writing now" not in (await winner.get(f"/console/c/{cid}/transcript"))[1]
     async with engine.connect() as conn:
         sent = (await conn.scalars(select(OutboxRow.payload).order_by(OutboxRow.id))).all()

@@ -35,9 +35,9 @@ from bot.core.dispatcher import Dispatcher
 from bot.core.events import Attachment
 from bot.i18n import N_, Translator, locale_names
 from bot.media import PREFIX, MediaStore
-from services.handoff import Actor, Resolution, Role
+from services.handoff import Actor, Resolution, Role, TicketStatus
 from services.media import Rejected, check_upload
-from services.permissions import Permission, allowed
+from services.permissions import Permission, allowed, may_open
 from services.routing import Candidate, rank
 from storage import agents as agent_store
 from storage import console as views
@@ -254,7 +254,7 @@ class Console:
             locales = (str(language),)
         elif (team := request.query.get("team")) and self.company.teams:
             locales = next((tuple(t.languages) for t in self.company.teams.teams if t.id == team), ("-",))
-        return views.QueueFilter(scope, locales, agent.id)
+        return views.QueueFilter(scope, locales, agent.id, agent.id if agent.role is Role.AGENT else None)
 
     async def queue_page(self, request: web.Request) -> web.Response:
         agent = self._require(request, Permission.QUEUE)
@@ -272,6 +272,8 @@ class Console:
         """Server-sent events: `change` with the conversations that changed; `?c=ID`: viewing that one."""
         agent = self._require(request, Permission.QUEUE)
         viewing = int(request.query["c"]) if request.query.get("c", "").isdigit() else None
+        if viewing is not None:
+            await self._conversation(request, viewing)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
         await response.prepare(request)
         task = asyncio.current_task()
@@ -307,10 +309,20 @@ class Console:
 
     # --- a conversation ---------------------------------------------------------------------
 
-    async def _conversation(self, request: web.Request) -> views.ConversationInfo:
-        info = await views.conversation(self.engine, int(request.match_info["cid"]))
+    async def _conversation(self, request: web.Request, conversation_id: int | None = None, *,
+                            check: bool = True) -> views.ConversationInfo:
+        """The conversation of the route, if this agent's role lets them open it (else 403)."""
+        info = await views.conversation(self.engine, conversation_id or int(request.match_info["cid"]))
         if info is None:
             raise web.HTTPNotFound(text="no such conversation")
+        if not check:
+            return info
+        agent = request[AGENT]
+        status = TicketStatus(info.ticket_status) if info.ticket_status else None
+        handled = (agent.role is Role.AGENT and status not in (TicketStatus.QUEUED, TicketStatus.ASSIGNED)
+                   and await views.handled_by(self.engine, info.id, agent.id))
+        if not may_open(agent.role, agent.id, status, info.owner_id, handled):
+            raise web.HTTPForbidden(text="not your conversation")
         return info
 
     async def conversation_page(self, request: web.Request) -> web.Response:
@@ -345,7 +357,7 @@ class Console:
     async def typing_now(self, request: web.Request) -> web.Response:
         """An agent is writing in this conversation: the others see it (so two do not answer at once)."""
         agent = self._require(request, Permission.WRITE)
-        conversation_id = int(request.match_info["cid"])
+        conversation_id = (await self._conversation(request)).id
         self.typing[conversation_id][agent.id] = (agent.name, time.monotonic())
         self.bus.changed({conversation_id})
         return web.json_response({"ok": True})
@@ -364,7 +376,8 @@ class Console:
             raise web.HTTPNotFound(text="no such action")
         act, permission = ACTS[name]
         agent = self._require(request, permission)
-        info = await self._conversation(request)
+        # A claim needs no view: the core takes only a waiting ticket, and a loser learns just who won.
+        info = await self._conversation(request, check=act is not Act.CLAIM)
         form = await request.post()
         t = Translator(agent.locale, agent.timezone)
         text = str(form.get("text", "")).strip()[:4000]
@@ -434,6 +447,10 @@ class Console:
     async def telegram_file(self, request: web.Request) -> web.StreamResponse:
         """A file a Telegram customer sent, fetched from the Bot API for the agent's eyes."""
         self._require(request, Permission.QUEUE)
+        conversation_id = await views.conversation_of_message(self.engine, int(request.match_info["message"]))
+        if conversation_id is None:
+            raise web.HTTPNotFound(text="no such file")
+        await self._conversation(request, conversation_id)
         files = await views.attachments(self.engine, int(request.match_info["message"]))
         index = int(request.match_info["index"])
         if self.telegram is None or index >= len(files) or files[index].get("ref", "").startswith(PREFIX):
