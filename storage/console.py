@@ -244,6 +244,23 @@ async def record_breaches(engine: Store, now: datetime) -> list[tuple[int, int |
     return found
 
 
+async def unclaimed(engine: Store, waiting_since_before: datetime, limit: int = 200) -> list[tuple[int, int]]:
+    """(conversation, ticket) of tickets queued since before the given time whose customer was not
+    yet offered to leave a message (the audit trail holds the offers)."""
+    from sqlalchemy import exists
+
+    from storage.agents import audit
+
+    offered = exists().where(audit.c.ticket_id == tickets.c.id, audit.c.action == "offer_message")
+    async with engine.connect() as conn:
+        rows = (await conn.execute(
+            select(tickets.c.conversation_id, tickets.c.id)
+            .where(tickets.c.status == TicketStatus.QUEUED.value, tickets.c.updated_at < waiting_since_before, ~offered)
+            .order_by(tickets.c.updated_at).limit(limit)
+        )).all()
+    return [(int(row[0]), int(row[1])) for row in rows]
+
+
 async def breaches(engine: Store, limit: int = 50) -> list[dict[str, Any]]:
     """Open tickets whose first response was missed, latest first (the supervisor's list)."""
     async with engine.connect() as conn:

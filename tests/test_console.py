@@ -439,3 +439,34 @@ async def test_a_claim_is_decided_only_in_its_customers_conversation(service: Se
     ann = browsers()
     assert await ann.log_in("ann") == 303
     assert (await ann.post(f"/console/c/{other}/confirm_owner", {"claim": str(claim)}))[0] == 409
+
+
+# --- unclaimed too long: offer to leave a message --------------------------------------------
+
+
+async def test_unclaimed_too_long_the_customer_is_offered_to_leave_a_message_once(
+    service: Service, engine: AsyncEngine, browsers: Any,
+) -> None:
+    from bot.core.actions import LEAVE_CHOICE
+
+    await agent(engine, "ann")
+    chat = Chat(service.core, service.engine, user_id="c1", language="ru")
+    await chat.say("/agent")
+    taken = await waiting_conversation(service, "c2")
+    ann = browsers()
+    assert await ann.log_in("ann") == 303
+    assert (await ann.post(f"/console/c/{taken}/claim"))[0] == 200
+    minutes = service.company.teams.offer_message_after_minutes if service.company.teams else 10
+    start = utcnow()
+    service.console.clock = lambda: start + timedelta(minutes=minutes - 1)
+    assert await service.console.offer_messages() == 0  # not yet
+    service.console.clock = lambda: start + timedelta(minutes=minutes + 1)
+    assert await service.console.offer_messages() == 1  # the waiting one, not the claimed one
+    offer = (await chat.collect())[-1]
+    assert [c.id for c in offer.choices][0] == LEAVE_CHOICE and "свободного" in offer.text
+    assert await service.console.offer_messages() == 0  # once a ticket
+    await chat.press(LEAVE_CHOICE)
+    assert "номер телефона" in chat.last[0].text
+    async with engine.connect() as conn:
+        offers = (await conn.scalars(select(AuditEntry.ticket_id).where(AuditEntry.action == "offer_message"))).all()
+    assert len(offers) == 1

@@ -132,6 +132,10 @@ class Console:
                 await self.check_breaches()
             except Exception:  # the next round tries again
                 log.exception("checking first-response breaches failed")
+            try:
+                await self.offer_messages()
+            except Exception:
+                log.exception("offering to leave a message failed")
 
     async def check_breaches(self) -> int:
         """Record newly missed first responses once and alert the consoles; how many were new."""
@@ -139,6 +143,17 @@ class Console:
         if found:
             self.bus.changed({conversation for _t, conversation, _n in found if conversation is not None})
         return len(found)
+
+    async def offer_messages(self) -> int:
+        """Customers waiting unclaimed longer than configured are offered to leave a message, once a
+        ticket, through the core (serialised with their own turns); how many were offered now."""
+        teams = self.company.teams
+        minutes = teams.offer_message_after_minutes if teams else 10
+        offered = 0
+        for conversation_id, ticket_id in await views.unclaimed(self.engine, self.clock() - timedelta(minutes=minutes)):
+            result = await self.core.act(Action(conversation_id, Act.OFFER_MESSAGE, Actor(), ticket_id=ticket_id))
+            offered += result.ok
+        return offered
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])

@@ -39,11 +39,13 @@ class Act(StrEnum):
     NOTE = "note"
     CONFIRM_OWNER = "confirm_owner"  # a customer's unverified claim on a unit: theirs
     REFUSE_OWNER = "refuse_owner"  # ... or not
+    OFFER_MESSAGE = "offer_message"  # system: unclaimed too long, offer to leave a message (once a ticket)
 
 
 _STEPS = {act: Step(act.value) for act in Act if act.value in {step.value for step in Step}}
 
 END_CHOICE = "handoff:end"  # the customer's button to return to the bot
+LEAVE_CHOICE = "handoff:leave"  # the customer's button: leave a message instead of waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,8 @@ async def apply(
     """Apply one action inside the transaction that holds the conversation; Refused is raised on a refusal."""
     if action.act in (Act.CONFIRM_OWNER, Act.REFUSE_OWNER):
         return await _decide_ownership(conn, row, action, now, timezone, emit)
+    if action.act is Act.OFFER_MESSAGE:
+        return await _offer_message(conn, row, action, now, timezone, emit)
     ticket_id = action.ticket_id or row.ticket_id
     if ticket_id is None:
         raise Refused("no ticket with a person")
@@ -174,6 +178,28 @@ async def _decide_ownership(
     await store.record(conn, action.actor.agent_id, action.act, now, conversation_id=row.id,
                        ticket_id=claim.ticket_id, claim=claim.id, serial=claim.serial)
     return ActionResult(True, ticket_id=claim.ticket_id)
+
+
+async def _offer_message(
+    conn: StoreConnection, row: ConversationRow, action: Action, now: datetime, timezone: str, emit: Emit,
+) -> ActionResult:
+    """Nobody claimed the ticket in the configured time: offer to leave a message (never silence).
+    Once a ticket: the audit line is the mark, and the conversation's lock serialises the check."""
+    ticket = await store.ticket_state(conn, action.ticket_id or row.ticket_id or 0, row.id)
+    if ticket is None or ticket.handoff.status is not TicketStatus.QUEUED:
+        raise Refused("not waiting for a person")
+    if await store.offered_message(conn, ticket.id):
+        raise Refused("already offered")
+    t = Translator(row.locale, row.timezone or timezone)
+    text = t._("Nobody has been free to take your request %(number)s yet, sorry. You can leave a message and a colleague "
+               "will contact you by phone or here in the chat, or keep waiting here.", number=ticket.number)
+    reply = Reply(text, (Choice(LEAVE_CHOICE, t._("✉️ Leave a message")), Choice(END_CHOICE, t._("↩ Back to the assistant"))))
+    where = await store.address(conn, row.identity_id)
+    await store.add_message(conn, conversation_id=row.id, ticket_id=ticket.id, channel=where.channel, created_at=now,
+                            direction="out", author="system", text=text, attachments=[],
+                            outbox_id=await emit(where.channel, where.chat_id, reply))
+    await store.record(conn, None, action.act, now, conversation_id=row.id, ticket_id=ticket.id)
+    return ActionResult(True, ticket_id=ticket.id)
 
 
 def _decide(current: Handoff, action: Action) -> Handoff:
