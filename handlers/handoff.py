@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bot.core.actions import END_CHOICE
+from bot.core.actions import END_CHOICE, LEAVE_CHOICE
 from bot.core.events import Choice
 from bot.core.turn import TicketInfo, Turn
 from bot.i18n import N_
@@ -25,7 +25,6 @@ BY_A_PERSON = {
     "visit": N_("I cannot book visits automatically yet, so I have opened request %(number)s for a person, who will answer here. You can write which day suits you now."),
 }
 ABOUT = "handoff.about:"  # button: the ticket a request for a person is about ("new": none)
-LEAVE_CHOICE = "handoff:leave"  # button: leave a message instead of waiting
 LEFT_MESSAGE = "left_message"  # slot: the customer chose to leave a message
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.core import forms
-from bot.core.actions import END_CHOICE
+from bot.core.actions import END_CHOICE, LEAVE_CHOICE
 from bot.core.events import MAX_TEXT, Choice, Event, Kind
 from bot.core.turn import Turn
 from bot.i18n import N_
@@ -73,7 +73,7 @@ async def route(turn: Turn) -> None:
             if done:
                 await resume(turn, done)
             return
-        if choice == handoff.LEAVE_CHOICE and turn.mode == Mode.QUEUED:
+        if choice == LEAVE_CHOICE and turn.mode == Mode.QUEUED:
             await handoff.leave_message(turn)
             return
         if choice.startswith(handoff.ABOUT):

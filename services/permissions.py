@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from services.handoff import Role
+from services.handoff import Role, TicketStatus
 
 
 class Permission(StrEnum):
@@ -27,3 +27,16 @@ _GRANTS = {
 
 def allowed(role: Role, permission: Permission) -> bool:
     return permission in _GRANTS[role]
+
+
+def may_open(role: Role, agent_id: int, status: TicketStatus | None, owner_id: int | None, handled_before: bool) -> bool:
+    """Whether an agent may see and act on a conversation. Supervisors and admins: all. An `agent`:
+    one waiting in the queue (any team's: anyone may claim it), one assigned to them, or one whose
+    ticket they held and resolved (to reopen it); not a colleague's, nor one only with the bot."""
+    if role is not Role.AGENT:
+        return True
+    if status is TicketStatus.QUEUED:
+        return True
+    if status is TicketStatus.ASSIGNED:
+        return owner_id == agent_id
+    return handled_before

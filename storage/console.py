@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 
 from services.handoff import OPEN_STATUSES, TicketStatus
 from storage.agents import agents
 from storage.db import Store
+from storage.products import Claim, customer_pending_claims
 from storage.turns import conversations, customers, identities, messages, outbox, tickets
 
 WAITING = (TicketStatus.QUEUED.value, TicketStatus.ASSIGNED.value)
@@ -40,6 +41,7 @@ class QueueFilter:
     scope: str = "all"  # mine | unassigned | all
     locales: tuple[str, ...] = ()  # empty: every language
     agent_id: int | None = None  # for "mine"
+    visible_to: int | None = None  # an `agent`'s queue: waiting ones and their own only
 
 
 def _queue_query(f: QueueFilter, limit: int) -> Select[Any]:
@@ -53,6 +55,8 @@ def _queue_query(f: QueueFilter, limit: int) -> Select[Any]:
         chosen = select(tickets.c.id).where(tickets.c.status.in_(WAITING))
     if f.locales:
         chosen = chosen.where(tickets.c.locale.in_(f.locales))
+    if f.visible_to is not None:
+        chosen = chosen.where(or_(tickets.c.status == TicketStatus.QUEUED.value, tickets.c.assigned_agent_id == f.visible_to))
     page = chosen.order_by(tickets.c.updated_at, tickets.c.id).limit(limit).subquery()
     last = (
         select(messages.c.text).where(messages.c.conversation_id == conversations.c.id, messages.c.internal.is_(False))
@@ -157,6 +161,21 @@ async def transcript(engine: Store, conversation_id: int, limit: int = 500) -> l
     return [Line(**row._mapping) for row in reversed(rows)]
 
 
+async def handled_by(engine: Store, conversation_id: int, agent_id: int) -> bool:
+    """Whether a closed-off ticket of the conversation was last held by this agent (they may reopen it)."""
+    async with engine.connect() as conn:
+        found = await conn.scalar(select(tickets.c.id).where(
+            tickets.c.conversation_id == conversation_id, tickets.c.assigned_agent_id == agent_id,
+            tickets.c.status.in_((TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value))).limit(1))
+    return found is not None
+
+
+async def conversation_of_message(engine: Store, message_id: int) -> int | None:
+    async with engine.connect() as conn:
+        found = await conn.scalar(select(messages.c.conversation_id).where(messages.c.id == message_id))
+    return int(found) if found is not None else None
+
+
 async def tickets_of_conversation(engine: Store, conversation_id: int) -> list[dict[str, Any]]:
     """The conversation's tickets a person may reopen or has handled, newest first."""
     async with engine.connect() as conn:
@@ -190,12 +209,9 @@ async def overview(engine: Store, now: datetime, near_seconds: float = 3600) -> 
     return Overview(int(waiting), oldest, int(near or 0), int(past or 0), int(total or 0))
 
 
-async def pending_ownership_claims(engine: Store, customer_id: int) -> list[dict[str, Any]]:
-    """HOOK (issue 11 x the security branch): a customer's unverified claims on units, for the
-    conversation view to show with confirm/refuse. The security branch adds pending ownership
-    claims with their own storage functions; wire them in here (and add the two POST actions
-    to bot/console/web.py's ACTS, through the core) when the branches meet. Until then: none."""
-    return []
+async def pending_ownership_claims(engine: Store, customer_id: int) -> list[Claim]:
+    """A customer's unverified claims on units, for the conversation view to confirm or refuse."""
+    return await customer_pending_claims(engine, customer_id)
 
 
 async def attachments(engine: Store, message_id: int) -> list[dict[str, Any]]:
@@ -226,6 +242,23 @@ async def record_breaches(engine: Store, now: datetime) -> list[tuple[int, int |
                 detail={"number": number, "what": "first_response"}, created_at=now,
             ))
     return found
+
+
+async def unclaimed(engine: Store, waiting_since_before: datetime, limit: int = 200) -> list[tuple[int, int]]:
+    """(conversation, ticket) of tickets queued since before the given time whose customer was not
+    yet offered to leave a message (the audit trail holds the offers)."""
+    from sqlalchemy import exists
+
+    from storage.agents import audit
+
+    offered = exists().where(audit.c.ticket_id == tickets.c.id, audit.c.action == "offer_message")
+    async with engine.connect() as conn:
+        rows = (await conn.execute(
+            select(tickets.c.conversation_id, tickets.c.id)
+            .where(tickets.c.status == TicketStatus.QUEUED.value, tickets.c.updated_at < waiting_since_before, ~offered)
+            .order_by(tickets.c.updated_at).limit(limit)
+        )).all()
+    return [(int(row[0]), int(row[1])) for row in rows]
 
 
 async def breaches(engine: Store, limit: int = 50) -> list[dict[str, Any]]:

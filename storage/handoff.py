@@ -102,6 +102,12 @@ async def record(conn: StoreConnection, agent_id: int | None, action: str, now: 
     ))
 
 
+async def offered_message(conn: StoreConnection, ticket_id: int) -> bool:
+    """Whether the customer waiting on this ticket was already offered to leave a message."""
+    found = await conn.scalar(select(audit.c.id).where(audit.c.ticket_id == ticket_id, audit.c.action == "offer_message").limit(1))
+    return found is not None
+
+
 async def queue_position(conn: StoreConnection, ticket_id: int) -> int:
     """1 for the ticket that has waited longest."""
     created = select(tickets.c.created_at).where(tickets.c.id == ticket_id).scalar_subquery()

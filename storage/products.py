@@ -354,24 +354,41 @@ async def confirm_claim(engine: Store, claim_id: int, decided_by: str) -> Claim 
     """A person confirmed the claim: the unit is linked to the claimant (moved, if it was
     linked to someone else: the person decided). None if the claim is not pending."""
     async with engine.begin() as conn:
-        decided = await _decide(conn, claim_id, ClaimStatus.CONFIRMED, decided_by)
-        if decided is None:
-            return None
-        product_id, customer_id = decided
-        await conn.execute(
-            update(products).where(products.c.id == product_id).values(customer_id=customer_id, updated_at=utcnow())
-        )
-        row = (await conn.execute(_CLAIM_QUERY.where(claims.c.id == claim_id))).one()
-        return _claim(row)
+        return await decide_claim(conn, claim_id, ClaimStatus.CONFIRMED, decided_by)
 
 
 async def refuse_claim(engine: Store, claim_id: int, decided_by: str) -> Claim | None:
     """A person refused the claim; the unit stays as it is. None if the claim is not pending."""
     async with engine.begin() as conn:
-        if await _decide(conn, claim_id, ClaimStatus.REFUSED, decided_by) is None:
-            return None
-        row = (await conn.execute(_CLAIM_QUERY.where(claims.c.id == claim_id))).one()
-        return _claim(row)
+        return await decide_claim(conn, claim_id, ClaimStatus.REFUSED, decided_by)
+
+
+async def decide_claim(
+    conn: StoreConnection, claim_id: int, status: ClaimStatus, decided_by: str, customer_id: int | None = None,
+) -> Claim | None:
+    """Confirm (linking the unit to the claimant) or refuse a pending claim inside the caller's
+    transaction; None if it is not pending (or not the given customer's)."""
+    if customer_id is not None and await conn.scalar(
+        select(claims.c.customer_id).where(claims.c.id == claim_id)
+    ) != customer_id:
+        return None
+    decided = await _decide(conn, claim_id, status, decided_by)
+    if decided is None:
+        return None
+    if status is ClaimStatus.CONFIRMED:
+        product_id, claimant = decided
+        await conn.execute(
+            update(products).where(products.c.id == product_id).values(customer_id=claimant, updated_at=utcnow())
+        )
+    row = (await conn.execute(_CLAIM_QUERY.where(claims.c.id == claim_id))).one()
+    return _claim(row)
+
+
+async def customer_pending_claims(engine: Store, customer_id: int) -> list[Claim]:
+    """One customer's claims waiting for a person, oldest first."""
+    query = _CLAIM_QUERY.where(claims.c.status == ClaimStatus.PENDING.value, claims.c.customer_id == customer_id)
+    async with engine.connect() as conn:
+        return [_claim(row) for row in await conn.execute(query.order_by(claims.c.id))]
 
 
 async def _decide(conn: StoreConnection, claim_id: int, status: ClaimStatus, decided_by: str) -> tuple[int, int] | None:

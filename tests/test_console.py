@@ -155,7 +155,7 @@ GETS = ["/console/", "/console/queue", "/console/c/{cid}", "/console/c/{cid}/tra
 POSTS = ["/console/logout", "/console/c/{cid}/file", "/console/c/{cid}/typing", "/console/admin/agents", "/console/admin/agents/{aid}/disable",
          "/console/admin/agents/{aid}/enable", "/console/admin/agents/{aid}/password",
          *(f"/console/c/{{cid}}/{act}" for act in ("claim", "reply", "canned", "note", "transfer", "requeue", "release",
-                                                    "resolve", "reopen", "assign"))]
+                                                    "resolve", "reopen", "assign", "confirm_owner", "refuse_owner"))]
 SUPERVISOR_ONLY = {"/console/supervisor", "/console/c/{cid}/assign"}
 ADMIN_ONLY = {"/console/admin/agents", "/console/admin/agents/{aid}/disable", "/console/admin/agents/{aid}/enable",
               "/console/admin/agents/{aid}/password"}
@@ -190,15 +190,53 @@ async def test_every_route_refuses_without_session_role_or_csrf(service: Service
         assert await conn.scalar(select(Conversation.mode).where(Conversation.id == cid)) == "queued"
 
 
+async def test_an_agent_opens_only_waiting_or_own_conversations(service: Service, engine: AsyncEngine, browsers: Any) -> None:
+    await agent(engine, "ann")
+    await agent(engine, "bob")
+    await agent(engine, "sue", Role.SUPERVISOR)
+    bobs = await waiting_conversation(service, "c1")
+    waiting = await waiting_conversation(service, "c2")
+    await Chat(service.core, service.engine, user_id="c3", language="ru").say("привет")
+    async with engine.connect() as conn:
+        with_the_bot = int(await conn.scalar(select(Conversation.id).order_by(Conversation.id.desc())))
+        message = int(await conn.scalar(select(Message.id).where(Message.conversation_id == bobs)))
+    ann, bob, sue = browsers(), browsers(), browsers()
+    assert await ann.log_in("ann") == 303 and await bob.log_in("bob") == 303 and await sue.log_in("sue") == 303
+    assert (await bob.post(f"/console/c/{bobs}/claim"))[0] == 200
+    for cid in (bobs, with_the_bot):
+        for template in GETS + ["/console/events?c={cid}"]:
+            if "{cid}" in template:
+                assert (await ann.get(template.format(cid=cid), headers={"Accept": "application/json"}))[0] == 403, template
+        for template in POSTS:
+            if "{cid}" in template and not template.endswith(("/assign", "/claim")):
+                assert (await ann.post(template.format(cid=cid), {"text": "hi", "claim": "1"}))[0] == 403, template
+        assert (await sue.get(f"/console/c/{cid}"))[0] == 200  # a supervisor sees all
+    assert (await ann.get(f"/console/telegram-file/{message}/0"))[0] == 403
+    assert (await ann.get(f"/console/c/{waiting}"))[0] == 200  # waiting: anyone may claim it
+    _status, rows = await ann.get("/console/queue")
+    assert f'data-conversation="{waiting}"' in rows and f'data-conversation="{bobs}"' not in rows
+    assert f'data-conversation="{bobs}"' in (await sue.get("/console/queue"))[1]
+    # Her own, and after she resolved it (she may reopen it), but not once transferred away.
+    assert (await ann.post(f"/console/c/{waiting}/claim"))[0] == 200
+    assert (await ann.post(f"/console/c/{waiting}/resolve", {"resolution": "answered"}))[0] == 200
+    assert (await ann.get(f"/console/c/{waiting}"))[0] == 200
+    status, answer = await ann.post(f"/console/c/{bobs}/claim")  # a claim only learns who won
+    assert status == 409 and "Already taken by Bob" in answer
+    async with engine.connect() as conn:  # nothing was changed by any refused request
+        assert await conn.scalar(select(Conversation.mode).where(Conversation.id == bobs)) == "agent"
+        assert (await conn.scalars(select(Message.author).where(Message.conversation_id == bobs, Message.author == "agent"))).all() == []
+
+
 # --- the work ------------------------------------------------------------------------------
 
 
 async def test_claim_reply_and_the_loser_sees_who_won(service: Service, engine: AsyncEngine, browsers: Any) -> None:
     await agent(engine, "ann", name="Ann")
     await agent(engine, "bob", name="Bob")
+    await agent(engine, "sue", Role.SUPERVISOR)
     cid = await waiting_conversation(service)
-    ann, bob = browsers(), browsers()
-    assert await ann.log_in("ann") == 303 and await bob.log_in("bob") == 303
+    ann, bob, sue = browsers(), browsers(), browsers()
+    assert await ann.log_in("ann") == 303 and await bob.log_in("bob") == 303 and await sue.log_in("sue") == 303
     status, queue = await bob.get("/console/queue")
     assert f'data-conversation="{cid}"' in queue
     first, second = await asyncio.gather(ann.post(f"/console/c/{cid}/claim"), bob.post(f"/console/c/{cid}/claim"))
@@ -208,12 +246,13 @@ async def test_claim_reply_and_the_loser_sees_who_won(service: Service, engine: 
     winner_name = "Ann" if loser is bob else "Bob"
     assert f"Already taken by {winner_name}" in (second if second[0] == 409 else first)[1]
     winner = ann if loser is bob else bob
-    assert (await loser.post(f"/console/c/{cid}/reply", {"text": "me too"}))[0] == 409
+    assert (await loser.post(f"/console/c/{cid}/reply", {"text": "me too"}))[0] == 403  # not theirs to open now
+    assert (await sue.post(f"/console/c/{cid}/reply", {"text": "me too"}))[0] == 409  # a supervisor takes over first
     assert (await winner.post(f"/console/c/{cid}/canned", {"canned": "greeting"}))[0] == 200
     _status, page = await winner.get(f"/console/c/{cid}")
     assert "Здравствуйте, на связи сервисная служба" in page  # the customer's language
     assert (await winner.post(f"/console/c/{cid}/typing"))[0] == 200
-    assert f"Writing now: {winner_name}" in (await loser.get(f"/console/c/{cid}/transcript"))[1]  # the other sees it
+    assert f"Writing now: {winner_name}" in (await sue.get(f"/console/c/{cid}/transcript"))[1]  # the other sees it
     assert "Writing now" not in (await winner.get(f"/console/c/{cid}/transcript"))[1]
     async with engine.connect() as conn:
         sent = (await conn.scalars(select(OutboxRow.payload).order_by(OutboxRow.id))).all()
@@ -339,3 +378,95 @@ async def test_delivery_status_and_an_unreachable_customer_are_shown(service: Se
     _status, page = await ann.get(f"/console/c/{cid}")
     assert "failed: Forbidden: bot was blocked by the user" in page
     assert "The customer cannot be reached (they blocked the bot)." in page
+
+
+# --- confirm a unit's owner ----------------------------------------------------------------
+
+
+async def unit_claimed_by(engine: AsyncEngine, customer_id: int, serial: str) -> int:
+    """A registered unit (linked to nobody) and the customer's unverified claim on it; the claim's id."""
+    from datetime import date
+
+    from storage.models import Product
+    from storage.products import record_claim
+
+    async with engine.begin() as conn:
+        unit = await conn.scalar(Product.__table__.insert().values(
+            serial=serial, product_line="ac", model="AC-1", manufactured=date(2025, 1, 1), created_at=utcnow(),
+            updated_at=utcnow(), customer_phone="+995555000111").returning(Product.__table__.c.id))
+        return await record_claim(conn, product_id=unit, customer_id=customer_id, ticket_id=None,
+                                  phone="+995555000222", phone_matches=False)
+
+
+async def test_an_agent_confirms_or_refuses_a_units_owner(service: Service, engine: AsyncEngine, browsers: Any) -> None:
+    from storage.models import Product, ProductClaim
+
+    await agent(engine, "ann")
+    cid = await waiting_conversation(service)
+    async with engine.connect() as conn:
+        customer = int(await conn.scalar(select(Conversation.customer_id).where(Conversation.id == cid)))
+    mine = await unit_claimed_by(engine, customer, "SN-CONFIRM-1")
+    theirs = await unit_claimed_by(engine, customer, "SN-REFUSE-2")
+    ann = browsers()
+    assert await ann.log_in("ann") == 303
+    _status, page = await ann.get(f"/console/c/{cid}")
+    assert "SN-CONFIRM-1" in page and "SN-REFUSE-2" in page and "confirm_owner" in page
+    assert (await ann.post(f"/console/c/{cid}/confirm_owner", {"claim": str(mine)}, csrf=False))[0] == 403
+    assert (await ann.post(f"/console/c/{cid}/confirm_owner", {"claim": str(mine)}))[0] == 200
+    assert (await ann.post(f"/console/c/{cid}/refuse_owner", {"claim": str(mine)}))[0] == 409  # decided once
+    assert (await ann.post(f"/console/c/{cid}/refuse_owner", {"claim": str(theirs)}))[0] == 200
+    _status, page = await ann.get(f"/console/c/{cid}")
+    assert "Unconfirmed ownership" not in page
+    async with engine.connect() as conn:
+        owners = dict((await conn.execute(select(Product.serial, Product.customer_id))).all())
+        statuses = dict((await conn.execute(select(ProductClaim.id, ProductClaim.status))).all())
+        told = (await conn.scalars(select(OutboxRow.payload).order_by(OutboxRow.id))).all()[-2:]
+        audit = (await conn.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()[-2:]
+    assert owners == {"SN-CONFIRM-1": customer, "SN-REFUSE-2": None}
+    assert statuses == {mine: "confirmed", theirs: "refused"}
+    assert "SN-CONFIRM-1" in told[0]["text"] and "подтвердили" in told[0]["text"]  # in the customer's language (ru)
+    assert "SN-REFUSE-2" in told[1]["text"] and "не удалось подтвердить" in told[1]["text"]
+    assert audit == ["confirm_owner", "refuse_owner"]
+
+
+async def test_a_claim_is_decided_only_in_its_customers_conversation(service: Service, engine: AsyncEngine, browsers: Any) -> None:
+    await agent(engine, "ann")
+    first = await waiting_conversation(service, "c1")
+    other = await waiting_conversation(service, "c2")
+    async with engine.connect() as conn:
+        customer = int(await conn.scalar(select(Conversation.customer_id).where(Conversation.id == first)))
+    claim = await unit_claimed_by(engine, customer, "SN-ELSEWHERE")
+    ann = browsers()
+    assert await ann.log_in("ann") == 303
+    assert (await ann.post(f"/console/c/{other}/confirm_owner", {"claim": str(claim)}))[0] == 409
+
+
+# --- unclaimed too long: offer to leave a message --------------------------------------------
+
+
+async def test_unclaimed_too_long_the_customer_is_offered_to_leave_a_message_once(
+    service: Service, engine: AsyncEngine, browsers: Any,
+) -> None:
+    from bot.core.actions import LEAVE_CHOICE
+
+    await agent(engine, "ann")
+    chat = Chat(service.core, service.engine, user_id="c1", language="ru")
+    await chat.say("/agent")
+    taken = await waiting_conversation(service, "c2")
+    ann = browsers()
+    assert await ann.log_in("ann") == 303
+    assert (await ann.post(f"/console/c/{taken}/claim"))[0] == 200
+    minutes = service.company.teams.offer_message_after_minutes if service.company.teams else 10
+    start = utcnow()
+    service.console.clock = lambda: start + timedelta(minutes=minutes - 1)
+    assert await service.console.offer_messages() == 0  # not yet
+    service.console.clock = lambda: start + timedelta(minutes=minutes + 1)
+    assert await service.console.offer_messages() == 1  # the waiting one, not the claimed one
+    offer = (await chat.collect())[-1]
+    assert [c.id for c in offer.choices][0] == LEAVE_CHOICE and "свободного" in offer.text
+    assert await service.console.offer_messages() == 0  # once a ticket
+    await chat.press(LEAVE_CHOICE)
+    assert "номер телефона" in chat.last[0].text
+    async with engine.connect() as conn:
+        offers = (await conn.scalars(select(AuditEntry.ticket_id).where(AuditEntry.action == "offer_message"))).all()
+    assert len(offers) == 1

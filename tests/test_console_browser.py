@@ -161,3 +161,87 @@ async def test_an_agent_takes_over_a_telegram_customer_in_russian(browser: Brows
     assert ru._("How can I help you?") in await customer.say("/menu")
     await context.close()
     assert not problems, problems
+
+
+@pytest.fixture
+async def two_workers(postgres_url: str) -> AsyncIterator[tuple[Service, int]]:
+    """The console's worker here; the web chat's in another process (`tests.chat_worker`), one PostgreSQL."""
+    import asyncio
+    import sys
+
+    from storage.db import create_engine
+    from tests.conftest import empty_tables
+
+    engine = create_engine(postgres_url)
+    await empty_tables(engine)
+    await engine.dispose()
+    other = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.chat_worker", postgres_url, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert other.stdout is not None and other.stdin is not None
+    console = Service(Settings(database_url=postgres_url, port=0, telegram_bot_token=None))
+    try:
+        line = (await asyncio.wait_for(other.stdout.readline(), 60)).decode()
+        assert line.startswith("port "), line
+        await console.start()
+        yield console, int(line.split()[1])
+    finally:
+        await console.stop()
+        other.stdin.write(b"stop\n")
+        await other.stdin.drain()
+        try:
+            await asyncio.wait_for(other.wait(), 30)
+        except TimeoutError:
+            other.kill()
+            await other.wait()
+
+
+async def test_an_agent_talks_with_a_web_visitor_on_another_worker_process(browser: Browser, two_workers: tuple[Service, int]) -> None:
+    console, chat_port = two_workers
+    await add_agent(console.engine, login="ann", name="Ann", password_hash=password_hash(), role=Role.AGENT, now=utcnow(),
+                    languages=["ru"])
+    problems: list[str] = []
+    context, page = await open_page(browser, console, problems)
+    await log_in(page, "ann")
+    await expect(page.locator("body[data-live=ready]")).to_be_attached()
+
+    # The visitor, on the other process's web chat, asks for a person in Russian.
+    visitor_context = await browser.new_context(base_url=f"http://127.0.0.1:{chat_port}", locale="ru-RU")
+    visitor = await visitor_context.new_page()
+    visitor.on("pageerror", lambda error: problems.append(f"visitor page error: {error}"))
+    await visitor.goto("/")
+    await expect(visitor.locator("#status")).to_be_hidden()
+    box = visitor.get_by_role("textbox")
+    await box.fill("Позовите оператора")
+    await box.press("Enter")
+    ru = Translator("ru", "Asia/Shanghai")
+    position = ru._("You are number %(position)d in the queue.", position=1)
+    await expect(visitor.locator(".msg.bot", has_text=position).last).to_be_visible()
+
+    # It reaches this worker's console live (LISTEN/NOTIFY); the agent claims and answers.
+    row = page.locator('tr[data-status="queued"]')
+    await expect(row).to_have_count(1)
+    await row.get_by_role("link").click()
+    await page.get_by_role("button", name="Claim").click()
+    await expect(page.locator("#status")).to_contain_text("With Ann")
+    await expect(visitor.locator(".msg.bot", has_text="Ann").last).to_be_visible()
+    await page.locator("form.reply textarea").fill("Здравствуйте, меня зовут Анна, слушаю вас.")
+    await page.locator("form.reply").get_by_role("button", name="Send").click()
+    await expect(visitor.locator(".msg.bot", has_text="меня зовут Анна").last).to_be_visible()
+
+    # The visitor answers: the console shows it live, the bot stays silent.
+    bot_lines = await visitor.locator(".msg.bot").count()
+    await box.fill("Кондиционер не греет")
+    await box.press("Enter")
+    await expect(page.locator(".transcript li.customer").last).to_contain_text("Кондиционер не греет")
+    assert await visitor.locator(".msg.bot").count() == bot_lines
+
+    # Resolved: the visitor is back with the bot.
+    await page.locator('select[name="resolution"]').select_option("answered")
+    await page.get_by_role("button", name="Resolve").click()
+    await expect(page.locator("#status")).to_contain_text("With the assistant")
+    await expect(visitor.locator(".msg.bot", has_text="решена").last).to_be_visible()
+    await visitor_context.close()
+    await context.close()
+    assert not problems, problems

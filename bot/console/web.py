@@ -35,9 +35,9 @@ from bot.core.dispatcher import Dispatcher
 from bot.core.events import Attachment
 from bot.i18n import N_, Translator, locale_names
 from bot.media import PREFIX, MediaStore
-from services.handoff import Actor, Resolution, Role
+from services.handoff import Actor, Resolution, Role, TicketStatus
 from services.media import Rejected, check_upload
-from services.permissions import Permission, allowed
+from services.permissions import Permission, allowed, may_open
 from services.routing import Candidate, rank
 from storage import agents as agent_store
 from storage import console as views
@@ -75,6 +75,7 @@ REFUSALS = {
     "not yours": N_("This conversation belongs to %(owner)s."),
     "changed meanwhile": N_("Someone changed this conversation meanwhile; it is now with %(owner)s."),
     "a resolution code is required": N_("Choose a resolution code."),
+    "no such pending claim": N_("This claim has already been decided."),
 }
 ACTS = {  # form action -> (the core's act, the permission it needs)
     "claim": (Act.CLAIM, Permission.CLAIM), "reply": (Act.REPLY, Permission.WRITE), "canned": (Act.REPLY, Permission.WRITE),
@@ -82,6 +83,7 @@ ACTS = {  # form action -> (the core's act, the permission it needs)
     "requeue": (Act.REQUEUE, Permission.HANDLE), "release": (Act.RELEASE, Permission.HANDLE),
     "resolve": (Act.RESOLVE, Permission.HANDLE), "reopen": (Act.REOPEN, Permission.HANDLE),
     "assign": (Act.ASSIGN, Permission.ASSIGN),
+    "confirm_owner": (Act.CONFIRM_OWNER, Permission.HANDLE), "refuse_owner": (Act.REFUSE_OWNER, Permission.HANDLE),
 }
 
 
@@ -130,6 +132,10 @@ class Console:
                 await self.check_breaches()
             except Exception:  # the next round tries again
                 log.exception("checking first-response breaches failed")
+            try:
+                await self.offer_messages()
+            except Exception:
+                log.exception("offering to leave a message failed")
 
     async def check_breaches(self) -> int:
         """Record newly missed first responses once and alert the consoles; how many were new."""
@@ -137,6 +143,17 @@ class Console:
         if found:
             self.bus.changed({conversation for _t, conversation, _n in found if conversation is not None})
         return len(found)
+
+    async def offer_messages(self) -> int:
+        """Customers waiting unclaimed longer than configured are offered to leave a message, once a
+        ticket, through the core (serialised with their own turns); how many were offered now."""
+        teams = self.company.teams
+        minutes = teams.offer_message_after_minutes if teams else 10
+        offered = 0
+        for conversation_id, ticket_id in await views.unclaimed(self.engine, self.clock() - timedelta(minutes=minutes)):
+            result = await self.core.act(Action(conversation_id, Act.OFFER_MESSAGE, Actor(), ticket_id=ticket_id))
+            offered += result.ok
+        return offered
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
@@ -252,7 +269,7 @@ class Console:
             locales = (str(language),)
         elif (team := request.query.get("team")) and self.company.teams:
             locales = next((tuple(t.languages) for t in self.company.teams.teams if t.id == team), ("-",))
-        return views.QueueFilter(scope, locales, agent.id)
+        return views.QueueFilter(scope, locales, agent.id, agent.id if agent.role is Role.AGENT else None)
 
     async def queue_page(self, request: web.Request) -> web.Response:
         agent = self._require(request, Permission.QUEUE)
@@ -270,6 +287,8 @@ class Console:
         """Server-sent events: `change` with the conversations that changed; `?c=ID`: viewing that one."""
         agent = self._require(request, Permission.QUEUE)
         viewing = int(request.query["c"]) if request.query.get("c", "").isdigit() else None
+        if viewing is not None:
+            await self._conversation(request, viewing)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
         await response.prepare(request)
         task = asyncio.current_task()
@@ -305,10 +324,20 @@ class Console:
 
     # --- a conversation ---------------------------------------------------------------------
 
-    async def _conversation(self, request: web.Request) -> views.ConversationInfo:
-        info = await views.conversation(self.engine, int(request.match_info["cid"]))
+    async def _conversation(self, request: web.Request, conversation_id: int | None = None, *,
+                            check: bool = True) -> views.ConversationInfo:
+        """The conversation of the route, if this agent's role lets them open it (else 403)."""
+        info = await views.conversation(self.engine, conversation_id or int(request.match_info["cid"]))
         if info is None:
             raise web.HTTPNotFound(text="no such conversation")
+        if not check:
+            return info
+        agent = request[AGENT]
+        status = TicketStatus(info.ticket_status) if info.ticket_status else None
+        handled = (agent.role is Role.AGENT and status not in (TicketStatus.QUEUED, TicketStatus.ASSIGNED)
+                   and await views.handled_by(self.engine, info.id, agent.id))
+        if not may_open(agent.role, agent.id, status, info.owner_id, handled):
+            raise web.HTTPForbidden(text="not your conversation")
         return info
 
     async def conversation_page(self, request: web.Request) -> web.Response:
@@ -343,7 +372,7 @@ class Console:
     async def typing_now(self, request: web.Request) -> web.Response:
         """An agent is writing in this conversation: the others see it (so two do not answer at once)."""
         agent = self._require(request, Permission.WRITE)
-        conversation_id = int(request.match_info["cid"])
+        conversation_id = (await self._conversation(request)).id
         self.typing[conversation_id][agent.id] = (agent.name, time.monotonic())
         self.bus.changed({conversation_id})
         return web.json_response({"ok": True})
@@ -362,7 +391,8 @@ class Console:
             raise web.HTTPNotFound(text="no such action")
         act, permission = ACTS[name]
         agent = self._require(request, permission)
-        info = await self._conversation(request)
+        # A claim needs no view: the core takes only a waiting ticket, and a loser learns just who won.
+        info = await self._conversation(request, check=act is not Act.CLAIM)
         form = await request.post()
         t = Translator(agent.locale, agent.timezone)
         text = str(form.get("text", "")).strip()[:4000]
@@ -379,7 +409,7 @@ class Console:
         action = Action(
             info.id, act, Actor(agent.id, agent.role), text=text,
             ticket_id=_int(form.get("ticket")), target_agent_id=_int(form.get("target")),
-            resolution=resolution, team=str(form.get("team", "")) or None,
+            resolution=resolution, team=str(form.get("team", "")) or None, claim_id=_int(form.get("claim")),
         )
         result = await self.core.act(action)
         if result.ok:
@@ -432,6 +462,10 @@ class Console:
     async def telegram_file(self, request: web.Request) -> web.StreamResponse:
         """A file a Telegram customer sent, fetched from the Bot API for the agent's eyes."""
         self._require(request, Permission.QUEUE)
+        conversation_id = await views.conversation_of_message(self.engine, int(request.match_info["message"]))
+        if conversation_id is None:
+            raise web.HTTPNotFound(text="no such file")
+        await self._conversation(request, conversation_id)
         files = await views.attachments(self.engine, int(request.match_info["message"]))
         index = int(request.match_info["index"])
         if self.telegram is None or index >= len(files) or files[index].get("ref", "").startswith(PREFIX):

@@ -20,8 +20,10 @@ from typing import Any
 from bot.core.events import Attachment, Choice, Reply
 from bot.i18n import Translator
 from services.handoff import Actor, Handoff, Mode, Refused, Step, TicketStatus, decide, may_write
+from services.ownership import ClaimStatus
 from storage import handoff as store
 from storage.db import StoreConnection
+from storage.products import decide_claim
 from storage.turns import ConversationRow
 
 
@@ -35,11 +37,15 @@ class Act(StrEnum):
     REOPEN = "reopen"
     REPLY = "reply"
     NOTE = "note"
+    CONFIRM_OWNER = "confirm_owner"  # a customer's unverified claim on a unit: theirs
+    REFUSE_OWNER = "refuse_owner"  # ... or not
+    OFFER_MESSAGE = "offer_message"  # system: unclaimed too long, offer to leave a message (once a ticket)
 
 
 _STEPS = {act: Step(act.value) for act in Act if act.value in {step.value for step in Step}}
 
 END_CHOICE = "handoff:end"  # the customer's button to return to the bot
+LEAVE_CHOICE = "handoff:leave"  # the customer's button: leave a message instead of waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,7 @@ class Action:
     resolution: str | None = None  # RESOLVE
     team: str | None = None  # REQUEUE: the team it waits for
     attachments: tuple[Attachment, ...] = ()  # REPLY: files (`media:` references)
+    claim_id: int | None = None  # CONFIRM_OWNER, REFUSE_OWNER
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,10 @@ async def apply(
     conn: StoreConnection, row: ConversationRow, action: Action, now: datetime, timezone: str, emit: Emit,
 ) -> ActionResult:
     """Apply one action inside the transaction that holds the conversation; Refused is raised on a refusal."""
+    if action.act in (Act.CONFIRM_OWNER, Act.REFUSE_OWNER):
+        return await _decide_ownership(conn, row, action, now, timezone, emit)
+    if action.act is Act.OFFER_MESSAGE:
+        return await _offer_message(conn, row, action, now, timezone, emit)
     ticket_id = action.ticket_id or row.ticket_id
     if ticket_id is None:
         raise Refused("no ticket with a person")
@@ -139,6 +150,56 @@ async def apply(
                        before=ticket.handoff.status.value, after=after.status.value, owner=after.agent_id,
                        **({"resolution": action.resolution} if action.resolution else {}))
     return ActionResult(True, owner_id=after.agent_id, ticket_id=ticket.id)
+
+
+async def _decide_ownership(
+    conn: StoreConnection, row: ConversationRow, action: Action, now: datetime, timezone: str, emit: Emit,
+) -> ActionResult:
+    """A person decides the customer's claim on a unit (issue 9 records them, never links without
+    proof): confirmed, the unit joins their file; either way they are told, in their language."""
+    confirm = action.act is Act.CONFIRM_OWNER
+    status = ClaimStatus.CONFIRMED if confirm else ClaimStatus.REFUSED
+    claim = None
+    if action.claim_id is not None:
+        claim = await decide_claim(conn, action.claim_id, status, f"agent:{action.actor.agent_id}", row.customer_id)
+    if claim is None:
+        raise Refused("no such pending claim")
+    t = Translator(row.locale, row.timezone or timezone)
+    if confirm:
+        text = t._("We have confirmed that the unit %(serial)s is yours; it is now in your customer file.", serial=claim.serial)
+    else:
+        text = t._("We could not confirm that the unit %(serial)s is yours. If you have the invoice or the warranty card, "
+                   "please send a photo of it here.", serial=claim.serial)
+    where = await store.address(conn, row.identity_id)
+    outbox_id = await emit(where.channel, where.chat_id, Reply(text))
+    await store.add_message(conn, conversation_id=row.id, ticket_id=claim.ticket_id or row.ticket_id, channel=where.channel,
+                            created_at=now, direction="out", author="system", agent_id=action.actor.agent_id,
+                            text=text, attachments=[], outbox_id=outbox_id)
+    await store.record(conn, action.actor.agent_id, action.act, now, conversation_id=row.id,
+                       ticket_id=claim.ticket_id, claim=claim.id, serial=claim.serial)
+    return ActionResult(True, ticket_id=claim.ticket_id)
+
+
+async def _offer_message(
+    conn: StoreConnection, row: ConversationRow, action: Action, now: datetime, timezone: str, emit: Emit,
+) -> ActionResult:
+    """Nobody claimed the ticket in the configured time: offer to leave a message (never silence).
+    Once a ticket: the audit line is the mark, and the conversation's lock serialises the check."""
+    ticket = await store.ticket_state(conn, action.ticket_id or row.ticket_id or 0, row.id)
+    if ticket is None or ticket.handoff.status is not TicketStatus.QUEUED:
+        raise Refused("not waiting for a person")
+    if await store.offered_message(conn, ticket.id):
+        raise Refused("already offered")
+    t = Translator(row.locale, row.timezone or timezone)
+    text = t._("Nobody has been free to take your request %(number)s yet, sorry. You can leave a message and a colleague "
+               "will contact you by phone or here in the chat, or keep waiting here.", number=ticket.number)
+    reply = Reply(text, (Choice(LEAVE_CHOICE, t._("✉️ Leave a message")), Choice(END_CHOICE, t._("↩ Back to the assistant"))))
+    where = await store.address(conn, row.identity_id)
+    await store.add_message(conn, conversation_id=row.id, ticket_id=ticket.id, channel=where.channel, created_at=now,
+                            direction="out", author="system", text=text, attachments=[],
+                            outbox_id=await emit(where.channel, where.chat_id, reply))
+    await store.record(conn, None, action.act, now, conversation_id=row.id, ticket_id=ticket.id)
+    return ActionResult(True, ticket_id=ticket.id)
 
 
 def _decide(current: Handoff, action: Action) -> Handoff:

@@ -84,6 +84,9 @@
   }
 
   const source = new EventSource("/console/events" + (conversation ? `?c=${conversation}` : ""));
-  source.addEventListener("ready", () => document.body.dataset.live = "ready");
+  source.addEventListener("ready", () => {
+    document.body.dataset.live = "ready";
+    refresh([-1]);  // what changed between rendering this page (or losing the stream) and listening
+  });
   source.addEventListener("change", (event) => refresh(JSON.parse(event.data)));
 })();
