@@ -258,6 +258,31 @@ def _agent(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
 
+DEMO_LOGIN = "demo"
+
+
+def demo_admin(settings: Settings) -> str | None:
+    """For `aftersales demo`: an admin `demo` for the agents' console, with a fresh password,
+    when the store has no agent yet; the password (to print once), or None."""
+    import secrets
+
+    from bot.console.auth import hash_password
+    from services.handoff import Role
+    from storage import agents
+    from storage.db import upgrade
+    from storage.models import utcnow
+
+    upgrade(settings.database_url)
+    if _on_store(settings, agents.list_agents):
+        return None
+    password = secrets.token_urlsafe(12)
+    _on_store(settings, lambda engine: agents.add_agent(
+        engine, login=DEMO_LOGIN, name="Demo admin", password_hash=hash_password(password), role=Role.ADMIN,
+        now=utcnow(), languages=["en", "zh_Hans", "zh_Hant", "ka", "ru"], timezone=settings.company_timezone,
+    ))
+    return password
+
+
 def _day(text: str) -> date:
     """An argparse type: a date as YYYY-MM-DD."""
     try:
@@ -360,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
             return _nlu_eval(settings, args.file, args.today or date.today())
         if args.command == "wechat":
             return _wechat_menu(settings, args.locale)
+        if args.command == "demo" and (password := demo_admin(settings)):
+            print(f"agents' console: http://{settings.host}:{settings.port}/console/  "
+                  f"log in as {DEMO_LOGIN} with the password {password} (shown once)")
         return _run(settings)  # `demo` and `run` alike: the store is migrated first
     except CompanyDataError as error:
         print(f"Company data error: {error}", file=sys.stderr)
