@@ -4,7 +4,6 @@ aiogram transport against the Bot API test server: the whole hand-over."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,21 +19,16 @@ from tests.telegram_server import FakeBotAPI
 from tests.test_console import PASSWORD, password_hash
 from tests.test_telegram_e2e import Customer
 
-pytestmark = pytest.mark.browser
+pytestmark = pytest.mark.browser  # Chromium: the `browser` fixture of tests/chromium.py
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-TIMEOUT = 10_000
 
 try:
-    from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+    from playwright.async_api import Browser, BrowserContext, Page, expect
 except ImportError as missing:  # pragma: no cover - the test extra is not installed
     if os.environ.get("CI") == "true":
         raise
     pytest.skip(f"Playwright is not installed ({missing}): pip install -e .[test]", allow_module_level=True)
 
-expect.set_options(timeout=TIMEOUT)
 USER = 5151
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 
@@ -54,17 +48,6 @@ async def service(sqlite_url: str, api: FakeBotAPI, tmp_path: Path) -> AsyncIter
     await running.stop()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
-        reason = f"headless Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; it is required under CI=true")
-        pytest.skip(reason)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        await browser.close()
 
 
 async def open_page(browser: Browser, service: Service, problems: list[str]) -> tuple[BrowserContext, Page]:

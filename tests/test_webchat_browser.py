@@ -17,26 +17,19 @@ from bot.channels.web import ui_strings
 from bot.config import Settings
 from storage.models import Message
 
-pytestmark = pytest.mark.browser
+pytestmark = pytest.mark.browser  # Chromium: the `browser` fixture of tests/chromium.py
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
 TICKET = re.compile(r"R-\d{4}-\d{6}")
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
-TIMEOUT = 10_000  # ms, for each expected change on the page
 SCREENSHOT = Path("/tmp/webchat.png")
 
 try:
-    from playwright.async_api import Browser, Locator, Page, WebSocketRoute, async_playwright, expect
+    from playwright.async_api import Browser, Locator, Page, WebSocketRoute, expect
 except ImportError as missing:  # pragma: no cover - the test extra is not installed
     if os.environ.get("CI") == "true":
         raise
     pytest.skip(f"Playwright is not installed ({missing}): pip install -e .[test]", allow_module_level=True)
 
-expect.set_options(timeout=TIMEOUT)
 
 
 @pytest.fixture
@@ -47,17 +40,6 @@ async def service(sqlite_url: str) -> AsyncIterator[Service]:
     await service.stop()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
-        reason = f"headless Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; it is required under CI=true")
-        pytest.skip(reason)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ cannot open the visitor's socket, and "forget this device" ends the chat."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,18 +13,16 @@ from aiohttp import web
 
 from bot.app import Service
 from bot.config import Settings
-from tests.test_webchat_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT
 
-pytestmark = pytest.mark.browser
+pytestmark = pytest.mark.browser  # Chromium: the `browser` fixture of tests/chromium.py
 
 try:
-    from playwright.async_api import Browser, Page, async_playwright, expect
+    from playwright.async_api import Browser, Page, expect
 except ImportError as missing:  # pragma: no cover - the test extra is not installed
     if os.environ.get("CI") == "true":
         raise
     pytest.skip(f"Playwright is not installed ({missing}): pip install -e .[test]", allow_module_level=True)
 
-expect.set_options(timeout=TIMEOUT)
 
 
 @pytest.fixture
@@ -36,22 +33,11 @@ async def service(sqlite_url: str) -> AsyncIterator[Service]:
     await service.stop()
 
 
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    if not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)):
-        reason = f"headless Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; it is required under CI=true")
-        pytest.skip(reason)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture
-async def page(chromium: Browser, service: Service) -> AsyncIterator[Page]:
-    context = await chromium.new_context(
+async def page(browser: Browser, service: Service) -> AsyncIterator[Page]:
+    context = await browser.new_context(
         base_url=f"http://127.0.0.1:{service.port}", locale="en-US", timezone_id="Europe/Moscow",
     )
     page = await context.new_page()
