@@ -71,6 +71,7 @@ class Service:
         limits: dict[str, Limits] = {}
         self.bot = None
         self.media = MediaStore(settings.media_dir)
+        self.core.files = self.media  # the customer's copy of their data is sent as files
         api = None
         self.webhook_secret: str | None = None
         self.telegram_error: str | None = None  # why Telegram is not (yet) started

@@ -9,7 +9,7 @@ from bot.core.actions import END_CHOICE, LEAVE_CHOICE
 from bot.core.events import MAX_TEXT, Choice, Event, Kind
 from bot.core.turn import Turn
 from bot.i18n import N_
-from handlers import complaint, customer_file, handoff, menu, repair, tickets, timezone, typed, warranty
+from handlers import complaint, customer_file, handoff, menu, my_file, repair, tickets, timezone, typed, warranty
 from services.handoff import MISUNDERSTANDINGS_BEFORE_PERSON, Mode, TicketKind, asks_for_person
 from services.serials import find_serial
 from services.tickets import find_number
@@ -24,7 +24,7 @@ async def _timezone(turn: Turn) -> None:
 
 
 # Flows that are not forms: state prefix -> handler.
-FLOWS = {"warranty": warranty.handle, timezone.STATE: _timezone, repair.PAID: repair.consent}
+FLOWS = {"warranty": warranty.handle, timezone.STATE: _timezone, repair.PAID: repair.consent, my_file.STATE: my_file.typed}
 COMMAND_NAV = {"back": forms.NAV_BACK, "restart": forms.NAV_RESTART, "cancel": forms.NAV_CANCEL}
 # The commands shown in the channel's command menu (Telegram's "/"), with their descriptions.
 COMMANDS = {
@@ -36,6 +36,7 @@ COMMANDS = {
     "cancel": N_("Cancel the current request"),
     "tickets": N_("My tickets"),
     "mydata": N_("Everything you hold about me"),
+    "link": N_("Join another chat to my customer file"),
     "language": N_("Change the language"),
     "timezone": N_("Change my time zone"),
 }
@@ -83,6 +84,8 @@ async def route(turn: Turn) -> None:
             label = menu.ENTRIES.get(choice[5:])
             turn.chosen_label = turn.t._(label) if label else None
             await _menu_entry(turn, choice[5:])
+            return
+        if choice.startswith("file:") and _form(turn) is None and await my_file.choice(turn, choice):
             return
         if choice.startswith("sn:") and _form(turn) is None:
             await _serial_action(turn, choice)
@@ -152,6 +155,8 @@ async def _command(turn: Turn, command: str) -> None:
         timezone.ask(turn, back_to=(turn.state, turn.slots))
     elif command == tickets.MY_FILE:
         await customer_file.show(turn)
+    elif command == "link":
+        await my_file.link(turn)
     elif command in menu.ENTRIES:
         await _menu_entry(turn, command)
     elif command == "help":

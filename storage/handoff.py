@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, insert, select, update
 from services.handoff import Handoff, TicketStatus
 from storage.db import StoreConnection
 from storage.models import Agent, AuditEntry, table_of
-from storage.turns import identities, messages, tickets
+from storage.turns import conversations, identities, messages, tickets
 
 agents = table_of(Agent)
 audit = table_of(AuditEntry)
@@ -75,6 +75,29 @@ async def owner_of(conn: StoreConnection, ticket_id: int) -> int | None:
 async def address(conn: StoreConnection, identity_id: int) -> Address:
     row = (await conn.execute(select(identities.c.channel, identities.c.chat_id).where(identities.c.id == identity_id))).one()
     return Address(row.channel, row.chat_id)
+
+
+async def reply_address(conn: StoreConnection, customer_id: int, identity_id: int, chosen: int | None = None) -> Address:
+    """Where a person's message reaches the customer (issue 18): the linked chat an agent
+    `chosen`, else the chat the customer last wrote from, else the conversation's own."""
+    if chosen is not None:
+        row = (await conn.execute(select(identities.c.channel, identities.c.chat_id).where(
+            identities.c.id == chosen, identities.c.customer_id == customer_id))).first()
+        if row is not None:
+            return Address(row.channel, row.chat_id)
+    latest = (
+        select(messages.c.conversation_id)
+        .join(conversations, conversations.c.id == messages.c.conversation_id)
+        .where(conversations.c.customer_id == customer_id, messages.c.direction == "in")
+        .order_by(messages.c.id.desc()).limit(1)
+        .scalar_subquery()
+    )
+    row = (await conn.execute(
+        select(identities.c.channel, identities.c.chat_id)
+        .join(conversations, conversations.c.identity_id == identities.c.id)
+        .where(conversations.c.id == latest)
+    )).first()
+    return Address(row.channel, row.chat_id) if row else await address(conn, identity_id)
 
 
 async def agent_name(conn: StoreConnection, agent_id: int | None) -> str | None:

@@ -88,6 +88,10 @@ class Customer(Base):
     # A phone the customer proved is theirs (Telegram: their own contact card). Only this
     # one links units: sales records are matched to it, a typed number never counts.
     verified_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    # One customer, one file (storage/customer_files.py): a file joined into another points at
+    # it and holds nothing more; an erased file keeps only what the statistics need.
+    merged_into: Mapped[int | None] = mapped_column(BigId)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Product(Base):
@@ -385,3 +389,29 @@ class WeChatToken(Base):
     app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     token: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LinkCode(Base):
+    """A one-time code that joins another channel to a customer's file (storage/link_codes.py):
+    the store keeps its SHA-256 only; single use, short-lived."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("channel_identities.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LinkAttempt(Base):
+    """A wrong code typed by a channel identity: counted to refuse guessing."""
+
+    __tablename__ = "link_attempts"
+    __table_args__ = (Index("ix_link_attempts_identity_at", "identity_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    identity_id: Mapped[int] = mapped_column(BigId)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, or_, select, update
 
@@ -33,6 +33,9 @@ from storage.models import (
 )
 from storage.products import LinkResult, link_product, record_claim, verify_phone
 from storage.records import TicketInfo
+
+if TYPE_CHECKING:
+    from storage.link_codes import Redemption
 
 customers = table_of(Customer)
 identities = table_of(ChannelIdentity)
@@ -284,6 +287,47 @@ class ConversationStore:
         from storage.handoff import queue_position
 
         return await queue_position(self._conn, ticket_id)
+
+    async def link_code(self) -> str:
+        from storage.link_codes import issue
+
+        return await issue(self._conn, self._row.customer_id, self._row.identity_id, self._now)
+
+    async def redeem_link(self, code: str) -> Redemption:
+        from storage.link_codes import Redeemed, redeem
+
+        result = await redeem(self._conn, code, self._row.customer_id, self._row.identity_id, self._now)
+        if result.outcome is Redeemed.JOINED and result.other_customer_id is not None:
+            self._row.customer_id = result.other_customer_id  # this turn goes on in the joined file
+        return result
+
+    async def tell(self, identity_id: int, payload: dict[str, Any]) -> None:
+        """A reply (`Reply.to_payload()`) to another chat of the customer, in this transaction:
+        its outbox row and its transcript line."""
+        text = payload["text"]
+        where = (await self._conn.execute(
+            select(identities.c.channel, identities.c.chat_id, conversations.c.id)
+            .join(conversations, conversations.c.identity_id == identities.c.id).where(identities.c.id == identity_id)
+        )).one()
+        outbox_id = await self._conn.scalar(insert(outbox).values(
+            channel=where.channel, chat_id=where.chat_id, conversation_id=where.id, payload=payload, status="pending",
+            attempts=0, next_attempt_at=self._now, created_at=self._now,
+        ).returning(outbox.c.id))
+        await self._conn.execute(insert(messages).values(
+            conversation_id=where.id, direction="out", author="bot", channel=where.channel, text=text, attachments=[],
+            created_at=self._now, outbox_id=outbox_id,
+        ))
+
+    async def export_data(self) -> dict[str, Any] | None:
+        from storage.customer_files import export
+
+        return await export(self._conn, self._row.customer_id)
+
+    async def erase_file(self) -> None:
+        from storage.customer_files import erase
+
+        await erase(self._conn, self._row.customer_id, self._now, by="the customer, in the chat")
+        self._row.phone = self._row.display_name = self._row.timezone_hint = None
 
     async def product_downtime(self, product_id: int) -> list[DowntimeRecord]:
         query = select(tickets.c.out_of_use_from, tickets.c.working_again_on, tickets.c.own_fault).where(

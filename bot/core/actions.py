@@ -60,6 +60,7 @@ class Action:
     team: str | None = None  # REQUEUE: the team it waits for
     attachments: tuple[Attachment, ...] = ()  # REPLY: files (`media:` references)
     claim_id: int | None = None  # CONFIRM_OWNER, REFUSE_OWNER
+    identity_id: int | None = None  # another linked chat of the customer to write to (default: where they last wrote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ async def apply(
     if ticket is None:
         raise Refused("no such ticket in this conversation")
     actor = action.actor
-    where = await store.address(conn, row.identity_id)
+    where = await store.reply_address(conn, row.customer_id, row.identity_id, action.identity_id)
     t = Translator(row.locale, row.timezone or timezone)
     base: dict[str, Any] = {"conversation_id": row.id, "ticket_id": ticket.id, "channel": where.channel, "created_at": now}
     if action.act is Act.NOTE:
@@ -170,7 +171,7 @@ async def _decide_ownership(
     else:
         text = t._("We could not confirm that the unit %(serial)s is yours. If you have the invoice or the warranty card, "
                    "please send a photo of it here.", serial=claim.serial)
-    where = await store.address(conn, row.identity_id)
+    where = await store.reply_address(conn, row.customer_id, row.identity_id, action.identity_id)
     outbox_id = await emit(where.channel, where.chat_id, Reply(text))
     await store.add_message(conn, conversation_id=row.id, ticket_id=claim.ticket_id or row.ticket_id, channel=where.channel,
                             created_at=now, direction="out", author="system", agent_id=action.actor.agent_id,
@@ -194,7 +195,7 @@ async def _offer_message(
     text = t._("Nobody has been free to take your request %(number)s yet, sorry. You can leave a message and a colleague "
                "will contact you by phone or here in the chat, or keep waiting here.", number=ticket.number)
     reply = Reply(text, (Choice(LEAVE_CHOICE, t._("✉️ Leave a message")), Choice(END_CHOICE, t._("↩ Back to the assistant"))))
-    where = await store.address(conn, row.identity_id)
+    where = await store.reply_address(conn, row.customer_id, row.identity_id, action.identity_id)
     await store.add_message(conn, conversation_id=row.id, ticket_id=ticket.id, channel=where.channel, created_at=now,
                             direction="out", author="system", text=text, attachments=[],
                             outbox_id=await emit(where.channel, where.chat_id, reply))

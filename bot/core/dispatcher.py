@@ -38,6 +38,7 @@ from bot.core.events import Event, Kind, Reply
 from bot.core.language import detect
 from bot.core.turn import CustomerView, Turn
 from bot.i18n import Translator, normalize_locale
+from bot.media import MediaStore
 from services.handoff import Mode, Refused
 from services.timezones import known_zone
 from storage.db import Store, StoreConnection
@@ -128,6 +129,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         # (channel, user id) -> (customer id, conversation id); identities never change.
         self._identities: dict[tuple[str, str], tuple[int, int]] = {}
+        self._forget = False  # a customer's data was erased by this batch
+        self.files: MediaStore | None = None  # settable: where flows put files they send
         self._task: asyncio.Task[None] | None = None
         self.bus: Bus | None = None
         self._people: set[int] = set()  # conversations of the batch that involve a person
@@ -268,6 +271,9 @@ class Dispatcher:
                 batch[0].done.set_exception(error)
             return
         self._identities.update(identities)
+        if self._forget:  # rare: cheaper to look every chat up again than to track whose they were
+            self._identities.clear()
+            self._forget = False
         for item in batch:
             if not item.done.done():
                 item.done.set_result(None)
@@ -325,7 +331,7 @@ class Dispatcher:
         turn = Turn(
             event=numbered.resolve(event, row.slots), customer=customer, company=company, store=store,
             t=Translator(row.locale, customer.zone(company.timezone)), now=now,
-            state=row.state, slots=row.slots, mode=row.mode, ticket_id=row.ticket_id,
+            state=row.state, slots=row.slots, mode=row.mode, ticket_id=row.ticket_id, files=self.files,
         )
         share_open = bool(row.slots.get(share.OPEN))
         if safe:
@@ -333,6 +339,8 @@ class Dispatcher:
         else:
             await self._route(turn)
         share.settle(turn, share_open)
+        if turn.forget_identity:  # erased: the next message from any of their chats starts a new file
+            self._forget = True
         if row.mode != Mode.BOT or turn.mode != Mode.BOT:
             self._people.add(row.id)
         numbered.remember(turn)

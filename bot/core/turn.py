@@ -14,10 +14,12 @@ from typing import Any, Protocol
 from bot.company import Company
 from bot.core.events import Choice, Event, Reply
 from bot.i18n import Translator
+from bot.media import MediaStore
 from services.downtime import DowntimeRecord
 from services.handoff import Handoff, Step
 from services.timezones import effective_zone
 from services.warranty_check import ProductRecord
+from storage.link_codes import Redemption
 from storage.products import LinkResult
 from storage.records import TicketInfo as TicketInfo  # re-exported for the handlers
 
@@ -90,6 +92,26 @@ class TurnStore(Protocol):
         """1 for the conversation that has waited longest."""
         ...
 
+    async def link_code(self) -> str:
+        """A new one-time code that joins another chat to this customer's file."""
+        ...
+
+    async def redeem_link(self, code: str) -> Redemption:
+        """Join this chat to the file of the chat that got `code`."""
+        ...
+
+    async def tell(self, identity_id: int, payload: dict[str, Any]) -> None:
+        """Send a reply (`Reply.to_payload()`) to another chat of this customer."""
+        ...
+
+    async def export_data(self) -> dict[str, Any] | None:
+        """Everything the customer's file holds, as plain JSON data."""
+        ...
+
+    async def erase_file(self) -> None:
+        """Erase the customer's personal data (storage/customer_files.py)."""
+        ...
+
 
 @dataclass(slots=True)
 class Turn:
@@ -108,6 +130,8 @@ class Turn:
     message_ticket_id: int | None = None
     # The label of the button the customer pressed, once a flow has accepted it.
     chosen_label: str | None = None
+    files: MediaStore | None = None  # where a flow puts a file it sends (the customer's data copy)
+    forget_identity: bool = False  # set when the customer's data was erased: no cached identity survives
 
     def say(
         self, text: str, choices: list[Choice] | tuple[Choice, ...] = (),
