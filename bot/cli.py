@@ -8,6 +8,8 @@
     aftersales data check           # validate the company data files
     aftersales import-sales FILE [--report REPORT.csv]   # dealers' sales records (docs/sales-import.md)
     aftersales customer-file CUSTOMER_ID                 # a customer's file as JSON
+    aftersales customer export ID | erase ID --yes       # everything the file holds (with messages) | erase personal data
+    aftersales customer join KEEP MERGE --reason R [--phones-checked] | split IDENTITY --reason R
     aftersales downtime TICKET --out-of-use DAY [--working-again DAY] [--caused-by-use]
     aftersales agent add LOGIN --name NAME [--role agent|supervisor|admin] [--languages ru,en] ...
     aftersales agent disable LOGIN | agent password LOGIN   # the password is asked for (or read from stdin)
@@ -190,6 +192,53 @@ def _customer_file(settings: Settings, customer_id: int) -> int:
     return 0
 
 
+def _customer(settings: Settings, args: argparse.Namespace) -> int:
+    """A person's decisions on customer files (issue 18), each in one transaction with its audit line."""
+    import json
+
+    from bot.media import MediaStore
+    from storage import customer_files as files
+    from storage.models import utcnow
+
+    async def in_transaction(engine: Any) -> Any:
+        async with engine.begin() as conn:
+            if args.action == "export":
+                return await files.export(conn, args.customer_id)
+            if args.action == "erase":
+                return await files.erase(conn, args.customer_id, utcnow(), by="cli")
+            if args.action == "join":
+                return await files.join(conn, args.keep, args.merge, utcnow(), by="cli", reason=args.reason,
+                                        person_confirmed=args.phones_checked)
+            return await files.split(conn, args.identity_id, utcnow(), by="cli", reason=args.reason)
+
+    if args.action == "erase" and not args.yes:
+        print("erasing cannot be undone: add --yes", file=sys.stderr)
+        return 1
+    result = _on_store(settings, in_transaction)
+    if args.action == "export":
+        if result is None:
+            print(f"no customer {args.customer_id}", file=sys.stderr)
+            return 1
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    elif args.action == "erase":
+        if result is None:
+            print(f"no customer {args.customer_id}", file=sys.stderr)
+            return 1
+        media = MediaStore(settings.media_dir)
+        for ref in result:
+            media.delete(ref)
+        print(f"customer {args.customer_id}: personal data erased ({len(result)} files deleted)")
+    elif args.action == "join":
+        print(f"{args.keep} <- {args.merge}: {result.value}")
+        return 0 if result is files.JoinOutcome.JOINED else 1
+    else:
+        if result is None:
+            print("not split: unknown identity, or the only chat of its file", file=sys.stderr)
+            return 1
+        print(f"identity {args.identity_id} now in the new customer file {result}")
+    return 0
+
+
 def _downtime(settings: Settings, args: argparse.Namespace) -> int:
     from storage.products import record_downtime
 
@@ -327,6 +376,19 @@ def main(argv: list[str] | None = None) -> int:
     sales.add_argument("file", help="CSV file, see docs/sales-import.md")
     sales.add_argument("--report", metavar="REPORT.csv", help="write each row's outcome to this CSV file")
     commands.add_parser("customer-file", help="print a customer's file as JSON").add_argument("customer_id", type=int)
+    customer = commands.add_parser("customer", help="customer files").add_subparsers(dest="action", required=True)
+    customer.add_parser("export", help="everything a file holds, as JSON").add_argument("customer_id", type=int)
+    erase = customer.add_parser("erase", help="erase a customer's personal data (keeps ticket statistics)")
+    erase.add_argument("customer_id", type=int)
+    erase.add_argument("--yes", action="store_true", help="yes, erase: it cannot be undone")
+    join = customer.add_parser("join", help="join file MERGE into file KEEP")
+    join.add_argument("keep", type=int)
+    join.add_argument("merge", type=int)
+    join.add_argument("--reason", required=True)
+    join.add_argument("--phones-checked", action="store_true", help="a person checked that two different proven phones are one customer's")
+    split_cmd = customer.add_parser("split", help="take a channel identity off its file into a new one")
+    split_cmd.add_argument("identity_id", type=int)
+    split_cmd.add_argument("--reason", required=True)
     down = commands.add_parser("downtime", help="record on a ticket the days its product was out of use")
     down.add_argument("ticket", help="the ticket number, e.g. R-2026-000042")
     down.add_argument("--out-of-use", type=_day, required=True, metavar="YYYY-MM-DD")
@@ -355,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update costs ~12%
-    if args.command in ("import-sales", "customer-file", "downtime", "agent"):
+    if args.command in ("import-sales", "customer-file", "customer", "downtime", "agent"):
         logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the operator's output readable
     settings = Settings()
     from bot.company import CompanyDataError
@@ -379,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
             return _customer_file(settings, args.customer_id)
         if args.command == "downtime":
             return _downtime(settings, args)
+        if args.command == "customer":
+            return _customer(settings, args)
         if args.command == "agent":
             return _agent(settings, args)
         if args.command == "nlu":

@@ -33,6 +33,14 @@ class MediaStore:
         path = self.directory / name
         return path if path.is_file() else None
 
+    def delete(self, ref: str) -> bool:
+        """Remove the file of a `media:` reference (an erased customer's); False if there was none."""
+        path = self.path(ref)
+        if path is None:
+            return False
+        path.unlink(missing_ok=True)
+        return True
+
     async def read(self, ref: str) -> bytes | None:
         path = self.path(ref)
         return await asyncio.to_thread(path.read_bytes) if path else None

@@ -4,14 +4,17 @@ data, and erasure. On SQLite and PostgreSQL, through the real core."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import JSON, String, Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.cli import main
 from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
 from bot.core.events import Kind
@@ -234,3 +237,28 @@ async def _hits(engine: AsyncEngine) -> list[str]:
                     if await conn.scalar(select(func.count()).select_from(table).where(text.contains(needle))):
                         found.append(f"{table.name}.{column.name}: {needle}")
     return found
+
+
+async def test_the_cli_exports_joins_and_erases(dispatcher: Dispatcher, engine: AsyncEngine, db_url: str, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "media"))
+    telegram, web = _chats(dispatcher, engine)
+    await telegram._send(kind=Kind.TEXT, text="hello", display_name="Zhang Wei")
+    await web.say("/start")
+    mine, theirs = await _customer_of(engine, "tg-4711"), await _customer_of(engine, "web-0815")
+
+    def cli(*argv: str) -> int:
+        return main(list(argv))
+
+    assert await asyncio.to_thread(cli, "customer", "join", str(mine), str(theirs), "--reason", "same person, phoned us") == 0
+    assert await _customer_of(engine, "web-0815") == mine
+    capsys.readouterr()
+    assert await asyncio.to_thread(cli, "customer", "export", str(mine)) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["customer"]["display_name"] == "Zhang Wei" and {c["channel"] for c in exported["channels"]} == {"telegram", "web"}
+    assert await asyncio.to_thread(cli, "customer", "erase", str(mine)) == 1  # not without --yes
+    assert await asyncio.to_thread(cli, "customer", "erase", str(mine), "--yes") == 0
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(Customer.display_name).where(Customer.id == mine)) is None
+    assert await asyncio.to_thread(cli, "customer", "erase", "999999", "--yes") == 1
