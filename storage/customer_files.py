@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Table, delete, func, insert, select, update
 
-from storage.db import StoreConnection
+from storage.db import Store, StoreConnection
 from storage.handoff import record
 from storage.models import Base, Customer, LinkCode, OutboxRow, ProductClaim, WebSession, table_of
 from storage.turns import conversations, identities, messages, products, tickets
@@ -112,15 +112,23 @@ async def split(conn: StoreConnection, identity_id: int, now: datetime, *, by: s
 class Identity:
     id: int
     channel: str
-    chat_id: str
+    wrote: bool  # the customer has written from it
 
 
-async def channel_identities(conn: StoreConnection, customer_id: int) -> list[Identity]:
-    rows = await conn.execute(
-        select(identities.c.id, identities.c.channel, identities.c.chat_id)
-        .where(identities.c.customer_id == customer_id).order_by(identities.c.id)
+async def customer_channels(engine: Store, customer_id: int) -> list[Identity]:
+    """Every chat of the customer, the one they last wrote from first (the console's customer file)."""
+    last_in = (
+        select(func.max(messages.c.id)).where(messages.c.conversation_id == conversations.c.id, messages.c.direction == "in")
+        .scalar_subquery()
     )
-    return [Identity(r.id, r.channel, r.chat_id) for r in rows]
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(identities.c.id, identities.c.channel, last_in.label("last_in"))
+            .join(conversations, conversations.c.identity_id == identities.c.id)
+            .where(identities.c.customer_id == customer_id)
+        )
+        found = sorted(rows, key=lambda r: -(r.last_in or 0))
+    return [Identity(r.id, r.channel, r.last_in is not None) for r in found]
 
 
 def _plain(value: Any) -> Any:

@@ -41,7 +41,9 @@ from services.permissions import Permission, allowed, may_open
 from services.routing import Candidate, rank
 from storage import agents as agent_store
 from storage import console as views
+from storage import customer_files as files
 from storage.agents import AgentExists, AgentInfo
+from storage.customer_files import customer_channels
 from storage.db import Store
 from storage.models import utcnow
 from storage.products import customer_file
@@ -172,6 +174,7 @@ class Console:
             web.get("/c/{cid:\\d+}/transcript", self.transcript),
             web.post("/c/{cid:\\d+}/file", self.send_file),
             web.post("/c/{cid:\\d+}/typing", self.typing_now),
+            web.post("/c/{cid:\\d+}/customer/{change}", self.customer_change),
             web.post("/c/{cid:\\d+}/{act}", self.act),
             web.get("/media/{name}", self.media_file),
             web.get("/telegram-file/{message:\\d+}/{index:\\d+}", self.telegram_file),
@@ -360,6 +363,7 @@ class Console:
             typing=self._typists(info.id, agent.id),
             suggested=ranked[0].agent_id if ranked else None,
             ownership_claims=await views.pending_ownership_claims(self.engine, info.customer_id),
+            channels=await customer_channels(self.engine, info.customer_id),
         ))
 
     def _viewers(self, conversation_id: int, me: int) -> list[str]:
@@ -410,6 +414,7 @@ class Console:
             info.id, act, Actor(agent.id, agent.role), text=text,
             ticket_id=_int(form.get("ticket")), target_agent_id=_int(form.get("target")),
             resolution=resolution, team=str(form.get("team", "")) or None, claim_id=_int(form.get("claim")),
+            identity_id=_int(form.get("via")),
         )
         result = await self.core.act(action)
         if result.ok:
@@ -473,6 +478,47 @@ class Console:
         data = await self.telegram.download(files[index]["ref"])
         mime = files[index].get("mime") or ("image/jpeg" if files[index].get("kind") == "photo" else "application/octet-stream")
         return web.Response(body=data, content_type=mime, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private"})
+
+    async def customer_change(self, request: web.Request) -> web.StreamResponse:
+        """A person's decision on the customer's file (issue 18): join another file into it or split a
+        chat off (supervisors), erase the personal data (admins). The reason goes to the audit trail."""
+        change = request.match_info["change"]
+        if change not in ("join", "split", "erase"):
+            raise web.HTTPNotFound(text="no such change")
+        agent = self._require(request, Permission.MANAGE_AGENTS if change == "erase" else Permission.SUPERVISE)
+        info = await self._conversation(request)
+        form = await request.post()
+        t = Translator(agent.locale, agent.timezone)
+        reason = str(form.get("reason", "")).strip()[:500]
+        if not reason:
+            return self._answer(request, info.id, False, t._("Give a reason: it goes to the audit trail."))
+        if change == "erase" and form.get("confirm") != "yes":
+            return self._answer(request, info.id, False, t._("Tick that you understand that erasing cannot be undone."))
+        by, now = f"agent {agent.id}", self.clock()
+        async with self.engine.begin() as conn:
+            if change == "join":
+                other = _int(form.get("customer"))
+                outcome = await files.join(conn, info.customer_id, other or 0, now, by=by, reason=reason, agent_id=agent.id,
+                                           person_confirmed=form.get("phones_checked") == "yes")
+                problem = {
+                    files.JoinOutcome.SAME_FILE: t._("That is this customer's own file."),
+                    files.JoinOutcome.UNKNOWN: t._("There is no such customer file."),
+                    files.JoinOutcome.PHONES_DIFFER: t._("Both files hold different confirmed phones: tick that you checked "
+                                                         "they are one customer's, then join again."),
+                }.get(outcome)
+            elif change == "split":
+                split_off = await files.split(conn, _int(form.get("identity")) or 0, now, by=by, reason=reason, agent_id=agent.id)
+                problem = None if split_off else t._("This chat cannot be split off: it is the file's only one.")
+            else:
+                erased = await files.erase(conn, info.customer_id, now, by=by, agent_id=agent.id)
+                problem = None if erased is not None else t._("There is no such customer file.")
+        if change == "erase" and problem is None:
+            for ref in erased or []:
+                if self.media is not None:
+                    self.media.delete(ref)
+        if problem is None:
+            self.bus.changed({info.id})
+        return self._answer(request, info.id, problem is None, problem or "")
 
     def _answer(self, request: web.Request, conversation_id: int, ok: bool, message: str) -> web.StreamResponse:
         if _wants_json(request):
