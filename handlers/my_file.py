@@ -20,6 +20,7 @@ from storage.link_codes import Redeemed
 STATE = "link"  # waiting for a code typed in this chat
 LINK, EXPORT, ERASE = "file:link", "file:export", "file:erase"
 ERASE_YES, ERASE_NO = "file:erase_yes", "file:erase_no"
+PHONE_JOIN, PHONE_KEEP = "file:phone:", "file:phone_keep"  # PHONE_JOIN + the other file's id
 ACTIONS = {
     LINK: N_("🔗 Link another chat"),
     EXPORT: N_("📦 Copy of my data"),
@@ -132,9 +133,32 @@ async def erase(turn: Turn, confirmed: bool) -> None:
     turn.say(turn.t._("Your personal data has been deleted. Thank you for having been our customer."))
 
 
+def offer_join(turn: Turn) -> None:
+    """The customer proved a phone that another file of theirs holds too: offer to join them."""
+    if turn.join_offer is None:
+        return
+    t = turn.t
+    turn.say(t._("You already have another customer file with this confirmed phone number (from another chat). "
+                 "Join them, so that all your tickets and products are in one place?"),
+             [Choice(f"{PHONE_JOIN}{turn.join_offer}", t._("🔗 Yes, join them")), Choice(PHONE_KEEP, t._("No, keep them apart"))])
+    turn.join_offer = None
+
+
+async def _join_by_phone(turn: Turn, chosen: str) -> None:
+    other = chosen.removeprefix(PHONE_JOIN)
+    if other.isdigit() and await turn.store.join_by_phone(int(other)):
+        turn.say(turn.t._("Done: your customer files are joined. Your tickets and products from both are here now."))
+    else:
+        turn.say(turn.t._("That button belongs to an earlier message."))
+
+
 async def choice(turn: Turn, chosen: str) -> bool:
     """Handle one of this module's buttons; False if `chosen` is not one."""
-    if chosen == LINK:
+    if chosen.startswith(PHONE_JOIN):
+        await _join_by_phone(turn, chosen)
+    elif chosen == PHONE_KEEP:
+        menu.show_menu(turn, turn.t._("All right: they stay apart."))
+    elif chosen == LINK:
         await link(turn)
     elif chosen == EXPORT:
         await export(turn)

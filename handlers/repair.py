@@ -248,6 +248,7 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     if values.get(PHONE_PROOF) == values["phone"]:  # their own contact: before the lookup, it links units
         await turn.store.verify_phone(values["phone"])
         turn.customer.phone = values["phone"]
+        turn.join_offer = await turn.store.other_file_with_phone(values["phone"])
     elif not turn.customer.phone:  # a contact number only: it proves nothing (services.ownership)
         await turn.update_customer(phone=values["phone"])
     warranty_fields, warranty_note = await verdict_for_repair(turn, values.get("serial"), values["phone"])

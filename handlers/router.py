@@ -51,6 +51,11 @@ def _form(turn: Turn) -> forms.Form | None:
 
 
 async def route(turn: Turn) -> None:
+    await _route(turn)
+    my_file.offer_join(turn)  # a proven phone that another file of theirs holds too
+
+
+async def _route(turn: Turn) -> None:
     event = turn.event
     if event.kind is Kind.CHOICE and event.choice == END_CHOICE:
         await handoff.end(turn)

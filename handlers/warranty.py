@@ -197,6 +197,7 @@ async def _phone_given(turn: Turn) -> None:
     if proven:
         await turn.store.verify_phone(phone)
         turn.customer.phone = phone
+        turn.join_offer = await turn.store.other_file_with_phone(phone)
     result, product = await turn.store.claim_product(serial)
     turn.goto(ASK)
     if product is None:  # deleted meanwhile: start again

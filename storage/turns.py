@@ -318,6 +318,27 @@ class ConversationStore:
             created_at=self._now, outbox_id=outbox_id,
         ))
 
+    async def other_file_with_phone(self, phone: str) -> int | None:
+        query = select(customers.c.id).where(
+            customers.c.verified_phone == phone, customers.c.id != self._row.customer_id,
+            customers.c.merged_into.is_(None), customers.c.erased_at.is_(None),
+        ).order_by(customers.c.id).limit(1)
+        found: int | None = await self._conn.scalar(query)
+        return found
+
+    async def join_by_phone(self, other_id: int) -> bool:
+        from storage.customer_files import JoinOutcome, join
+
+        mine = await self.verified_phone()
+        if mine is None or await self.other_file_with_phone(mine) != other_id:  # a button's data may be forged
+            return False
+        keep, merge = sorted((self._row.customer_id, other_id))  # the older file stays
+        joined = await join(self._conn, keep, merge, self._now, by="the customer, by a proven phone",
+                            reason="both files hold the same proven phone; the customer confirmed")
+        if joined is JoinOutcome.JOINED:
+            self._row.customer_id = keep
+        return joined is JoinOutcome.JOINED
+
     async def export_data(self) -> dict[str, Any] | None:
         from storage.customer_files import export
 

@@ -262,3 +262,24 @@ async def test_the_cli_exports_joins_and_erases(dispatcher: Dispatcher, engine: 
     async with engine.connect() as conn:
         assert await conn.scalar(select(Customer.display_name).where(Customer.id == mine)) is None
     assert await asyncio.to_thread(cli, "customer", "erase", "999999", "--yes") == 1
+
+
+async def test_a_proven_phone_another_file_holds_offers_to_join(dispatcher: Dispatcher, engine: AsyncEngine) -> None:
+    old = Chat(dispatcher, engine, user_id="tg-old-phone", channel="telegram")
+    new = Chat(dispatcher, engine, user_id="tg-new-account", channel="telegram")
+    first = await old.report_repair("household_ac", phone="+86 138 0013 8000", proof=True)
+    assert "another customer file" not in first
+    answer = await new.report_repair("household_ac", phone="+86 138 0013 8000", proof=True)
+    assert "another customer file with this confirmed phone" in answer
+    older = await _customer_of(engine, "tg-old-phone")
+    assert await _customer_of(engine, "tg-new-account") != older
+
+    forger = Chat(dispatcher, engine, user_id="web-forger", channel="web")
+    await forger.press(f"file:phone:{older}")  # a forged button: no proven phone here
+    assert "earlier message" in forger.text and await _customer_of(engine, "web-forger") != older
+
+    await new.tap("Yes, join them")
+    assert "files are joined" in new.text
+    assert await _customer_of(engine, "tg-new-account") == older  # the older file stays
+    await new.press("menu:tickets")
+    assert "Your latest 2 tickets" in new.text

@@ -104,6 +104,14 @@ class TurnStore(Protocol):
         """Send a reply (`Reply.to_payload()`) to another chat of this customer."""
         ...
 
+    async def other_file_with_phone(self, phone: str) -> int | None:
+        """Another customer file that holds `phone` as proven too."""
+        ...
+
+    async def join_by_phone(self, other_id: int) -> bool:
+        """Join file `other_id` and this customer's, if both hold the same proven phone."""
+        ...
+
     async def export_data(self) -> dict[str, Any] | None:
         """Everything the customer's file holds, as plain JSON data."""
         ...
@@ -131,6 +139,7 @@ class Turn:
     # The label of the button the customer pressed, once a flow has accepted it.
     chosen_label: str | None = None
     files: MediaStore | None = None  # where a flow puts a file it sends (the customer's data copy)
+    join_offer: int | None = None  # another file holding the phone this customer just proved: offer to join
     forget_identity: bool = False  # set when the customer's data was erased: no cached identity survives
 
     def say(
