@@ -17,7 +17,9 @@ from bot.core.events import Attachment, Event, Kind
 from bot.media import PREFIX, MediaStore
 from services.media import Rejected, check_upload
 
-_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400"}  # not customer-facing
+# A file never runs in the page's origin (an HTML copy of a customer's data included).
+_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400",
+            "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"}
 
 
 class WebMedia:
