@@ -129,7 +129,6 @@ async def erase(turn: Turn, confirmed: bool) -> None:
         return
     await turn.store.erase_file()
     turn.goto("")
-    turn.forget_identity = True
     turn.say(turn.t._("Your personal data has been deleted. Thank you for having been our customer."))
 
 

@@ -66,6 +66,7 @@ class ConversationRow:
     phone: str | None
     display_name: str | None
     timezone_hint: str | None = None
+    external_id: str = ""  # the channel's id of the person ("erased:N" once their data was erased)
 
 
 class Statements:
@@ -83,7 +84,7 @@ class Statements:
             select(
                 conversations.c.id, conversations.c.state, conversations.c.slots, conversations.c.mode,
                 conversations.c.ticket_id, conversations.c.customer_id, conversations.c.identity_id,
-                identities.c.unreachable_at, customers.c.locale, customers.c.locale_chosen,
+                identities.c.unreachable_at, identities.c.external_id, customers.c.locale, customers.c.locale_chosen,
                 customers.c.timezone, customers.c.phone, customers.c.display_name, customers.c.timezone_hint,
             )
             .join(customers, customers.c.id == conversations.c.customer_id)
@@ -163,7 +164,7 @@ async def load_conversations(conn: StoreConnection, st: Statements, ids: list[in
             customer_id=r.customer_id, identity_id=r.identity_id,
             identity_unreachable=r.unreachable_at is not None, locale=r.locale,
             locale_chosen=r.locale_chosen, timezone=r.timezone, phone=r.phone, display_name=r.display_name,
-            timezone_hint=r.timezone_hint,
+            timezone_hint=r.timezone_hint, external_id=r.external_id,
         )
     return loaded
 

@@ -129,7 +129,6 @@ class Dispatcher:
         self._wake = asyncio.Event()
         # (channel, user id) -> (customer id, conversation id); identities never change.
         self._identities: dict[tuple[str, str], tuple[int, int]] = {}
-        self._forget = False  # a customer's data was erased by this batch
         self.files: MediaStore | None = None  # settable: where flows put files they send
         self._task: asyncio.Task[None] | None = None
         self.bus: Bus | None = None
@@ -271,9 +270,6 @@ class Dispatcher:
                 batch[0].done.set_exception(error)
             return
         self._identities.update(identities)
-        if self._forget:  # rare: cheaper to look every chat up again than to track whose they were
-            self._identities.clear()
-            self._forget = False
         for item in batch:
             if not item.done.done():
                 item.done.set_result(None)
@@ -292,19 +288,27 @@ class Dispatcher:
             for event in fresh:
                 key = (event.channel, event.user_id)
                 if key not in self._identities and key not in identities:
-                    identities[key] = await find_or_create_identity(
-                        conn, self._st, channel=event.channel, external_id=event.user_id, chat_id=event.chat_id,
-                        locale=normalize_locale(detect(event.language_hint, event.text)),
-                        display_name=event.display_name, now=now,
-                    )
+                    identities[key] = await self._identity(conn, event, now)
             known = {**self._identities, **identities}
             rows = await load_conversations(conn, self._st, [known[(e.channel, e.user_id)][1] for e in fresh])
+            # A chat cached here whose customer's data was erased (by another worker): a new file.
+            for event in fresh:
+                key = (event.channel, event.user_id)
+                if rows[known[key][1]].external_id != event.user_id:
+                    identities[key] = known[key] = await self._identity(conn, event, now)
+                    rows.update(await load_conversations(conn, self._st, [known[key][1]]))
             writes = _Writes(now, self.outbox)
             for event in fresh:
                 row = rows[known[(event.channel, event.user_id)][1]]
                 await self._turn(conn, row, event, now, writes, safe)
             queued = await writes.flush(conn, self._st)
         return queued, identities
+
+    async def _identity(self, conn: StoreConnection, event: Event, now: datetime) -> tuple[int, int]:
+        return await find_or_create_identity(
+            conn, self._st, channel=event.channel, external_id=event.user_id, chat_id=event.chat_id,
+            locale=normalize_locale(detect(event.language_hint, event.text)), display_name=event.display_name, now=now,
+        )
 
     async def _deduplicate(self, conn: StoreConnection, events: list[Event], now: datetime) -> list[Event]:
         keyed = {(e.channel, e.delivery_id) for e in events if e.delivery_id is not None}
@@ -339,8 +343,6 @@ class Dispatcher:
         else:
             await self._route(turn)
         share.settle(turn, share_open)
-        if turn.forget_identity:  # erased: the next message from any of their chats starts a new file
-            self._forget = True
         if row.mode != Mode.BOT or turn.mode != Mode.BOT:
             self._people.add(row.id)
         numbered.remember(turn)

@@ -140,7 +140,6 @@ class Turn:
     chosen_label: str | None = None
     files: MediaStore | None = None  # where a flow puts a file it sends (the customer's data copy)
     join_offer: int | None = None  # another file holding the phone this customer just proved: offer to join
-    forget_identity: bool = False  # set when the customer's data was erased: no cached identity survives
 
     def say(
         self, text: str, choices: list[Choice] | tuple[Choice, ...] = (),
