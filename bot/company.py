@@ -18,9 +18,9 @@ from bot.config import Settings
 from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from bot.people import CannedReplies, Teams, load_canned, load_teams
 from services.datafile import load_model, problem
+from services.engineers import Roster, load_roster
 from services.entities import ProductTerms
 from services.intents import Recogniser, load_intents
-from services.engineers import Roster, load_roster
 from services.location import ServiceArea, load_area
 from services.sla import SlaConfig, load_sla
 from services.warranty import WarrantyConfig, load_config

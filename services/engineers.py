@@ -22,7 +22,6 @@ from services.business_hours import WEEKDAY_NAMES, BusinessHours
 from services.datafile import load_model, problem
 from services.sla import Duration
 
-
 HALF_HOUR = timedelta(minutes=30)  # bookings hold an engineer's time in units of this (services/slots.py)
 
 

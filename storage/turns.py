@@ -33,6 +33,7 @@ from storage.models import (
 )
 from storage.products import LinkResult, link_product, record_claim, verify_phone
 from storage.records import TicketInfo
+from storage.visits import VisitBook
 
 customers = table_of(Customer)
 identities = table_of(ChannelIdentity)
@@ -284,6 +285,9 @@ class ConversationStore:
         from storage.handoff import queue_position
 
         return await queue_position(self._conn, ticket_id)
+
+    def visits(self) -> VisitBook:
+        return VisitBook(self._conn, self._row.customer_id, self._row.id, self._now)
 
     async def product_downtime(self, product_id: int) -> list[DowntimeRecord]:
         query = select(tickets.c.out_of_use_from, tickets.c.working_again_on, tickets.c.own_fault).where(

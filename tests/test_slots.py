@@ -127,7 +127,7 @@ HOURS = BusinessHours(weekdays=frozenset(range(6)), tz="Asia/Shanghai")
     # The bug of issue 12: opened at 01:09 with a 2 h promise, "an engineer by Mon 3:09 AM".
     (at(MON, 1, 9), timedelta(hours=2), at(MON, 11)),
     (at(MON, 10, 17), timedelta(hours=2), at(MON, 13)),  # 12:17 -> said as 13:00
-    (at(MON, 17), timedelta(hours=2), at(MON + timedelta(days=1), 11)),  # 19:00 is after hours
+    (at(MON, 17), timedelta(hours=2), at(MON + timedelta(days=1), 10)),  # 19:00 is after hours: 1 h today, 1 h tomorrow
     (at(MON, 10), timedelta(hours=24), at(MON + timedelta(days=1), 10)),  # a day later, in hours
     (at(MON + timedelta(days=5), 17), timedelta(hours=2), at(MON + timedelta(days=7), 10)),  # Sat -> Mon
 ])

@@ -20,6 +20,7 @@ from services.timezones import effective_zone
 from services.warranty_check import ProductRecord
 from storage.products import LinkResult
 from storage.records import TicketInfo as TicketInfo  # re-exported for the handlers
+from storage.visits import VisitBook
 
 
 @dataclass(slots=True)
@@ -88,6 +89,10 @@ class TurnStore(Protocol):
 
     async def queue_position(self, ticket_id: int) -> int:
         """1 for the conversation that has waited longest."""
+        ...
+
+    def visits(self) -> VisitBook:
+        """Booking, looking up and cancelling the customer's visits (storage.visits)."""
         ...
 
 

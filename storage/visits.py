@@ -1,0 +1,184 @@
+"""Visits in the store: who is busy, booking (never twice), cancelling, the engineer's reports.
+
+A booking writes the visit and one `visit_slots` row per half hour of the
+engineer's time it holds, with ON CONFLICT DO NOTHING: if any half hour is
+already held (another customer won it a moment ago, in this process or
+another) the booking is undone and `book` returns None. Everything runs in the
+caller's transaction, so the ticket, the visit and its reminders commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from services.engineers import JobKind
+from services.slots import Window
+from storage.db import StoreConnection, insert_ignore
+from storage.models import Ticket, Visit, VisitSlot, table_of
+
+visits = table_of(Visit)
+visit_slots = table_of(VisitSlot)
+tickets = table_of(Ticket)
+
+
+class VisitStatus(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    DONE = "done"  # the engineer reported a result
+    ABSENT = "absent"  # the customer was not there
+
+
+class VisitResult(StrEnum):
+    """What the engineer reports after the visit."""
+
+    FIXED = "fixed"
+    NEEDS_PARTS = "needs_parts"
+    ANOTHER_VISIT = "another_visit"
+    WORKSHOP = "workshop"
+
+
+@dataclass(frozen=True, slots=True)
+class VisitInfo:
+    id: int
+    ticket_id: int
+    customer_id: int
+    conversation_id: int | None
+    engineer: str
+    centre: str
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    customer_chose_later: bool
+    result: str | None
+    log: list[dict[str, Any]]
+
+    @property
+    def window(self) -> Window:
+        return Window(self.starts_at, self.ends_at, self.engineer)
+
+
+_COLUMNS = (
+    visits.c.id, visits.c.ticket_id, visits.c.customer_id, visits.c.conversation_id, visits.c.engineer,
+    visits.c.centre, visits.c.kind, visits.c.starts_at, visits.c.ends_at, visits.c.status,
+    visits.c.customer_chose_later, visits.c.result, visits.c.log,
+)
+
+
+def cause(visit_id: int) -> str:
+    """The jobs of a visit (reminders) are cancelled by this key with it."""
+    return f"visit:{visit_id}"
+
+
+async def busy(conn: StoreConnection, engineers: Collection[str], start: datetime, end: datetime) -> set[tuple[str, datetime]]:
+    """(engineer, half-hour start) pairs held between `start` and `end`."""
+    if not engineers:
+        return set()
+    query = select(visit_slots.c.engineer, visit_slots.c.starts_at).where(
+        visit_slots.c.engineer.in_(list(engineers)), visit_slots.c.starts_at >= start, visit_slots.c.starts_at < end,
+    )
+    return {(row.engineer, row.starts_at) for row in await conn.execute(query)}
+
+
+async def book(
+    conn: StoreConnection, *, ticket_id: int, customer_id: int, conversation_id: int | None, engineer: str,
+    centre: str, kind: JobKind, window: Window, now: datetime, chose_later: bool = False, booked_by: str = "customer",
+    label: str | None = None,
+) -> int | None:
+    """`label`: the window as the ticket shows it (the centre's local times, "09:00-12:00")."""
+    # Book `engineer` for `window`; the visit's id, or None when any of its time is taken.
+    visit_id: int = (await conn.execute(insert(visits).values(
+        ticket_id=ticket_id, customer_id=customer_id, conversation_id=conversation_id, engineer=engineer,
+        centre=centre, kind=kind.value, starts_at=window.start, ends_at=window.end, status=VisitStatus.BOOKED,
+        customer_chose_later=chose_later, booked_by=booked_by, log=[], created_at=now, updated_at=now,
+    ).returning(visits.c.id))).scalar_one()
+    units = window.units()
+    rows = [{"engineer": engineer, "starts_at": unit, "visit_id": visit_id} for unit in units]
+    held = (await conn.execute(
+        insert_ignore(conn.dialect.name, visit_slots).values(rows).returning(visit_slots.c.starts_at),
+    )).all()
+    if len(held) < len(units):  # someone else holds part of it: undo ours
+        await conn.execute(delete(visit_slots).where(visit_slots.c.visit_id == visit_id))
+        await conn.execute(delete(visits).where(visits.c.id == visit_id))
+        return None
+    values: dict[str, Any] = {"visit_date": window.start.date(), "visit_window": label, "updated_at": now}
+    if chose_later:  # the SLA report must not count the customer's own choice as our breach
+        details = (await conn.execute(select(tickets.c.details).where(tickets.c.id == ticket_id))).scalar_one() or {}
+        values["details"] = {**details, "onsite_chosen_by_customer": window.start.isoformat()}
+    await conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
+    return visit_id
+
+
+async def release(conn: StoreConnection, visit_id: int, status: VisitStatus, now: datetime) -> bool:
+    """End a booked visit (cancelled, absent): its engineer's time is free again. False if not booked."""
+    done = await conn.execute(update(visits).where(visits.c.id == visit_id, visits.c.status == VisitStatus.BOOKED)
+                              .values(status=status.value, updated_at=now))
+    if not done.rowcount:
+        return False
+    await conn.execute(delete(visit_slots).where(visit_slots.c.visit_id == visit_id))
+    return True
+
+
+async def get(conn: StoreConnection, visit_id: int) -> VisitInfo | None:
+    row = (await conn.execute(select(*_COLUMNS).where(visits.c.id == visit_id))).first()
+    return VisitInfo(**row._mapping) if row else None
+
+
+async def booked_for_ticket(conn: StoreConnection, ticket_id: int) -> VisitInfo | None:
+    query = select(*_COLUMNS).where(visits.c.ticket_id == ticket_id, visits.c.status == VisitStatus.BOOKED)
+    row = (await conn.execute(query.order_by(visits.c.id.desc()))).first()
+    return VisitInfo(**row._mapping) if row else None
+
+
+async def of_conversation(conn: StoreConnection, conversation_id: int) -> list[VisitInfo]:
+    """Every visit of a conversation, newest first (the console)."""
+    query = select(*_COLUMNS).where(visits.c.conversation_id == conversation_id).order_by(visits.c.id.desc())
+    return [VisitInfo(**row._mapping) for row in await conn.execute(query)]
+
+
+async def note(conn: StoreConnection, visit_id: int, entry: dict[str, Any], now: datetime, **values: Any) -> None:
+    """Add an entry to the visit's log (on my way, late, absent, result) and set `values`."""
+    log = list((await conn.execute(select(visits.c.log).where(visits.c.id == visit_id))).scalar_one() or [])
+    log.append({**entry, "at": now.isoformat()})
+    await conn.execute(update(visits).where(visits.c.id == visit_id).values(log=log, updated_at=now, **values))
+
+
+@dataclass(frozen=True, slots=True)
+class VisitBook:
+    """The visit operations of one conversation's turn, in its transaction (`TurnStore.visits`)."""
+
+    conn: StoreConnection
+    customer_id: int
+    conversation_id: int | None
+    now: datetime
+
+    async def busy(self, engineers: Collection[str], start: datetime, end: datetime) -> set[tuple[str, datetime]]:
+        return await busy(self.conn, engineers, start, end)
+
+    async def book(self, ticket_id: int, engineer: str, centre: str, kind: JobKind, window: Window,
+                   chose_later: bool = False, label: str | None = None) -> int | None:
+        return await book(self.conn, ticket_id=ticket_id, customer_id=self.customer_id,
+                          conversation_id=self.conversation_id, engineer=engineer, centre=centre, kind=kind,
+                          window=window, now=self.now, chose_later=chose_later, label=label)
+
+    async def booked_for_ticket(self, ticket_id: int) -> VisitInfo | None:
+        visit = await booked_for_ticket(self.conn, ticket_id)
+        return visit if visit and visit.customer_id == self.customer_id else None
+
+    async def release(self, visit_id: int, status: VisitStatus) -> bool:
+        return await release(self.conn, visit_id, status, self.now)
+
+    async def ticket_facts(self, ticket_id: int) -> tuple[str | None, str | None, datetime | None] | None:
+        """(product line, visit centre, on-site promise) of the customer's own ticket; None if not theirs."""
+        query = select(tickets.c.product_line, tickets.c.details, tickets.c.onsite_due).where(
+            tickets.c.id == ticket_id, tickets.c.customer_id == self.customer_id)
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            return None
+        return row.product_line, (row.details or {}).get("visit_centre"), row.onsite_due
