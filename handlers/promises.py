@@ -57,6 +57,8 @@ def promise(turn: Turn, line_id: str | None, place: dict[str, Any] | None = None
     roster = company.roster
     hours = roster.centre_hours(centre) if roster and centre in roster.centres else company.sla.business_hours
     holidays = company.sla.holidays | (roster.holidays if roster else frozenset())
+    if centre is None:  # no engineer of ours comes (abroad): the rule's own clock
+        return Promise(due, placement, centre)
     on_site, fixed = (engineer_due(turn.now, d, hours, holidays) if d else None for d in (rule.on_site, rule.fixed))
     return Promise(DueTimes(due.first_response, on_site, fixed), placement, centre)
 
