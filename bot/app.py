@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+import handlers.visit_jobs  # noqa: F401 - registers the visit jobs
 from bot.channels.telegram import (
     BotAPI,
     Progress,

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.events import Choice, Kind
 from bot.core.turn import Turn
+from bot.i18n import Translator
 from handlers.menu import show_menu
 from services.engineers import JobKind, Roster
 from services.slots import LEAD_TIME, Window, free_engineers, free_windows, page_start
@@ -30,10 +31,14 @@ def _roster(turn: Turn) -> Roster | None:
     return turn.company.roster
 
 
+def window_label(t: Translator, window: Window) -> str:
+    """"Thu, Dec 3 09:00–12:00" in the reader's zone."""
+    start, end = window.start.astimezone(t.tz), window.end.astimezone(t.tz)
+    return f"{t.day(start.date())} {t.time(start.time())}–{t.time(end.time())}"
+
+
 def _window_label(turn: Turn, window: Window) -> str:
-    """"Thu, Dec 3 09:00–12:00" in the customer's zone."""
-    start, end = window.start.astimezone(turn.t.tz), window.end.astimezone(turn.t.tz)
-    return f"{turn.t.day(start.date())} {turn.t.time(start.time())}–{turn.t.time(end.time())}"
+    return window_label(turn.t, window)
 
 
 def _engineer_name(turn: Turn, engineer: str) -> str:
@@ -127,7 +132,8 @@ async def _pick(turn: Turn, key: str) -> None:
     visit_id = None
     for engineer in free:
         visit_id = await book.book(s["ticket"], engineer, s["centre"], JobKind(s.get("kind", JobKind.REPAIR)),
-                                   Window(window.start, window.end, engineer), chose_later, label)
+                                   Window(window.start, window.end, engineer), chose_later, label,
+                                   _engineer_name(turn, engineer))
         if visit_id is not None:
             break
     if visit_id is None:
@@ -136,7 +142,6 @@ async def _pick(turn: Turn, key: str) -> None:
     visit = await book.booked_for_ticket(s["ticket"])
     assert visit is not None
     turn.chosen_label = _window_label(turn, window)
-    await on_booked(turn, visit)
     turn.message_ticket_id = s["ticket"]
     t = turn.t
     lines = [t._("Booked: %(engineer)s will come on %(window)s.", engineer=_engineer_name(turn, visit.engineer),
@@ -146,14 +151,6 @@ async def _pick(turn: Turn, key: str) -> None:
                          time=t.when(due)))
     lines.append(t._("I will remind you the day before and an hour before. To change or cancel it, choose “Book a visit” in the menu."))
     show_menu(turn, "\n".join(lines))
-
-
-async def on_booked(turn: Turn, visit: VisitInfo) -> None:
-    """Hook for what follows a booking in its transaction (the reminders, handlers/visit_jobs.py)."""
-
-
-async def on_released(turn: Turn, visit: VisitInfo) -> None:
-    """Hook for what follows a cancelled booking in its transaction (its reminders go)."""
 
 
 # --- "Book a visit" in the menu -----------------------------------------------------------
@@ -200,8 +197,7 @@ async def _manage(turn: Turn, choice: str) -> None:
         return
     if choice == f"{CANCEL}{visit_id}":
         turn.chosen_label = t._("✖ Cancel the visit")
-        await book.release(visit.id, VisitStatus.CANCELLED)
-        await on_released(turn, visit)
+        await book.release(visit.id, VisitStatus.CANCELLED)  # its reminders go with it
         turn.message_ticket_id = visit.ticket_id
         show_menu(turn, t._("The visit is cancelled. You can book a new one any time with “Book a visit”."))
     elif choice == f"{MOVE}{visit_id}":

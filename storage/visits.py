@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 
 from services.engineers import JobKind
 from services.slots import Window
+from storage import jobs
 from storage.db import StoreConnection, insert_ignore
 from storage.models import Ticket, Visit, VisitSlot, table_of
 
@@ -32,6 +33,19 @@ class VisitStatus(StrEnum):
     CANCELLED = "cancelled"
     DONE = "done"  # the engineer reported a result
     ABSENT = "absent"  # the customer was not there
+
+
+class VisitJob(StrEnum):
+    """The jobs of a visit (handlers/visit_jobs.py)."""
+
+    REMINDER_DAY = "visit.reminder_day"
+    REMINDER_HOUR = "visit.reminder_hour"
+    NOTICE = "visit.notice"  # the engineer's word (on my way, late, absent, result), told at once
+    REPAIR_UPDATE = "visit.repair_update"  # a repair past its promised day: every two days
+    MAINTENANCE = "visit.maintenance"  # the periodic visit in warranty, offered
+
+
+REMINDERS = ((VisitJob.REMINDER_DAY, timedelta(days=1)), (VisitJob.REMINDER_HOUR, timedelta(hours=1)))
 
 
 class VisitResult(StrEnum):
@@ -89,7 +103,7 @@ async def busy(conn: StoreConnection, engineers: Collection[str], start: datetim
 async def book(
     conn: StoreConnection, *, ticket_id: int, customer_id: int, conversation_id: int | None, engineer: str,
     centre: str, kind: JobKind, window: Window, now: datetime, chose_later: bool = False, booked_by: str = "customer",
-    label: str | None = None,
+    label: str | None = None, engineer_name: str | None = None,
 ) -> int | None:
     """`label`: the window as the ticket shows it (the centre's local times, "09:00-12:00")."""
     # Book `engineer` for `window`; the visit's id, or None when any of its time is taken.
@@ -107,6 +121,11 @@ async def book(
         await conn.execute(delete(visit_slots).where(visit_slots.c.visit_id == visit_id))
         await conn.execute(delete(visits).where(visits.c.id == visit_id))
         return None
+    for reminder, before in REMINDERS:  # in the booking's transaction; cancelled with it (`release`)
+        if window.start - before > now:
+            payload = {"visit": visit_id, "engineer": engineer_name or engineer}
+            await jobs.schedule(conn, reminder, window.start - before, payload, conversation_id=conversation_id,
+                                ticket_id=ticket_id, cause=cause(visit_id), now=now)
     values: dict[str, Any] = {"visit_date": window.start.date(), "visit_window": label, "updated_at": now}
     if chose_later:  # the SLA report must not count the customer's own choice as our breach
         details = (await conn.execute(select(tickets.c.details).where(tickets.c.id == ticket_id))).scalar_one() or {}
@@ -122,6 +141,7 @@ async def release(conn: StoreConnection, visit_id: int, status: VisitStatus, now
     if not done.rowcount:
         return False
     await conn.execute(delete(visit_slots).where(visit_slots.c.visit_id == visit_id))
+    await jobs.cancel(conn, cause(visit_id), now)
     return True
 
 
@@ -162,10 +182,11 @@ class VisitBook:
         return await busy(self.conn, engineers, start, end)
 
     async def book(self, ticket_id: int, engineer: str, centre: str, kind: JobKind, window: Window,
-                   chose_later: bool = False, label: str | None = None) -> int | None:
+                   chose_later: bool = False, label: str | None = None, engineer_name: str | None = None) -> int | None:
         return await book(self.conn, ticket_id=ticket_id, customer_id=self.customer_id,
                           conversation_id=self.conversation_id, engineer=engineer, centre=centre, kind=kind,
-                          window=window, now=self.now, chose_later=chose_later, label=label)
+                          window=window, now=self.now, chose_later=chose_later, label=label,
+                          engineer_name=engineer_name)
 
     async def booked_for_ticket(self, ticket_id: int) -> VisitInfo | None:
         visit = await booked_for_ticket(self.conn, ticket_id)
@@ -182,3 +203,56 @@ class VisitBook:
         if row is None:
             return None
         return row.product_line, (row.details or {}).get("visit_centre"), row.onsite_due
+
+
+class Notice(StrEnum):
+    """What the engineer tells the customer through the bot (handlers/visit_jobs.py)."""
+
+    ON_MY_WAY = "on_my_way"
+    LATE = "late"
+    ABSENT = "absent"
+    RESULT = "result"
+
+
+async def engineer_says(conn: StoreConnection, visit: VisitInfo, notice: Notice, now: datetime,
+                        **details: Any) -> int:
+    """Record the engineer's word on the visit and tell the customer at once (a job now, serialised
+    with the customer's own turns). `details`: minutes (late), arrived/left (absent, ISO), result
+    and report (result). The job's id."""
+    await note(conn, visit.id, {"notice": notice.value, **details}, now)
+    if notice is Notice.ABSENT:
+        await release(conn, visit.id, VisitStatus.ABSENT, now)
+    return await jobs.schedule(conn, VisitJob.NOTICE, now, {"visit": visit.id, "notice": notice.value, **details},
+                               conversation_id=visit.conversation_id, ticket_id=visit.ticket_id, now=now)
+
+
+async def record_result(conn: StoreConnection, visit: VisitInfo, result: VisitResult, report: str,
+                        out_of_use: date | None, working_again: date | None, now: datetime) -> int:
+    """The visit's result, the engineer's report and the downtime on the ticket; fixed resolves it.
+    A repair that goes on is updated to the customer every two days (`VisitJob.REPAIR_UPDATE`)."""
+    await conn.execute(update(visits).where(visits.c.id == visit.id).values(
+        status=VisitStatus.DONE, result=result.value, report=report, updated_at=now))
+    await conn.execute(delete(visit_slots).where(visit_slots.c.visit_id == visit.id))
+    await jobs.cancel(conn, cause(visit.id), now)
+    details = (await conn.execute(select(tickets.c.details).where(tickets.c.id == visit.ticket_id))).scalar_one() or {}
+    reports = [*details.get("visit_reports", []), {"visit": visit.id, "result": result.value, "report": report,
+                                                   "at": now.isoformat()}]
+    values: dict[str, Any] = {"details": {**details, "visit_reports": reports}, "updated_at": now}
+    if out_of_use is not None:
+        values["out_of_use_from"] = out_of_use
+    if result is VisitResult.FIXED:
+        values.update(status="resolved", resolution="fixed", working_again_on=working_again)
+        await jobs.cancel(conn, f"repair:{visit.ticket_id}", now)
+    await conn.execute(update(tickets).where(tickets.c.id == visit.ticket_id).values(**values))
+    job = await engineer_says(conn, visit, Notice.RESULT, now, result=result.value)
+    if result in (VisitResult.NEEDS_PARTS, VisitResult.WORKSHOP):
+        await jobs.schedule(conn, VisitJob.REPAIR_UPDATE, now, {"visit": visit.id}, conversation_id=visit.conversation_id,
+                            ticket_id=visit.ticket_id, cause=f"repair:{visit.ticket_id}", now=now)
+    return job
+
+
+async def ticket_brief(conn: StoreConnection, ticket_id: int) -> tuple[str, str, datetime | None]:
+    """(number, status, promised fix time) of a ticket, for the customer's messages."""
+    row = (await conn.execute(select(tickets.c.number, tickets.c.status, tickets.c.fix_due)
+                              .where(tickets.c.id == ticket_id))).one()
+    return row.number, row.status, row.fix_due
