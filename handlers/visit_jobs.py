@@ -70,7 +70,13 @@ async def tell_the_customer(turn: JobTurn) -> None:
     visit, t, number = found
     payload, engineer = turn.job.payload, _engineer(turn, visit)
     notice = Notice(payload["notice"])
-    if notice is Notice.ON_MY_WAY:
+    if notice is Notice.BOOKED:
+        text = "\n".join([
+            t._("A visit is booked for your request %(number)s: %(engineer)s will come on %(window)s.",
+                number=number, engineer=engineer, window=window_label(t, visit.window)),
+            t._("I will remind you the day before and an hour before. To change or cancel it, choose “Book a visit” in the menu."),
+        ])
+    elif notice is Notice.ON_MY_WAY:
         text = t._("%(engineer)s is on the way to you for request %(number)s.", engineer=engineer, number=number)
     elif notice is Notice.LATE:
         minutes = int(payload["minutes"])

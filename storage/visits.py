@@ -208,6 +208,7 @@ class VisitBook:
 class Notice(StrEnum):
     """What the engineer tells the customer through the bot (handlers/visit_jobs.py)."""
 
+    BOOKED = "booked"  # an agent booked it for the customer
     ON_MY_WAY = "on_my_way"
     LATE = "late"
     ABSENT = "absent"
