@@ -1,7 +1,7 @@
 """visits and visit_slots: engineers' visits booked in the chat (issue 12)
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009 (0008 as assigned; chained after the merged jobs migration so this branch has one head)
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import storage.models
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
