@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from bot.core.events import Reply
-from bot.i18n import Translator
+from bot.i18n import N_, Translator
 from bot.jobs import JobTurn, job_handler
 from handlers.visit import window_label
 from services.visit_reports import UPDATE_EVERY
@@ -54,10 +54,10 @@ async def remind_the_hour_before(turn: JobTurn) -> None:
 
 
 _RESULTS = {
-    VisitResult.FIXED: "Request %(number)s: the engineer reports that the fault is fixed. Thank you for your patience!",
-    VisitResult.NEEDS_PARTS: "Request %(number)s: the engineer needs parts for the repair. We will agree the next visit with you when they arrive.",
-    VisitResult.ANOTHER_VISIT: "Request %(number)s: the repair needs another visit. Please choose a time with “Book a visit” in the menu.",
-    VisitResult.WORKSHOP: "Request %(number)s: your unit goes to our workshop for the repair. We will keep you informed.",
+    VisitResult.FIXED: N_("Request %(number)s: the engineer reports that the fault is fixed. Thank you for your patience!"),
+    VisitResult.NEEDS_PARTS: N_("Request %(number)s: the engineer needs parts for the repair. We will agree the next visit with you when they arrive."),
+    VisitResult.ANOTHER_VISIT: N_("Request %(number)s: the repair needs another visit. Please choose a time with “Book a visit” in the menu."),
+    VisitResult.WORKSHOP: N_("Request %(number)s: your unit goes to our workshop for the repair. We will keep you informed."),
 }
 
 
