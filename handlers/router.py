@@ -87,6 +87,9 @@ async def route(turn: Turn) -> None:
         if choice.startswith("sn:") and _form(turn) is None:
             await _serial_action(turn, choice)
             return
+        if choice.startswith(visit.MAINTAIN) and _form(turn) is None:
+            await visit.maintain(turn, choice)
+            return
     flow = FLOWS.get(turn.state.split(".", 1)[0]) if turn.state else None
     if (flow or _form(turn)) and (command := typed.command_in_form(turn)):
         await _command(turn, command)  # "a person, please" / "cancel" typed mid-question

@@ -23,6 +23,7 @@ from storage.visits import VisitInfo, VisitStatus
 STATE, MANAGE = "visit", "visit.manage"
 PICK, PAGE, LATER = "visit:pick:", "visit:page:", "visit:later"
 MOVE, CANCEL, KEEP = "visit:move:", "visit:cancel:", "visit:keep"
+MAINTAIN = "visit:maintain:"  # the periodic maintenance prompt's button (handlers/visit_jobs.py), any state
 REPAIR_KINDS = ("repair", "visit")
 OPEN = ("open", "queued", "assigned")
 
@@ -225,3 +226,19 @@ async def ask_again(turn: Turn) -> None:
         show_menu(turn)
         return
     await _again(turn)
+
+
+async def maintain(turn: Turn, choice: str) -> None:
+    """The maintenance prompt's button: a visit ticket for the same unit, and its windows."""
+    value = choice.removeprefix(MAINTAIN)
+    book = turn.store.visits()
+    basis = await book.maintenance_basis(int(value)) if value.isdigit() else None
+    centre = basis and basis["details"]["visit_centre"]
+    if not basis or not centre or not basis["product_line"]:
+        show_menu(turn, turn.t._("That button belongs to an earlier message."))
+        return
+    turn.chosen_label = turn.t._("📅 Book the maintenance visit")
+    ticket = await turn.store.open_ticket("visit", "open", **basis)
+    turn.message_ticket_id = ticket.id
+    if not await offer(turn, ticket.id, basis["product_line"], centre, None, kind=JobKind.MAINTENANCE):
+        show_menu(turn, turn.t._("An engineer will call you to confirm the visit. You can follow it under My tickets."))

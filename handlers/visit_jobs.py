@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from bot.core.events import Reply
+from bot.core.events import Choice, Reply
 from bot.i18n import N_, Translator
 from bot.jobs import JobTurn, job_handler
-from handlers.visit import window_label
+from handlers.visit import MAINTAIN, window_label
 from services.visit_reports import UPDATE_EVERY
 from storage import jobs
 from storage import visits as store
@@ -119,3 +119,17 @@ async def update_a_long_repair(turn: JobTurn) -> None:
     await jobs.schedule(turn.conn, VisitJob.REPAIR_UPDATE, turn.now + UPDATE_EVERY, dict(turn.job.payload),
                         conversation_id=turn.job.conversation_id, ticket_id=turn.job.ticket_id,
                         cause=turn.job.cause, now=turn.now)
+
+
+@job_handler(VisitJob.MAINTENANCE)
+async def offer_maintenance(turn: JobTurn) -> None:
+    """Every three months in warranty, for the lines that promise it: a free maintenance visit, offered."""
+    if turn.t is None:
+        return
+    t, ticket_id = turn.t, int(turn.job.payload.get("ticket", 0))
+    number, _, _ = await store.ticket_brief(turn.conn, ticket_id)
+    await turn.send(Reply(
+        t._("Your product of request %(number)s is due for its free maintenance visit (every three months "
+            "within the warranty). Would you like to book it?", number=number),
+        (Choice(f"{MAINTAIN}{ticket_id}", t._("📅 Book the maintenance visit")),),
+    ))

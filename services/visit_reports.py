@@ -34,6 +34,17 @@ def check_absence(arrived: datetime, left: datetime, now: datetime) -> None:
         raise BadReport(f"wait at least {int(ABSENT_WAIT.total_seconds() // 60)} minutes before reporting the customer absent")
 
 
+def months_later(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` later; the month's last day when it is shorter (31 Jan + 1 = 28 Feb)."""
+    month = moment.month - 1 + months
+    year, month = moment.year + month // 12, month % 12 + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return moment.replace(year=year, month=month, day=min(moment.day, last))
+
+
+MAINTENANCE_EVERY_MONTHS = 3  # a free maintenance visit within the warranty (001 §2.4.1)
+
+
 def check_out_of_use(out_of_use: date, today: date) -> date:
     if out_of_use > today:
         raise BadReport("the day the product went out of use is in the future")

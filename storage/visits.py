@@ -195,6 +195,19 @@ class VisitBook:
     async def release(self, visit_id: int, status: VisitStatus) -> bool:
         return await release(self.conn, visit_id, status, self.now)
 
+    async def maintenance_basis(self, ticket_id: int) -> dict[str, Any] | None:
+        """What a maintenance visit's ticket copies from the customer's earlier ticket; None if not theirs."""
+        query = select(tickets.c.product_line, tickets.c.model, tickets.c.serial, tickets.c.product_id,
+                       tickets.c.address, tickets.c.latitude, tickets.c.longitude, tickets.c.phone, tickets.c.warranty,
+                       tickets.c.details).where(tickets.c.id == ticket_id, tickets.c.customer_id == self.customer_id)
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            return None
+        fields = dict(row._mapping)
+        details = fields.pop("details") or {}
+        fields["details"] = {"visit_centre": details.get("visit_centre"), "maintenance_of": ticket_id}
+        return fields
+
     async def ticket_facts(self, ticket_id: int) -> tuple[str | None, str | None, datetime | None] | None:
         """(product line, visit centre, on-site promise) of the customer's own ticket; None if not theirs."""
         query = select(tickets.c.product_line, tickets.c.details, tickets.c.onsite_due).where(
@@ -228,9 +241,12 @@ async def engineer_says(conn: StoreConnection, visit: VisitInfo, notice: Notice,
 
 
 async def record_result(conn: StoreConnection, visit: VisitInfo, result: VisitResult, report: str,
-                        out_of_use: date | None, working_again: date | None, now: datetime) -> int:
+                        out_of_use: date | None, working_again: date | None, now: datetime,
+                        maintenance_at: datetime | None = None) -> int:
     """The visit's result, the engineer's report and the downtime on the ticket; fixed resolves it.
-    A repair that goes on is updated to the customer every two days (`VisitJob.REPAIR_UPDATE`)."""
+    A repair that goes on is updated to the customer every two days (`VisitJob.REPAIR_UPDATE`).
+    `maintenance_at`: for a product line promised periodic maintenance, when to offer the next
+    visit; offered only while the ticket says the unit is in warranty."""
     await conn.execute(update(visits).where(visits.c.id == visit.id).values(
         status=VisitStatus.DONE, result=result.value, report=report, updated_at=now))
     await conn.execute(delete(visit_slots).where(visit_slots.c.visit_id == visit.id))
@@ -246,6 +262,11 @@ async def record_result(conn: StoreConnection, visit: VisitInfo, result: VisitRe
         await jobs.cancel(conn, f"repair:{visit.ticket_id}", now)
     await conn.execute(update(tickets).where(tickets.c.id == visit.ticket_id).values(**values))
     job = await engineer_says(conn, visit, Notice.RESULT, now, result=result.value)
+    in_warranty = await _in_warranty(conn, visit.ticket_id)
+    if maintenance_at is not None and result is VisitResult.FIXED and in_warranty:
+        await jobs.schedule(conn, VisitJob.MAINTENANCE, maintenance_at, {"ticket": visit.ticket_id},
+                            conversation_id=visit.conversation_id, ticket_id=visit.ticket_id,
+                            cause=f"maintenance:{visit.ticket_id}", now=now)
     if result in (VisitResult.NEEDS_PARTS, VisitResult.WORKSHOP):
         await jobs.schedule(conn, VisitJob.REPAIR_UPDATE, now, {"visit": visit.id}, conversation_id=visit.conversation_id,
                             ticket_id=visit.ticket_id, cause=f"repair:{visit.ticket_id}", now=now)
@@ -257,3 +278,8 @@ async def ticket_brief(conn: StoreConnection, ticket_id: int) -> tuple[str, str,
     row = (await conn.execute(select(tickets.c.number, tickets.c.status, tickets.c.fix_due)
                               .where(tickets.c.id == ticket_id))).one()
     return row.number, row.status, row.fix_due
+
+
+async def _in_warranty(conn: StoreConnection, ticket_id: int) -> bool:
+    warranty = (await conn.execute(select(tickets.c.warranty).where(tickets.c.id == ticket_id))).scalar_one()
+    return bool(warranty and warranty.get("in_warranty"))

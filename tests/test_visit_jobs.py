@@ -142,3 +142,32 @@ async def test_a_repair_that_goes_on_is_updated_every_two_days(engine: AsyncEngi
     async with engine.connect() as conn:
         assert await jobs.pending(conn) == []
         assert (await conn.execute(select(Conversation.state))).scalar_one() == ""
+
+
+async def test_a_fixed_unit_in_warranty_is_offered_maintenance_every_three_months(
+    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, company: Company,
+) -> None:
+    chat = Chat(core, engine)
+    visit_id, conversation = await booked(chat, engine, "Mon, Nov 30")
+    async with engine.begin() as conn:
+        await conn.execute(update(Ticket).values(warranty={"in_warranty": True}))
+    clock.now = datetime(2026, 11, 30, 3, 30, tzinfo=UTC)
+    assert await desk.act(engine, company, conversation, "result",
+                          form(visit=visit_id, result="fixed", report="Cleaned the filters"), AGENT, clock.now) is None
+    assert await runner.run_due() == 1
+    await chat.collect()
+    clock.now = datetime(2027, 2, 28, 3, 29, tzinfo=UTC)  # 30 Nov + 3 months is 28 Feb (the month is shorter)
+    assert await runner.run_due() == 0
+    clock.now = datetime(2027, 2, 28, 3, 31, tzinfo=UTC)
+    assert await runner.run_due() == 1
+    [prompt] = await chat.collect()
+    assert "free maintenance visit" in prompt.text
+    await chat.press(prompt.choices[0].id)
+    windows = [c.label for c in chat.last[0].choices if c.id.startswith("visit:pick:")]
+    assert windows and "9:00" in windows[0] and "11:00" in windows[0]  # a maintenance visit: 1 h plus travel
+    await chat.press(chat.last[0].choices[0].id)
+    assert "Booked:" in chat.text
+    async with engine.connect() as conn:
+        kinds = (await conn.execute(select(Ticket.kind, Ticket.status).order_by(Ticket.id))).all()
+        visit = (await conn.execute(select(Visit.kind).order_by(Visit.id.desc()))).first()
+    assert [tuple(k) for k in kinds] == [("repair", "resolved"), ("visit", "open")] and visit.kind == "maintenance"

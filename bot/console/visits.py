@@ -19,7 +19,14 @@ from bot.company import Company
 from bot.i18n import N_, Translator
 from services.engineers import JobKind
 from services.slots import Window, free_engineers, free_windows
-from services.visit_reports import BadReport, check_absence, check_late, check_out_of_use
+from services.visit_reports import (
+    MAINTENANCE_EVERY_MONTHS,
+    BadReport,
+    check_absence,
+    check_late,
+    check_out_of_use,
+    months_later,
+)
 from storage import visits as store
 from storage.db import Store
 from storage.models import Ticket, table_of
@@ -97,7 +104,7 @@ async def act(engine: Store, company: Company, conversation_id: int, what: str, 
                 await store.engineer_says(conn, visit, Notice.ABSENT, now, arrived=arrived.isoformat(),
                                           left=left.isoformat(), **payload)
             elif what == "result":
-                await _result(conn, visit, form, t, now)
+                await _result(conn, company, visit, form, t, now)
             else:
                 raise web.HTTPNotFound(text="no such visit action")
     except (BadReport, ValueError) as error:
@@ -105,7 +112,8 @@ async def act(engine: Store, company: Company, conversation_id: int, what: str, 
     return None
 
 
-async def _result(conn: Any, visit: VisitInfo, form: MultiDictProxy[Any], t: Translator, now: datetime) -> None:
+async def _result(conn: Any, company: Company, visit: VisitInfo, form: MultiDictProxy[Any], t: Translator,
+                  now: datetime) -> None:
     result = VisitResult(str(form.get("result", "")))
     report = str(form.get("report", "")).strip()[:4000]
     if not report:
@@ -116,7 +124,11 @@ async def _result(conn: Any, visit: VisitInfo, form: MultiDictProxy[Any], t: Tra
     working_again = today if result is VisitResult.FIXED else None
     if out_of_use is not None and working_again is not None and working_again <= out_of_use:
         working_again = out_of_use + timedelta(days=1)  # fixed the day it broke: one day out of use
-    await store.record_result(conn, visit, result, report, out_of_use, working_again, now)
+    roster = company.roster
+    line = (await conn.execute(select(tickets.c.product_line).where(tickets.c.id == visit.ticket_id))).scalar_one()
+    maintained = roster is not None and line in roster.maintenance_lines
+    await store.record_result(conn, visit, result, report, out_of_use, working_again, now,
+                              months_later(now, MAINTENANCE_EVERY_MONTHS) if maintained else None)
 
 
 async def _book(engine: Store, company: Company, conversation_id: int, key: str, now: datetime) -> str | None:
