@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import Callable
 from contextlib import suppress
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+import handlers.visit_jobs  # noqa: F401 - registers the visit jobs
 from bot.channels.telegram import (
     BotAPI,
     Progress,
@@ -45,6 +48,7 @@ from bot.supervisor import Supervisor
 from handlers.router import COMMANDS, route
 from storage import retention
 from storage.db import checkpoints, create_engine, is_sqlite
+from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
@@ -55,13 +59,14 @@ class ConfigError(Exception):
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+        """`clock`: the time turns, jobs and the console see (tests move it by hand)."""
         self.settings = settings
         self.engine = create_engine(settings.database_url, background_checkpoints=True)
         self.company = load_company(settings)
         self.core = Dispatcher(
             self.engine, self.company, route,
-            max_batch=settings.commit_max_batch, window=settings.commit_window,
+            max_batch=settings.commit_max_batch, window=settings.commit_window, clock=clock,
         )
         self.web = WebChat(self.core, self.engine, settings.company_timezone, settings=settings)
         self.bus = build_bus(settings.database_url)  # live updates: in-process, or PostgreSQL LISTEN/NOTIFY
@@ -102,10 +107,10 @@ class Service:
             self.wechat.sender = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
-                               media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api)
+                               media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api, clock=clock)
         self.core.bus = self.bus
         self.jobs = JobRunner(self.engine, self.core, timezone=settings.company_timezone, lease=settings.jobs_lease,
-                              poll=settings.jobs_poll)
+                              poll=settings.jobs_poll, clock=clock)
         self.supervisor = Supervisor()
         self.lag = LagMonitor(settings.loop_lag_warning)
         self.runner: web.AppRunner | None = None

@@ -89,7 +89,9 @@ def _data_check(settings: Settings) -> int:
     except CompanyDataError as error:
         print(error, file=sys.stderr)
         return 1
-    print(f"{len(company.catalog.lines)} product lines, {sum(len(line.models) for line in company.catalog.lines)} models: ok")
+    engineers = len(company.roster.engineers) if company.roster else 0
+    print(f"{len(company.catalog.lines)} product lines, {sum(len(line.models) for line in company.catalog.lines)} models, "
+          f"{engineers} engineers: ok")
     return 0
 
 

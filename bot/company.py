@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from bot.people import CannedReplies, Teams, load_canned, load_teams
 from services.datafile import load_model, problem
+from services.engineers import Roster, load_roster
 from services.entities import ProductTerms
 from services.intents import Recogniser, load_intents
 from services.location import ServiceArea, load_area
@@ -199,6 +200,7 @@ class Company:
     products: ProductTerms  # the catalogue's names, indexed for typed messages
     teams: Teams | None = None  # data/teams.yaml: language teams and their hours
     canned: CannedReplies | None = None  # data/canned_replies.yaml
+    roster: Roster | None = None  # data/engineers.yaml: engineers, visit lengths
 
     def components_of(self, line_id: str, model_code: str | None) -> tuple[str, ...] | None:
         """The warranty components a unit of this model has; None (all of the line's) when
@@ -221,11 +223,16 @@ def load_company(settings: Settings) -> Company:
         teams = load_teams(data / "teams.yaml")
         canned = load_canned(data / "canned_replies.yaml")
         intents = load_intents(data / "intents.yaml")
+        roster = load_roster(data / "engineers.yaml")
+        try:
+            roster.check_against({line.id for line in catalog.lines}, {c.id for c in area.centres})
+        except ValueError as error:
+            raise ValueError(f"engineers.yaml: {error}") from error
     except ValueError as error:  # the loaders name the file, line and field
         raise CompanyDataError(str(error)) from error
     _check_components(catalog, warranty, data / "products.yaml")
     return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty, intents,
-                   product_terms(catalog), teams, canned)
+                   product_terms(catalog), teams, canned, roster)
 
 
 def product_terms(catalog: Catalog) -> ProductTerms:

@@ -10,13 +10,15 @@ import phonenumbers
 from bot.core.turn import Turn
 from services.contact import phone_time_zone
 from services.location import Placement, locate
-from services.sla import DueTimes
+from services.sla import DueTimes, SlaClass
+from services.slots import centre_for, engineer_due
 
 
 @dataclass(frozen=True, slots=True)
 class Promise:
     due: DueTimes
     placement: Placement
+    centre: str | None = None  # the service centre that sends the engineer
 
     def ticket_fields(self) -> dict[str, Any]:
         """What the ticket stores: the deadlines, and how they were reached."""
@@ -28,12 +30,13 @@ class Promise:
 
     def response_only(self) -> Promise:
         """For a ticket that waits for a person: only the first response is promised."""
-        return Promise(DueTimes(self.due.first_response, None, None), self.placement)
+        return Promise(DueTimes(self.due.first_response, None, None), self.placement, self.centre)
 
     def details(self) -> dict[str, Any]:
         p = self.placement
         distance = round(p.distance_km, 1) if p.distance_km is not None else None
-        return {"sla": {"class": p.sla_class.value, "distance_km": distance, "place": p.place}}
+        return {"sla": {"class": p.sla_class.value, "distance_km": distance, "place": p.place},
+                "visit_centre": self.centre}
 
 
 def promise(turn: Turn, line_id: str | None, place: dict[str, Any] | None = None, phone: str | None = None) -> Promise:
@@ -47,7 +50,17 @@ def promise(turn: Turn, line_id: str | None, place: dict[str, Any] | None = None
         threshold_km=company.sla.distance_threshold_km,
     )
     rule = company.sla.rule_for(line_id or "", placement.sla_class)
-    return Promise(company.sla.due_times(turn.now, rule), placement)
+    due = company.sla.due_times(turn.now, rule)
+    overseas = placement.sla_class is SlaClass.OVERSEAS  # no engineer travels abroad: a person arranges it
+    centre = None if overseas else centre_for(company.area, placement.place, point)
+    # An engineer comes in the centre's working hours: "by Mon 3:09 AM" is no promise (issue 12).
+    roster = company.roster
+    hours = roster.centre_hours(centre) if roster and centre in roster.centres else company.sla.business_hours
+    holidays = company.sla.holidays | (roster.holidays if roster else frozenset())
+    if centre is None:  # no engineer of ours comes (abroad): the rule's own clock
+        return Promise(due, placement, centre)
+    on_site, fixed = (engineer_due(turn.now, d, hours, holidays) if d else None for d in (rule.on_site, rule.fixed))
+    return Promise(DueTimes(due.first_response, on_site, fixed), placement, centre)
 
 
 async def settle_time_zone(turn: Turn, placement: Placement, phone: str | None) -> None:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import date, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
-
-from babel.dates import format_date
 
 from bot.core.events import Choice, Kind
 from bot.core.forms import NAV_CANCEL, Form, Invalid, Slot, start, summary, text_answer, words_answer
 from bot.core.turn import Turn
 from bot.i18n import N_
-from handlers import timezone
+from handlers import timezone, visit
 from handlers.answers import phone_answer
 from handlers.handoff import hand_over
 from handlers.menu import menu_choices, show_menu
@@ -22,10 +18,7 @@ from handlers.warranty import paid_visit_note, record_repair_claim, verdict_for_
 from services.contact import find_phone
 from services.product_match import match_lines
 from services.serials import find_serial, parse_serial, read_serial
-from services.timezones import effective_zone
 
-VISIT_DAYS_AHEAD = 14  # the furthest day a customer can ask for
-VISIT_WINDOWS = {"09-12": (9, 12), "12-15": (12, 15), "15-18": (15, 18), "18-21": (18, 21)}
 # --- product -----------------------------------------------------------------
 
 
@@ -184,60 +177,6 @@ def _phone_from_text(turn: Turn, text: str) -> str | None:
     return find_phone(text, "ZZ") if "+" in text else None
 
 
-# --- visit ----------------------------------------------------------------------
-
-
-def _first_day(turn: Turn) -> date:
-    """Tomorrow where the customer is: their zone, else as their device or this form's phone suggests."""
-    customer = turn.customer
-    phone = customer.phone or turn.slots.get("values", {}).get("phone")
-    zone = ZoneInfo(effective_zone(customer.timezone, customer.timezone_hint, phone, turn.company.timezone))
-    return turn.now.astimezone(zone).date() + timedelta(days=1)
-
-
-def _day_options(turn: Turn) -> list[tuple[str, str]]:
-    first = _first_day(turn)
-    return [(d.isoformat(), turn.t.day(d)) for d in (first + timedelta(days=i) for i in range(7))]
-
-
-# How a typed date is shown as an example, per locale (each is one of _DATE_FORMS).
-DATE_EXAMPLE = {"ru": "dd.MM.yyyy", "ka": "dd.MM.yyyy", "zh_Hans": "yyyy年M月d日", "zh_Hant": "yyyy年M月d日"}
-_DATE_FORMS = (
-    re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
-    re.compile(r"^(?P<d>\d{1,2})[./](?P<m>\d{1,2})[./](?P<y>\d{4})$"),
-    re.compile(r"^(?P<y>\d{4})年(?P<m>\d{1,2})月(?P<d>\d{1,2})日?$"),
-)
-
-
-def _parse_day(turn: Turn) -> str:
-    text = text_answer(turn, max_len=20).replace(" ", "")
-    first, last = _first_day(turn), _first_day(turn) + timedelta(days=VISIT_DAYS_AHEAD - 1)
-    for form in _DATE_FORMS:
-        match = form.match(text)
-        if match:
-            try:
-                day = date(int(match["y"]), int(match["m"]), int(match["d"]))
-            except ValueError:
-                raise Invalid(N_("That date does not exist. Please choose a day with the buttons.")) from None
-            if not first <= day <= last:
-                raise Invalid(
-                    N_("We can book a visit between %(first)s and %(last)s."),
-                    first=turn.t.day(first),
-                    last=turn.t.day(last),
-                )
-            return day.isoformat()
-    example = format_date(first, DATE_EXAMPLE.get(turn.customer.locale, "yyyy-MM-dd"), locale=turn.t.locale)
-    raise Invalid(N_("Please choose a day with the buttons, or type a date like %(example)s."), example=example)
-
-
-def _show_day(turn: Turn, value: str) -> str:
-    return turn.t.day(date.fromisoformat(value))
-
-
-def _window_options(turn: Turn) -> list[tuple[str, str]]:
-    return [(key, f"{turn.t.time(time(a))}–{turn.t.time(time(b))}") for key, (a, b) in VISIT_WINDOWS.items()]
-
-
 # --- the form ----------------------------------------------------------------------
 
 
@@ -269,8 +208,6 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
         latitude=place.get("lat"),
         longitude=place.get("lon"),
         phone=values["phone"],
-        visit_date=date.fromisoformat(values["visit_day"]),
-        visit_window=values["visit_window"],
         details={"attachments": values.get("files", []), **promised.details()},
         **promised.ticket_fields(),
         **warranty_fields,
@@ -278,10 +215,14 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     turn.message_ticket_id = ticket.id
     await record_repair_claim(turn, ticket.id, warranty_fields, values["phone"])
     text = turn.t._("Thank you! Your repair request %(number)s is registered.", number=ticket.number)
-    next_steps = turn.t._("An engineer will call you to confirm the visit. You can follow it under My tickets.")
     recorded = summary(turn, REPAIR)
     turn.goto("")
-    turn.say(f"{text}\n\n{recorded}\n\n{warranty_note}\n{describe(turn, promised.due)}\n{next_steps}", menu_choices(turn))
+    told = f"{text}\n\n{recorded}\n\n{warranty_note}\n{describe(turn, promised.due)}"
+    if turn.customer.timezone and promised.centre and await visit.offer(
+            turn, ticket.id, values["product_line"], promised.centre, promised.due.on_site, note=told):
+        return  # the customer now picks the engineer's window
+    next_steps = turn.t._("An engineer will call you to confirm the visit. You can follow it under My tickets.")
+    turn.say(f"{told}\n{next_steps}", menu_choices(turn))
     if not turn.customer.timezone:  # neither the place nor the phone told us
         timezone.ask(turn, promised.due)
 
@@ -349,8 +290,6 @@ REPAIR = Form(
              _parse_place, request="location", show=_show_place),
         Slot("phone", N_("Which phone number can the engineer call? Share your contact or type the number."),
              _parse_phone, request="phone", extract=_phone_from_text),
-        Slot("visit_day", N_("Which day suits you for the visit?"), _parse_day, _day_options, show=_show_day),
-        Slot("visit_window", N_("Which time window suits you?"), None, _window_options),
     ),
     labels={
         "product_line": N_("Product"),
@@ -360,8 +299,6 @@ REPAIR = Form(
         "files": N_("Files"),
         "place": N_("Address"),
         "phone": N_("Phone"),
-        "visit_day": N_("Visit day"),
-        "visit_window": N_("Time window"),
     },
     submit=_submit,
     settle=_settle,

@@ -9,7 +9,7 @@ from bot.core.actions import END_CHOICE, LEAVE_CHOICE
 from bot.core.events import MAX_TEXT, Choice, Event, Kind
 from bot.core.turn import Turn
 from bot.i18n import N_
-from handlers import complaint, customer_file, handoff, menu, my_file, repair, tickets, timezone, typed, warranty
+from handlers import complaint, customer_file, handoff, menu, my_file, repair, tickets, timezone, typed, visit, warranty
 from services.handoff import MISUNDERSTANDINGS_BEFORE_PERSON, Mode, TicketKind, asks_for_person
 from services.serials import find_serial
 from services.tickets import find_number
@@ -24,7 +24,10 @@ async def _timezone(turn: Turn) -> None:
 
 
 # Flows that are not forms: state prefix -> handler.
-FLOWS = {"warranty": warranty.handle, timezone.STATE: _timezone, repair.PAID: repair.consent, my_file.STATE: my_file.typed}
+FLOWS = {
+    "warranty": warranty.handle, timezone.STATE: _timezone, repair.PAID: repair.consent, visit.STATE: visit.handle,
+    my_file.STATE: my_file.typed,
+}
 COMMAND_NAV = {"back": forms.NAV_BACK, "restart": forms.NAV_RESTART, "cancel": forms.NAV_CANCEL}
 # The commands shown in the channel's command menu (Telegram's "/"), with their descriptions.
 COMMANDS = {
@@ -95,6 +98,9 @@ async def _route(turn: Turn) -> None:
         if choice.startswith("sn:") and _form(turn) is None:
             await _serial_action(turn, choice)
             return
+        if choice.startswith(visit.MAINTAIN) and _form(turn) is None:
+            await visit.maintain(turn, choice)
+            return
     flow = FLOWS.get(turn.state.split(".", 1)[0]) if turn.state else None
     if (flow or _form(turn)) and (command := typed.command_in_form(turn)):
         await _command(turn, command)  # "a person, please" / "cancel" typed mid-question
@@ -137,6 +143,8 @@ async def resume(turn: Turn, note: str) -> None:
         repair.ask_consent_again(turn)
     elif turn.state == timezone.STATE:
         timezone.ask_again(turn)
+    elif turn.state.startswith(visit.STATE):
+        await visit.ask_again(turn)
 
 
 async def _command(turn: Turn, command: str) -> None:
@@ -192,6 +200,8 @@ async def _menu_entry(turn: Turn, entry: str) -> None:
         await warranty.begin(turn)
     elif entry == "language":
         menu.ask_language(turn)
+    elif entry == "visit":
+        await visit.begin(turn)
     elif entry in handoff.BY_A_PERSON:
         await handoff.open_for_person(turn, entry)
     else:

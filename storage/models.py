@@ -426,3 +426,38 @@ class LinkAttempt(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     identity_id: Mapped[int] = mapped_column(BigId)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+class Visit(Base):
+    """An engineer's visit booked for a ticket (handlers/visit.py, services/slots.py)."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_ticket_id_status", "ticket_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))
+    engineer: Mapped[str] = mapped_column(String(32), index=True)  # data/engineers.yaml id
+    centre: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # services.engineers.JobKind
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="booked")  # storage.visits.VisitStatus
+    # The customer chose a window after the on-site promise: not a breach of it.
+    customer_chose_later: Mapped[bool] = mapped_column(Boolean, default=False)
+    booked_by: Mapped[str] = mapped_column(String(16), default="customer")  # customer | agent
+    result: Mapped[str | None] = mapped_column(String(16))  # storage.visits.VisitResult
+    report: Mapped[str | None] = mapped_column(Text)
+    log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # on my way, late, absent
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VisitSlot(Base):
+    """Half an hour of one engineer's time held by a booking: the primary key makes
+    a double booking of an engineer impossible, on both databases and across processes."""
+
+    __tablename__ = "visit_slots"
+
+    engineer: Mapped[str] = mapped_column(String(32), primary_key=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)

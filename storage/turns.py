@@ -33,6 +33,7 @@ from storage.models import (
 )
 from storage.products import LinkResult, link_product, record_claim, verify_phone
 from storage.records import TicketInfo
+from storage.visits import VisitBook
 
 if TYPE_CHECKING:
     from storage.link_codes import Redemption
@@ -351,6 +352,8 @@ class ConversationStore:
 
         await erase(self._conn, self._row.customer_id, self._now, by="the customer, in the chat")
         self._row.phone = self._row.display_name = self._row.timezone_hint = None
+    def visits(self) -> VisitBook:
+        return VisitBook(self._conn, self._row.customer_id, self._row.id, self._now)
 
     async def product_downtime(self, product_id: int) -> list[DowntimeRecord]:
         query = select(tickets.c.out_of_use_from, tickets.c.working_again_on, tickets.c.own_fault).where(

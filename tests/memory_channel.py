@@ -82,7 +82,7 @@ class Chat:
         fault: str = "It stopped working this morning", address: str | None = None,
         location: tuple[float, float] | None = None, phone: str = "+86 138 0013 8000", proof: bool = False,
     ) -> str:
-        """Walk the whole repair form with buttons (first model, day and window unless given); the final answer.
+        """Walk the whole repair form with buttons (the first model unless given); the final answer.
 
         `proof`: the phone is shared as the customer's own contact instead of typed."""
         await self.say("/start")
@@ -94,8 +94,6 @@ class Chat:
         await self.press("repair.files:skip")
         await (self.location(*location) if location else self.say(address or "Shanghai, Huaihai Road 1"))
         await (self.contact(phone) if proof else self.say(phone))
-        await self.press(self.last[0].choices[0].id)  # the first day offered
-        await self.press(self.last[0].choices[0].id)  # the first time window
         await self.press("repair.confirm:submit")
         return self.text
 

@@ -3,13 +3,16 @@
     python -m tests.race_worker claim DATABASE_URL TAG
     python -m tests.race_worker link DATABASE_URL TAG CUSTOMER_ID SERIAL...
     python -m tests.race_worker write DATABASE_URL TAG SECONDS
+    python -m tests.race_worker book DATABASE_URL TAG TICKET_ID CUSTOMER_ID WINDOW...
 
 Prints "ready" once connected, waits for a line on stdin (so that both workers start
 together), then races and prints one JSON line with what it won:
 - claim: an `OutboxSender` claims pending rows until a claim comes back empty; the ids it got;
 - link: the customer claims each unit (`link_product`, one transaction each); the serials linked;
 - write: small write transactions back to back for SECONDS; how many, and how long each
-  waited to begin (the fairness test and bench/fairness.py).
+  waited to begin (the fairness test and bench/fairness.py);
+- book: the customer books one engineer's windows (services.slots keys), each in its own
+  transaction, without looking first (as a press on a window offered earlier); the keys won.
 """
 
 from __future__ import annotations
@@ -89,6 +92,28 @@ async def write(url: str, tag: str, seconds: float) -> dict[str, float]:
     return {"commits": len(waits), "max_wait": waits[-1], "p99_wait": waits[int(len(waits) * 0.99)]}
 
 
+async def book(url: str, ticket_id: int, customer_id: int, keys: list[str]) -> list[str]:
+    from services.engineers import JobKind
+    from services.slots import Window
+    from storage.visits import book as book_visit
+
+    engine = create_engine(url)
+    won = []
+    try:
+        await _start(engine)
+        for key in keys:
+            window = Window.from_key(key)
+            async with engine.begin() as conn:
+                booked = await book_visit(conn, ticket_id=ticket_id, customer_id=customer_id, conversation_id=None,
+                                          engineer="zhang_wei", centre="shanghai", kind=JobKind.REPAIR,
+                                          window=Window(window.start, window.end, "zhang_wei"), now=utcnow())
+            if booked is not None:
+                won.append(key)
+    finally:
+        await engine.dispose()
+    return won
+
+
 async def _start(engine: Store) -> None:
     async with engine.connect():
         pass  # connected before the start signal
@@ -103,6 +128,8 @@ if __name__ == "__main__":
         result = asyncio.run(claim(url, tag))
     elif mode == "write":
         result = asyncio.run(write(url, tag, float(rest[0])))
+    elif mode == "book":
+        result = asyncio.run(book(url, int(rest[0]), int(rest[1]), rest[2:]))
     else:
         result = asyncio.run(link(url, int(rest[0]), rest[1:]))
     print(json.dumps(result), flush=True)

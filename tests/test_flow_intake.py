@@ -105,11 +105,11 @@ async def test_talk_to_a_person_opens_once_and_collects_messages(chat: Chat, eng
     assert [(t.kind, t.status) for t in tickets] == [("person", "queued")]
 
 
-async def test_visit_booking_goes_to_a_person_honestly(chat: Chat, engine: AsyncEngine) -> None:
+async def test_booking_a_visit_without_a_repair_asks_what_needs_repairing(chat: Chat, engine: AsyncEngine) -> None:
     await chat.say("/start")
     await chat.tap("Book a visit")
-    assert "cannot book visits automatically yet" in chat.text and "V-" in chat.text
-    assert [(t.kind, t.status) for t in await tickets_of(engine)] == [("visit", "queued")]
+    assert "Tell me what needs repairing" in chat.text and "Which product" in chat.text
+    assert await tickets_of(engine) == []
 
 
 async def test_language_from_channel_hint_then_script_then_english(new_chat: Callable[..., Chat], engine: AsyncEngine) -> None:

@@ -25,9 +25,6 @@ async def test_report_a_repair_by_buttons(chat: Chat, engine: AsyncEngine) -> No
     assert "location" in chat.text
     await chat.location(41.7151, 44.8271)
     await chat.contact("+995555123456")
-    assert "Which day" in chat.text
-    await chat.press(chat.last[0].choices[2].id)
-    await chat.tap("9:00")
     assert "Is everything correct?" in chat.text
     await chat.tap("Submit")
     assert "R-20" in chat.text and "is registered" in chat.text
@@ -56,7 +53,7 @@ async def test_free_text_fills_serial_and_phone_without_asking(chat: Chat, engin
     assert "I noted from your message" in chat.text and "HA2403000123" in chat.text and "+995555123456" in chat.text
     await chat.tap("Skip")  # files
     await chat.say("12 Rustaveli Avenue, Tbilisi")
-    assert "Which day" in chat.text  # the phone was not asked again
+    assert "Is everything correct?" in chat.text  # the phone was not asked again
 
 
 async def test_serial_in_the_wrong_format_or_of_another_product(chat: Chat) -> None:
@@ -82,7 +79,7 @@ async def test_invalid_phone_then_shared_contact(chat: Chat) -> None:
     await chat.say("12345")
     assert "valid phone number" in chat.text
     await chat.contact("995555123456")  # Telegram sends contacts without "+"
-    assert "Which day" in chat.text
+    assert "Is everything correct?" in chat.text
 
 
 async def test_text_where_a_choice_is_expected_and_a_photo_where_text_is(chat: Chat) -> None:
@@ -119,21 +116,6 @@ async def test_button_from_an_old_keyboard(chat: Chat) -> None:
     assert "earlier question" in chat.text and "serial number" in chat.text
     await chat.press("complaint.category:charges")
     assert "earlier question" in chat.text
-
-
-async def test_nonsense_dates(chat: Chat) -> None:
-    await start_repair(chat)
-    await chat.say("HA2403000123")
-    await chat.say("It does not cool at all")
-    await chat.tap("Skip")
-    await chat.say("12 Rustaveli Avenue, Tbilisi")
-    await chat.say("+995 555 12 34 56")
-    await chat.say("2026-02-30")
-    assert "does not exist" in chat.text
-    await chat.say("1999-01-01")
-    assert "between" in chat.text
-    await chat.say("next tuesday-ish")
-    assert "type a date like" in chat.text
 
 
 async def test_a_10000_character_message(chat: Chat, engine: AsyncEngine) -> None:

@@ -270,7 +270,8 @@ async def test_an_out_of_warranty_repair_is_booked_only_after_the_customers_yes(
     await chat.say("ok")  # not an answer to the question: asked again, still nothing booked
     assert "Please answer with the buttons" in chat.text and await tickets(engine) == []
     await chat.press("repair_paid:yes")
-    assert "is registered" in chat.text
+    assert "is registered" in chat.text and "Choose a time window" in chat.text
+    await chat.press(chat.last[0].choices[0].id)  # the first window
     [ticket] = await tickets(engine)
     assert ticket.kind == "repair" and ticket.warranty["in_warranty"] is False
     assert ticket.warranty["paid_visit_agreed_at"] and ticket.visit_date is not None

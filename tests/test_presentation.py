@@ -65,7 +65,7 @@ async def test_share_keyboard_is_removed_when_the_form_moves_on(telegram: FakeBo
     # The phone question brings its own share button, which replaces the location one.
     assert customer._sends()[-2]["reply_markup"]["keyboard"][0][0]["request_contact"] is True
     before = len(api.sent_to(4242))
-    assert "Which day" in await customer.say("+86 138 0013 8000")
+    assert "Is everything correct?" in await customer.say("+86 138 0013 8000")
     question, buttons = _markups(api, before)
     assert question == {"remove_keyboard": True}  # the text alone takes the share button away ...
     assert buttons["inline_keyboard"]  # ... and the days follow under it
@@ -186,31 +186,6 @@ async def evening_core(engine: AsyncEngine, company: Company) -> AsyncIterator[D
     core = Dispatcher(engine, company, route, clock=lambda: MOSCOW_EVENING)
     yield core
     await core.close()
-
-
-async def _days_offered(chat: Chat, phone: str, **hint: Any) -> list[str]:
-    async def send(**fields: Any) -> None:
-        await chat._send(**fields, **hint)
-
-    await send(kind=Kind.COMMAND, command="start", text="/start")
-    for choice in ("menu:repair", "repair.product_line:household_ac", "repair.model:KFR-26GW", "repair.serial:skip"):
-        await send(kind=Kind.CHOICE, choice=choice)
-    await send(kind=Kind.TEXT, text="Water drips from the indoor unit")
-    await send(kind=Kind.CHOICE, choice="repair.files:skip")
-    await send(kind=Kind.TEXT, text="Moscow, Tverskaya 1")
-    await send(kind=Kind.TEXT, text=phone)
-    return [c.id.rsplit(":", 1)[1] for c in chat.last[-1].choices if not c.id.startswith("nav:")]
-
-
-async def test_visit_days_start_tomorrow_in_the_browsers_time_zone(evening_core: Dispatcher, engine: AsyncEngine) -> None:
-    chat = Chat(evening_core, engine)
-    days = await _days_offered(chat, "+44 20 7946 0958", timezone_hint="Europe/Moscow")
-    assert days[0] == "2026-03-11"  # tomorrow in Moscow (the company's Shanghai is already on the 11th)
-
-
-async def test_visit_days_start_tomorrow_in_the_phones_time_zone(evening_core: Dispatcher, engine: AsyncEngine) -> None:
-    chat = Chat(evening_core, engine)
-    assert (await _days_offered(chat, "+7 495 123 45 67"))[0] == "2026-03-11"
 
 
 async def test_a_reported_time_zone_is_kept_and_used_for_times(evening_core: Dispatcher, engine: AsyncEngine) -> None:

@@ -29,6 +29,7 @@ from aiohttp import BodyPartReader, web
 from bot.channels.telegram import BotAPI
 from bot.company import Company
 from bot.console import auth
+from bot.console import visits as visit_desk
 from bot.console.bus import LocalBus
 from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
@@ -176,6 +177,7 @@ class Console:
             web.post("/c/{cid:\\d+}/file", self.send_file),
             web.post("/c/{cid:\\d+}/typing", self.typing_now),
             web.post("/c/{cid:\\d+}/customer/{change}", self.customer_change),
+            web.post("/c/{cid:\\d+}/visit/{what}", self.visit_action),
             web.post("/c/{cid:\\d+}/{act}", self.act),
             web.get("/media/{name}", self.media_file),
             web.get("/telegram-file/{message:\\d+}/{index:\\d+}", self.telegram_file),
@@ -365,7 +367,18 @@ class Console:
             suggested=ranked[0].agent_id if ranked else None,
             ownership_claims=await views.pending_ownership_claims(self.engine, info.customer_id),
             channels=await customer_channels(self.engine, info.customer_id),
+            **await visit_desk.desk(self.engine, self.company, info.id, Translator(agent.locale, agent.timezone),
+                                    self.clock()),
         ))
+
+    async def visit_action(self, request: web.Request) -> web.StreamResponse:
+        """Book for the customer, or the engineer's word on a visit (bot/console/visits.py)."""
+        agent = self._require(request, Permission.HANDLE)
+        info = await self._conversation(request)
+        t = Translator(agent.locale, agent.timezone)
+        problem = await visit_desk.act(self.engine, self.company, info.id, request.match_info["what"],
+                                       await request.post(), t, self.clock())
+        return self._answer(request, info.id, problem is None, problem or "")
 
     def _viewers(self, conversation_id: int, me: int) -> list[str]:
         return [name for agent_id, name in self.viewers.get(conversation_id, {}).items() if agent_id != me]

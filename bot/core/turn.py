@@ -22,6 +22,7 @@ from services.warranty_check import ProductRecord
 from storage.link_codes import Redemption
 from storage.products import LinkResult
 from storage.records import TicketInfo as TicketInfo  # re-exported for the handlers
+from storage.visits import VisitBook
 
 
 @dataclass(slots=True)
@@ -118,6 +119,8 @@ class TurnStore(Protocol):
 
     async def erase_file(self) -> None:
         """Erase the customer's personal data (storage/customer_files.py)."""
+    def visits(self) -> VisitBook:
+        """Booking, looking up and cancelling the customer's visits (storage.visits)."""
         ...
 
 
