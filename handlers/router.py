@@ -9,7 +9,7 @@ from bot.core.actions import END_CHOICE, LEAVE_CHOICE
 from bot.core.events import MAX_TEXT, Choice, Event, Kind
 from bot.core.turn import Turn
 from bot.i18n import N_
-from handlers import complaint, customer_file, handoff, menu, repair, tickets, timezone, typed, warranty
+from handlers import complaint, customer_file, handoff, menu, repair, survey, tickets, timezone, typed, warranty
 from services.handoff import MISUNDERSTANDINGS_BEFORE_PERSON, Mode, TicketKind, asks_for_person
 from services.serials import find_serial
 from services.tickets import find_number
@@ -24,7 +24,7 @@ async def _timezone(turn: Turn) -> None:
 
 
 # Flows that are not forms: state prefix -> handler.
-FLOWS = {"warranty": warranty.handle, timezone.STATE: _timezone, repair.PAID: repair.consent}
+FLOWS = {"warranty": warranty.handle, timezone.STATE: _timezone, repair.PAID: repair.consent, survey.STATE: survey.typed_answer}
 COMMAND_NAV = {"back": forms.NAV_BACK, "restart": forms.NAV_RESTART, "cancel": forms.NAV_CANCEL}
 # The commands shown in the channel's command menu (Telegram's "/"), with their descriptions.
 COMMANDS = {
@@ -78,6 +78,9 @@ async def route(turn: Turn) -> None:
             return
         if choice.startswith(handoff.ABOUT):
             await handoff.about(turn, choice)
+            return
+        if survey.is_survey_choice(choice):
+            await survey.on_choice(turn, choice)
             return
         if choice.startswith("menu:") and _form(turn) is None:
             label = menu.ENTRIES.get(choice[5:])

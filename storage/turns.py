@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, or_, select, update
 
@@ -33,6 +33,9 @@ from storage.models import (
 )
 from storage.products import LinkResult, link_product, record_claim, verify_phone
 from storage.records import TicketInfo
+
+if TYPE_CHECKING:
+    from storage.surveys import TurnSurveys
 
 customers = table_of(Customer)
 identities = table_of(ChannelIdentity)
@@ -284,6 +287,12 @@ class ConversationStore:
         from storage.handoff import queue_position
 
         return await queue_position(self._conn, ticket_id)
+
+    @property
+    def surveys(self) -> TurnSurveys:
+        from storage.surveys import TurnSurveys  # storage.surveys reads this module's tables
+
+        return TurnSurveys(self._conn, self._row.customer_id, self._now)
 
     async def product_downtime(self, product_id: int) -> list[DowntimeRecord]:
         query = select(tickets.c.out_of_use_from, tickets.c.working_again_on, tickets.c.own_fault).where(

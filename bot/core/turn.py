@@ -20,6 +20,7 @@ from services.timezones import effective_zone
 from services.warranty_check import ProductRecord
 from storage.products import LinkResult
 from storage.records import TicketInfo as TicketInfo  # re-exported for the handlers
+from storage.surveys import TurnSurveys
 
 
 @dataclass(slots=True)
@@ -88,6 +89,11 @@ class TurnStore(Protocol):
 
     async def queue_position(self, ticket_id: int) -> int:
         """1 for the conversation that has waited longest."""
+        ...
+
+    @property
+    def surveys(self) -> TurnSurveys:
+        """The customer's return-visit surveys (storage/surveys.py)."""
         ...
 
 
