@@ -28,7 +28,7 @@ from aiohttp import BodyPartReader, web
 
 from bot.channels.telegram import BotAPI
 from bot.company import Company
-from bot.console import auth
+from bot.console import auth, reports
 from bot.console.bus import LocalBus
 from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
@@ -114,6 +114,7 @@ class Console:
         self._streams: set[asyncio.Task[Any]] = set()
         self._watch: asyncio.Task[None] | None = None
         self.breach_check_every = 30.0  # seconds
+        self.report_thresholds = dict(reports.DEFAULT_THRESHOLDS)  # early warning (settings: EARLY_WARNING_*)
 
     async def _end_streams(self, _app: web.Application) -> None:
         """At shutdown: end the live streams (they would otherwise hold the server open)."""
@@ -176,6 +177,9 @@ class Console:
             web.get("/media/{name}", self.media_file),
             web.get("/telegram-file/{message:\\d+}/{index:\\d+}", self.telegram_file),
             web.get("/supervisor", self.supervisor),
+            web.get("/reports", self.reports_page),
+            web.get("/reports/chart/{name}.svg", self.report_chart),
+            web.get("/reports/{key}.csv", self.report_csv),
             web.get("/admin/agents", self.agents_page),
             web.post("/admin/agents", self.add_agent),
             web.post("/admin/agents/{aid:\\d+}/{change}", self.change_agent),
@@ -489,6 +493,15 @@ class Console:
             breaches=await views.breaches(self.engine),
             online=self.online, roles=ROLES,
         ))
+
+    async def reports_page(self, request: web.Request) -> web.Response:
+        return await reports.page(self, request)
+
+    async def report_csv(self, request: web.Request) -> web.StreamResponse:
+        return await reports.csv_export(self, request)
+
+    async def report_chart(self, request: web.Request) -> web.StreamResponse:
+        return await reports.chart(self, request)
 
     async def agents_page(self, request: web.Request, error: str | None = None) -> web.Response:
         self._require(request, Permission.MANAGE_AGENTS)

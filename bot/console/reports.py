@@ -1,0 +1,65 @@
+"""The supervisors' reports page (domain.md §6): tables, server-rendered SVG charts, CSV exports.
+
+Every view asks `allowed(role, Permission.REPORTS)` through the console's `_require`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from bot.console.charts import CHARTS, render
+from services.permissions import Permission
+from services.reports import WINDOW_NAMES, Span, Window
+from storage import reports as store
+
+if TYPE_CHECKING:
+    from bot.console.web import Console
+
+DEFAULT_THRESHOLDS = {Window.MONTH: 3, Window.QUARTER: 6, Window.YEAR: 12}
+
+
+def _span(request: web.Request) -> Span:
+    value = request.query.get("span", Span.WEEKLY.value)
+    return Span(value) if value in Span._value2member_map_ else Span.WEEKLY
+
+
+async def _report(console: Console, request: web.Request) -> store.Report:
+    return await store.report(console.engine, _span(request), console.clock(), console.report_thresholds)
+
+
+async def page(console: Console, request: web.Request) -> web.Response:
+    console._require(request, Permission.REPORTS)
+    report = await _report(console, request)
+    async with console.engine.connect() as conn:
+        awaiting = await store.awaiting_verification(conn)
+        unsent = await store.not_sent(conn)
+    return aiohttp_jinja2.render_template("reports.html", request, console._context(
+        request, report=report, span=report.span.value, spans=[s.value for s in Span], charts=CHARTS,
+        awaiting=awaiting, unsent=unsent, window_names=WINDOW_NAMES, notices=await store.notices(console.engine),
+    ))
+
+
+async def csv_export(console: Console, request: web.Request) -> web.StreamResponse:
+    console._require(request, Permission.REPORTS)
+    report = await _report(console, request)
+    key = request.match_info["key"]
+    try:
+        table = report.table(key)
+    except StopIteration:
+        raise web.HTTPNotFound(text="no such table") from None
+    stamp = report.end.strftime("%Y%m%d")
+    return web.Response(body=table.to_csv().encode("utf-8-sig"), content_type="text/csv", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{key}-{report.span.value}-{stamp}.csv"'})
+
+
+async def chart(console: Console, request: web.Request) -> web.StreamResponse:
+    console._require(request, Permission.REPORTS)
+    name = request.match_info["name"]
+    if name not in CHARTS:
+        raise web.HTTPNotFound(text="no such chart")
+    report = await _report(console, request)
+    t = console._context(request)["t"]
+    return web.Response(body=render(name, report, t._), content_type="image/svg+xml",
+                        headers={"Cache-Control": "no-store"})

@@ -1,0 +1,100 @@
+"""What the reports read (services/reports.py does the counting)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+
+from services.reports import Report as Report
+from services.reports import Span, SurveyFact, TicketFact, Window, build
+from storage.db import Store, StoreConnection
+from storage.models import Agent, AuditEntry, Survey, table_of
+from storage.turns import tickets
+
+surveys = table_of(Survey)
+agents = table_of(Agent)
+audit = table_of(AuditEntry)
+HISTORY = timedelta(days=366)  # the early warning's longest window, and a little
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value if isinstance(value, datetime) else None
+
+
+async def ticket_facts(conn: StoreConnection, since: datetime, customer_id: int | None = None) -> list[TicketFact]:
+    query = select(
+        tickets.c.id, tickets.c.number, tickets.c.kind, tickets.c.status, tickets.c.created_at, tickets.c.product_line,
+        tickets.c.model, tickets.c.category, tickets.c.details, tickets.c.first_response_due, tickets.c.first_response_at,
+        tickets.c.onsite_due, tickets.c.resolution,
+    ).where(tickets.c.created_at >= since).order_by(tickets.c.created_at, tickets.c.id)
+    if customer_id is not None:
+        query = query.where(tickets.c.customer_id == customer_id)
+    out = []
+    for r in await conn.execute(query):
+        details = r.details or {}
+        out.append(TicketFact(
+            r.id, r.number, r.kind, r.status, r.created_at, r.product_line, r.model, r.category,
+            (details.get("sla") or {}).get("class"), r.first_response_due, r.first_response_at, r.onsite_due,
+            _when(details.get("onsite_at")), r.resolution,
+        ))
+    return out
+
+
+async def survey_facts(conn: StoreConnection, start: datetime, end: datetime) -> list[SurveyFact]:
+    query = (select(surveys.c.plan, surveys.c.status, surveys.c.due_at, surveys.c.answers, surveys.c.team, agents.c.name)
+             .select_from(surveys.outerjoin(agents, agents.c.id == surveys.c.agent_id))
+             .where(surveys.c.due_at >= start, surveys.c.due_at < end))
+    out = []
+    for r in await conn.execute(query):
+        rating = (r.answers or {}).get("rating")
+        out.append(SurveyFact(r.plan, r.status, r.due_at, int(rating) if str(rating or "").isdigit() else None,
+                              r.name or r.team))
+    return out
+
+
+async def report(engine: Store, span: Span, end: datetime, thresholds: dict[Window, int]) -> Report:
+    async with engine.connect() as conn:
+        facts = await ticket_facts(conn, end - HISTORY)
+        served = await survey_facts(conn, end - timedelta(days=32), end)
+    return build(span, end, facts, served, thresholds)
+
+
+async def awaiting_verification(conn: StoreConnection) -> list[tuple[str, int | None, datetime]]:
+    """Resolved complaints whose return visit has not confirmed them yet: (number, conversation, since)."""
+    query = (select(tickets.c.number, tickets.c.conversation_id, tickets.c.updated_at)
+             .where(tickets.c.kind == "complaint", tickets.c.status == "resolved").order_by(tickets.c.updated_at))
+    return [(r.number, r.conversation_id, r.updated_at) for r in await conn.execute(query)]
+
+
+async def not_sent(conn: StoreConnection) -> list[tuple[str, int | None, str, datetime, str | None]]:
+    """Surveys the channel would not carry (WeChat's window): (ticket, conversation, plan, due, why)."""
+    query = (select(tickets.c.number, surveys.c.conversation_id, surveys.c.plan, surveys.c.due_at, surveys.c.note)
+             .select_from(surveys.join(tickets, tickets.c.id == surveys.c.ticket_id))
+             .where(surveys.c.status == "undeliverable").order_by(surveys.c.due_at))
+    return [(r.number, r.conversation_id, r.plan, r.due_at, r.note) for r in await conn.execute(query)]
+
+
+class Notice(StrEnum):
+    """What supervisors are told on the reports page (an audit line each)."""
+
+    WEEKLY_REPORT = "weekly_report"
+    EARLY_WARNING = "early_warning"
+
+
+async def notices(engine: Store, limit: int = 10) -> list[tuple[str, datetime, dict[str, Any]]]:
+    """The latest weekly reports and early warnings: (kind, when, detail), newest first."""
+    async with engine.connect() as conn:
+        query = (select(audit.c.action, audit.c.created_at, audit.c.detail)
+                 .where(audit.c.action.in_([n.value for n in Notice])).order_by(audit.c.id.desc()).limit(limit))
+        return [(r.action, r.created_at, r.detail or {}) for r in await conn.execute(query)]
+
+
+async def warned(conn: StoreConnection, key: str) -> bool:
+    """Whether this early warning (window, model, category) was raised already."""
+    query = select(audit.c.id, audit.c.detail).where(audit.c.action == Notice.EARLY_WARNING.value)
+    return any((r.detail or {}).get("key") == key for r in await conn.execute(query))
