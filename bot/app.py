@@ -34,6 +34,7 @@ from bot.company import load_company
 from bot.config import Settings
 from bot.console.web import Console
 from bot.core.dispatcher import Dispatcher
+from bot.jobs import JobRunner
 from bot.lag import LagMonitor
 from bot.live import PgBus, WebAcrossWorkers, build_bus
 from bot.media import MediaStore
@@ -102,6 +103,8 @@ class Service:
         self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
                                media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api)
         self.core.bus = self.bus
+        self.jobs = JobRunner(self.engine, self.core, timezone=settings.company_timezone, lease=settings.jobs_lease,
+                              poll=settings.jobs_poll)
         self.supervisor = Supervisor()
         self.lag = LagMonitor(settings.loop_lag_warning)
         self.runner: web.AppRunner | None = None
@@ -146,6 +149,8 @@ class Service:
             problems.append(f"store unreachable: {type(error).__name__}: {error}".rstrip(": "))
         if self.sender.store_error:
             problems.append(f"outbox sender: store failing: {self.sender.store_error}")
+        if self.jobs.store_error:
+            problems.append(f"job runner: store failing: {self.jobs.store_error}")
         if not self.core.alive():
             problems.append("committer stopped")
         problems += self.supervisor.problems()
@@ -163,6 +168,7 @@ class Service:
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
         self.supervisor.start("outbox", self.sender.run)
+        self.supervisor.start("jobs", self.jobs.run)
         if is_sqlite(self.settings.database_url):
             self.supervisor.start("checkpoints", lambda: checkpoints(self.settings.database_url, engine=self.engine))
         policy = self.settings.retention_policy()
@@ -228,6 +234,8 @@ class Service:
         await self.supervisor.stop("telegram")
         if self.runner:
             await self.runner.cleanup()  # no new web-chat frames or webhook calls
+        self.supervisor.retire("jobs")
+        await self.jobs.close()  # the jobs in hand finish (through the core) before it closes
         await self.core.close()  # the turns in hand are committed
         if self.bot and not self.settings.webhook_url:
             await self._confirm_processed()

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
 
     # Seconds a sender may hold a claimed reply before it counts as dead.
     outbox_lease: float = 30.0
+    # Durable jobs (bot/jobs.py): a runner's claim lasts this many seconds unless renewed;
+    # it looks for jobs due (scheduled by other processes) at least this often.
+    jobs_lease: float = Field(default=60.0, gt=0)
+    jobs_poll: float = Field(default=1.0, gt=0)
 
     company_timezone: str = "Asia/Shanghai"
     default_phone_region: str = "CN"

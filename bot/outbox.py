@@ -38,10 +38,13 @@ from sqlalchemy import bindparam, case, exists, func, select, update
 from bot.core.dispatcher import Queued
 from bot.core.events import Reply
 from storage.db import Store, StoreConnection
+from storage.leases import LeasedQueue
 from storage.models import utcnow
 from storage.turns import identities, outbox
 
 sending = outbox.alias("sending")
+# The outbox on the leased-queue mechanism it shares with the jobs (storage/leases.py).
+QUEUE = LeasedQueue(outbox, due="next_attempt_at", held="sending")
 
 log = logging.getLogger(__name__)
 
@@ -192,14 +195,7 @@ class OutboxSender:
         and a chat's replies still go out in order."""
         limits = self._limits.get(channel)
         if limits is None or limits.per_second <= 0:
-            claimable = (
-                select(outbox.c.id)
-                .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= bindparam("now"), outbox.c.channel == channel)
-                .order_by(outbox.c.id)
-                .limit(bindparam("limit"))
-            )
-            if dialect == "postgresql":
-                claimable = claimable.with_for_update(skip_locked=True)
+            claimable = QUEUE.due_rows(dialect, outbox.c.channel == channel)
         else:
             per_chat = case(
                 (outbox.c.chat_id.startswith("-"), limits.rows_per_claim(group=True)),  # as is_group()
@@ -227,12 +223,8 @@ class OutboxSender:
             )
             # No FOR UPDATE with a window function: the status test below makes a row
             # claimed meanwhile by another process drop out (PostgreSQL re-checks it).
-        return (
-            update(outbox)
-            .where(outbox.c.id.in_(claimable.scalar_subquery()), outbox.c.status == "pending")
-            .values(status="sending", lease_owner=self.owner, lease_until=bindparam("lease"), attempts=outbox.c.attempts + 1)
-            .returning(outbox.c.id, outbox.c.channel, outbox.c.chat_id, outbox.c.payload, outbox.c.attempts)
-        )
+        return QUEUE.claim(claimable, self.owner, outbox.c.id, outbox.c.channel, outbox.c.chat_id, outbox.c.payload,
+                           outbox.c.attempts)
 
     def lease_for(self, channel: str, now: datetime) -> tuple[str, datetime] | None:
         """The committer writes a new row already claimed by us when we can send it
@@ -317,10 +309,7 @@ class OutboxSender:
         try:
             async with self._confirming() as conn:
                 if unsent:
-                    await conn.execute(
-                        update(outbox).where(outbox.c.id.in_([r.id for r in unsent]), outbox.c.status == "sending")
-                        .values(status="pending", attempts=outbox.c.attempts - 1, lease_owner=None, lease_until=None)
-                    )
+                    await QUEUE.give_back(conn, [r.id for r in unsent])
                     log.info("outbox: %d claimed replies given back unsent", len(unsent))
                 if self._cut:
                     await conn.execute(
@@ -333,26 +322,16 @@ class OutboxSender:
 
     async def renew(self) -> int:
         """Extend the lease of every row this sender holds (a backlog longer than the lease)."""
-        now = utcnow()
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                update(outbox)
-                .where(outbox.c.lease_owner == self.owner, outbox.c.status == "sending")
-                .values(lease_until=now + self._lease)
-            )
-        return int(result.rowcount)
+            return await QUEUE.renew(conn, self.owner, utcnow() + self._lease)
 
     async def recover(self) -> int:
         """Rows some process claimed and never confirmed: mark them uncertain, never resend."""
         async with self._engine.begin() as conn:
-            result = await conn.execute(
-                update(outbox)
-                .where(outbox.c.status == "sending", outbox.c.lease_until < utcnow())
-                .values(status="uncertain", error="claimed by a sender that stopped before confirming")
-            )
-        if result.rowcount:
-            log.warning("%d outbox rows marked uncertain after a sender stopped", result.rowcount)
-        return int(result.rowcount)
+            count = await QUEUE.recover(conn, utcnow(), status="uncertain", error="claimed by a sender that stopped before confirming")
+        if count:
+            log.warning("%d outbox rows marked uncertain after a sender stopped", count)
+        return count
 
     async def oldest_due(self) -> float | None:
         """Seconds the oldest due, unclaimed row has waited (None: none waits)."""

@@ -330,21 +330,32 @@ class OutboxRow(Base):
 
 
 class Job(Base):
-    """Durable time-based work (survey follow-ups, reminders, SLA checks)."""
+    """Durable time-based work (reminders, survey questions, SLA checks): storage/jobs.py.
+
+    pending -> running (claimed with a lease) -> done | pending again (retried, back-off)
+    | dead (after `max_attempts`); pending or running -> cancelled (by `cause`)."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_run_at", "status", "run_at"),)
+    __table_args__ = (
+        Index("ix_jobs_status_run_at", "status", "run_at"),
+        Index("ix_jobs_cause_status", "cause", "status"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     run_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending | running | done | failed
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # storage.jobs.JobStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    cause: Mapped[str | None] = mapped_column(String(64))  # "visit:42": cancelled together
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ProductClaim(Base):

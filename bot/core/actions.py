@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from bot.core.events import Attachment, Choice, Reply
 from bot.i18n import Translator
@@ -40,12 +40,25 @@ class Act(StrEnum):
     CONFIRM_OWNER = "confirm_owner"  # a customer's unverified claim on a unit: theirs
     REFUSE_OWNER = "refuse_owner"  # ... or not
     OFFER_MESSAGE = "offer_message"  # system: unclaimed too long, offer to leave a message (once a ticket)
+    JOB = "job"  # system: a durable job that fell due (bot/jobs.py runs it as `Action.job`)
 
 
 _STEPS = {act: Step(act.value) for act in Act if act.value in {step.value for step in Step}}
 
 END_CHOICE = "handoff:end"  # the customer's button to return to the bot
 LEAVE_CHOICE = "handoff:leave"  # the customer's button: leave a message instead of waiting
+
+
+# Writes one outbox row (channel, chat id, reply) in the action's transaction; returns its id.
+Emit = Callable[[str, str, Reply], Awaitable[int]]
+
+
+class JobWork(Protocol):
+    """A due job's work on its conversation, inside the transaction that holds it (bot/jobs.py)."""
+
+    async def __call__(
+        self, conn: StoreConnection, row: ConversationRow, now: datetime, timezone: str, emit: Emit,
+    ) -> ActionResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,7 @@ class Action:
     team: str | None = None  # REQUEUE: the team it waits for
     attachments: tuple[Attachment, ...] = ()  # REPLY: files (`media:` references)
     claim_id: int | None = None  # CONFIRM_OWNER, REFUSE_OWNER
+    job: JobWork | None = None  # JOB
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +83,6 @@ class ActionResult:
     owner_id: int | None = None  # who holds the ticket now (the winner, for a lost claim)
     message_id: int | None = None
     ticket_id: int | None = None
-
-
-# Writes one outbox row (channel, chat id, reply) in the action's transaction; returns its id.
-Emit = Callable[[str, str, Reply], Awaitable[int]]
 
 
 def _notice(t: Translator, act: Act, name: str | None, number: str) -> Reply | None:
@@ -102,6 +112,10 @@ async def apply(
         return await _decide_ownership(conn, row, action, now, timezone, emit)
     if action.act is Act.OFFER_MESSAGE:
         return await _offer_message(conn, row, action, now, timezone, emit)
+    if action.act is Act.JOB:
+        if action.job is None:
+            raise Refused("no job to run")
+        return await action.job(conn, row, now, timezone, emit)
     ticket_id = action.ticket_id or row.ticket_id
     if ticket_id is None:
         raise Refused("no ticket with a person")

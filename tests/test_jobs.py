@@ -1,0 +1,155 @@
+"""Durable jobs (storage/jobs.py, bot/jobs.py): scheduled in the caller's transaction,
+run once when due, conversation jobs through the core, retries, dead jobs, cancelling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.company import Company
+from bot.core.dispatcher import Dispatcher
+from bot.core.events import Reply
+from bot.jobs import JobHandler, JobRunner, JobTurn
+from handlers.router import route
+from storage import jobs
+from storage.jobs import JobStatus
+from storage.models import Conversation, Message
+from tests.clock import ManualClock
+from tests.memory_channel import Chat
+
+START = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+async def core(engine: AsyncEngine, company: Company, clock: ManualClock) -> AsyncIterator[Dispatcher]:
+    dispatcher = Dispatcher(engine, company, route, clock=clock)
+    yield dispatcher
+    await dispatcher.close()
+
+
+def runner(engine: AsyncEngine, core: Dispatcher, clock: ManualClock, handlers: dict[str, JobHandler]) -> JobRunner:
+    return JobRunner(engine, core, timezone="Asia/Shanghai", handlers=handlers, clock=clock, owner="test")
+
+
+async def statuses(engine: AsyncEngine) -> dict[int, JobStatus]:
+    async with engine.connect() as conn:
+        return {job.id: job.status for job in await jobs.listing(conn)}
+
+
+async def test_a_job_runs_once_when_due_and_not_before(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> None:
+    ran: list[tuple[int, dict[str, object], datetime]] = []
+
+    async def note(turn: JobTurn) -> None:
+        ran.append((turn.job.id, turn.job.payload, turn.now))
+
+    async with engine.begin() as conn:
+        soon = await jobs.schedule(conn, "test.note", START + timedelta(minutes=5), {"n": 1})
+        later = await jobs.schedule(conn, "test.note", START + timedelta(hours=2), {"n": 2})
+    work = runner(engine, core, clock, {"test.note": note})
+    assert await work.run_due() == 0
+    clock.advance(minutes=5)
+    assert await work.run_due() == 1
+    assert await work.run_due() == 0
+    assert ran == [(soon, {"n": 1}, START + timedelta(minutes=5))]
+    assert await statuses(engine) == {soon: JobStatus.DONE, later: JobStatus.PENDING}
+    clock.advance(hours=3)
+    assert await work.run_due() == 1
+    assert [job_id for job_id, _, _ in ran] == [soon, later]
+
+
+async def test_a_conversation_job_speaks_to_the_customer_in_their_language(
+    engine: AsyncEngine, core: Dispatcher, clock: ManualClock,
+) -> None:
+    chat = Chat(core, engine, user_id="r1", language="ru")
+    await chat.say("/start")
+    async with engine.connect() as conn:
+        conversation_id = await conn.scalar(select(Conversation.id))
+
+    async def remind(turn: JobTurn) -> None:
+        assert turn.conversation is not None and turn.t is not None
+        await turn.send(Reply(f"{turn.t.locale}: reminder {turn.job.payload['visit']}"))
+
+    async with engine.begin() as conn:
+        await jobs.schedule(conn, "test.remind", START + timedelta(days=1), {"visit": 7},
+                            conversation_id=conversation_id, cause="visit:7")
+    work = runner(engine, core, clock, {"test.remind": remind})
+    clock.advance(days=1)
+    assert await work.run_due() == 1
+    assert [r.text for r in await chat.collect()] == ["ru: reminder 7"]
+    async with engine.connect() as conn:
+        line = (await conn.execute(select(Message.author, Message.text, Message.outbox_id).order_by(Message.id.desc()))).first()
+    assert line is not None and line.author == "bot" and line.text == "ru: reminder 7" and line.outbox_id is not None
+
+
+async def test_a_failing_job_is_retried_with_back_off_then_dead(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> None:
+    tries: list[datetime] = []
+
+    async def broken(turn: JobTurn) -> None:
+        tries.append(turn.now)
+        await jobs.schedule(turn.conn, "test.chained", turn.now)  # rolled back with the failure
+        raise RuntimeError("the engineer's calendar is down")
+
+    async with engine.begin() as conn:
+        job_id = await jobs.schedule(conn, "test.broken", START, max_attempts=3)
+    work = runner(engine, core, clock, {"test.broken": broken})
+    assert await work.run_due() == 1
+    async with engine.connect() as conn:
+        (job,) = await jobs.pending(conn)
+    assert job.attempts == 1 and job.run_at == START + timedelta(seconds=30)
+    assert job.last_error == "RuntimeError: the engineer's calendar is down"
+    clock.advance(seconds=29)
+    assert await work.run_due() == 0  # backing off
+    clock.advance(seconds=1)
+    assert await work.run_due() == 1
+    clock.advance(minutes=1)
+    assert await work.run_due() == 1
+    assert await statuses(engine) == {job_id: JobStatus.DEAD}  # no chained job: each try rolled back
+    clock.advance(hours=5)
+    assert await work.run_due() == 0
+    assert tries == [START, START + timedelta(seconds=30), START + timedelta(seconds=90)]
+    async with engine.connect() as conn:
+        (dead,) = await jobs.listing(conn, JobStatus.DEAD)
+    assert dead.finished_at == START + timedelta(seconds=90) and dead.attempts == 3
+
+
+async def test_cancelling_a_cause_cancels_only_its_waiting_jobs(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> None:
+    ran: list[str] = []
+
+    async def note(turn: JobTurn) -> None:
+        ran.append(turn.job.cause or "")
+
+    async with engine.begin() as conn:
+        for cause in ("visit:1", "visit:1", "visit:2"):
+            await jobs.schedule(conn, "test.note", START + timedelta(hours=1), cause=cause)
+    async with engine.begin() as conn:
+        assert await jobs.cancel(conn, "visit:1") == 2
+        assert await jobs.cancel(conn, "visit:1") == 0
+    clock.advance(hours=1)
+    assert await runner(engine, core, clock, {"test.note": note}).run_due() == 1
+    assert ran == ["visit:2"]
+    assert sorted((await statuses(engine)).values()) == [JobStatus.CANCELLED, JobStatus.CANCELLED, JobStatus.DONE]
+
+
+@pytest.mark.parametrize(("kind", "when", "fields", "problem"), [
+    ("", START, {}, "kind"),
+    ("x" * 33, START, {}, "kind"),
+    ("test.note", START.replace(tzinfo=None), {}, "timezone"),
+    ("test.note", START, {"max_attempts": 0}, "max_attempts"),
+    ("test.note", START, {"cause": ""}, "cause"),
+])
+async def test_bad_jobs_are_refused_and_nothing_is_written(
+    engine: AsyncEngine, kind: str, when: datetime, fields: dict[str, object], problem: str,
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        async with engine.begin() as conn:
+            await jobs.schedule(conn, kind, when, **fields)  # type: ignore[arg-type]
+    assert await statuses(engine) == {}
