@@ -42,6 +42,7 @@ from bot.outbox import Limits, OutboxSender, Transport
 from bot.ratelimit import RateLimiter
 from bot.startup import warm_up
 from bot.supervisor import Supervisor
+from handlers import survey_jobs  # registers the survey jobs
 from handlers.router import COMMANDS, route
 from storage import retention
 from storage.db import checkpoints, create_engine, is_sqlite
@@ -59,6 +60,7 @@ class Service:
         self.settings = settings
         self.engine = create_engine(settings.database_url, background_checkpoints=True)
         self.company = load_company(settings)
+        survey_jobs.configure(self.company.surveys)
         self.core = Dispatcher(
             self.engine, self.company, route,
             max_batch=settings.commit_max_batch, window=settings.commit_window,

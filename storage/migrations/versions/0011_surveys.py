@@ -1,7 +1,7 @@
 """surveys, survey_opt_outs: return visits and satisfaction surveys (issue 13)
 
 Revision ID: 0011
-Revises: 0008 (the lead re-chains the branches at merge)
+Revises: 0009 (wip/jobs, merged here; the lead re-chains the branches at merge)
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import storage.models
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0009"  # 0008 by convention; chained after the merged jobs migration (one head)
 branch_labels = None
 depends_on = None
 
