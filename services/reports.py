@@ -131,6 +131,10 @@ def _count_table(key: str, title: str, header: str, values: Iterable[str | None]
     return Table(key, title, (header, N_("tickets")), rows)
 
 
+def _rating(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else NONE
+
+
 def _share(kept: int, total: int) -> str:
     return f"{100 * kept / total:.0f}%" if total else NONE
 
@@ -214,8 +218,7 @@ def build(span: Span, end: datetime, tickets: Sequence[TicketFact], surveys: Seq
     plans = survey_stats(served, "plan")
     people = survey_stats(served, "person")
     open_, awaiting, verified = complaints(tickets)
-    rating = lambda v: f"{v:.1f}" if v is not None else NONE  # noqa: E731
-    tables = (
+    tables: tuple[Table, ...] = (
         _count_table("by_kind", N_("Tickets by kind"), N_("kind"), (t.kind for t in inside)),
         _count_table("by_product_line", N_("Tickets by product line"), N_("product line"), (t.product_line for t in inside)),
         _count_table("by_model", N_("Tickets by model"), N_("model"), (t.model for t in inside)),
@@ -224,9 +227,9 @@ def build(span: Span, end: datetime, tickets: Sequence[TicketFact], surveys: Seq
               (N_("SLA class"), N_("first responses due"), N_("kept"), N_("share"), N_("on-site visits due"), N_("kept"), N_("share")),
               tuple((c, str(fd), str(fk), _share(fk, fd), str(od), str(ok), _share(ok, od)) for c, fd, fk, od, ok in kept)),
         Table("surveys_by_plan", N_("Surveys per plan"), (N_("plan"), N_("asked"), N_("answered"), N_("answer rate"), N_("average rating")),
-              tuple((n, str(a), str(b), _share(b, a), rating(r)) for n, a, b, r in plans)),
+              tuple((n, str(a), str(b), _share(b, a), _rating(r)) for n, a, b, r in plans)),
         Table("surveys_by_person", N_("Surveys per person who served"), (N_("served by"), N_("asked"), N_("answered"), N_("answer rate"), N_("average rating")),
-              tuple((n, str(a), str(b), _share(b, a), rating(r)) for n, a, b, r in people)),
+              tuple((n, str(a), str(b), _share(b, a), _rating(r)) for n, a, b, r in people)),
         Table("complaints", N_("Complaints"), (N_("open"), N_("awaiting verification"), N_("verified")), ((str(open_), str(awaiting), str(verified)),)),
     )
     warnings = early_warnings(tickets, end, thresholds)

@@ -51,8 +51,8 @@ async def survey_facts(conn: StoreConnection, start: datetime, end: datetime) ->
              .where(surveys.c.due_at >= start, surveys.c.due_at < end))
     out = []
     for r in await conn.execute(query):
-        rating = (r.answers or {}).get("rating")
-        out.append(SurveyFact(r.plan, r.status, r.due_at, int(rating) if str(rating or "").isdigit() else None,
+        rating = str((r.answers or {}).get("rating") or "")
+        out.append(SurveyFact(r.plan, r.status, r.due_at, int(rating) if rating.isdigit() else None,
                               r.name or r.team))
     return out
 
