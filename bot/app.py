@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import Callable
 from contextlib import suppress
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -57,15 +59,15 @@ class ConfigError(Exception):
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings, self.clock = settings, clock  # `clock`: the turns', jobs' and console's time (tests move it by hand)
         self.engine = create_engine(settings.database_url, background_checkpoints=True)
         self.company = load_company(settings)
         survey_jobs.configure(self.company.surveys)
         report_jobs.configure(settings.early_warning_thresholds())
         self.core = Dispatcher(
             self.engine, self.company, route,
-            max_batch=settings.commit_max_batch, window=settings.commit_window,
+            max_batch=settings.commit_max_batch, window=settings.commit_window, clock=clock,
         )
         self.web = WebChat(self.core, self.engine, settings.company_timezone, settings=settings)
         self.bus = build_bus(settings.database_url)  # live updates: in-process, or PostgreSQL LISTEN/NOTIFY
@@ -105,11 +107,11 @@ class Service:
             self.wechat.sender = self.sender
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
-                               media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api)
+                               media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api, clock=clock)
         self.console.report_thresholds = report_jobs.thresholds()
         self.core.bus = self.bus
         self.jobs = JobRunner(self.engine, self.core, timezone=settings.company_timezone, lease=settings.jobs_lease,
-                              poll=settings.jobs_poll)
+                              poll=settings.jobs_poll, clock=clock)
         self.supervisor = Supervisor()
         self.lag = LagMonitor(settings.loop_lag_warning)
         self.runner: web.AppRunner | None = None
@@ -173,7 +175,7 @@ class Service:
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
         self.supervisor.start("outbox", self.sender.run)
-        await report_jobs.ensure_scheduled(self.engine, utcnow())  # the weekly report, the daily early warning
+        await report_jobs.ensure_scheduled(self.engine, self.clock())  # the weekly report, the daily early warning
         self.supervisor.start("jobs", self.jobs.run)
         if is_sqlite(self.settings.database_url):
             self.supervisor.start("checkpoints", lambda: checkpoints(self.settings.database_url, engine=self.engine))
