@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.core.events import Choice, Kind, Reply
-from bot.core.turn import Turn
+from bot.core.turn import TicketInfo, Turn
 from bot.i18n import Translator
 from handlers import handoff, menu
 from services.handoff import Step
+from services.reports import ADVICE, TicketFact, maintenance_summary
 from services.survey_plans import NO, RATINGS, YES, AnswerType, Plan, SurveyConfig
 from services.surveys import (
     RESUME_CHOICE,
@@ -173,3 +174,21 @@ async def on_choice(turn: Turn, choice: str) -> None:
         await resume(turn)
     else:
         await answer_button(turn, choice)
+
+
+async def file_lines(turn: Turn, tickets: list[TicketInfo]) -> list[str]:
+    """The customer file's return visits and advice (§6: summarise their record and advise them)."""
+    facts = [TicketFact(t.id, t.number, t.kind, t.status, t.created_at, t.product_line, t.model) for t in tickets]
+    _kinds, advice = maintenance_summary(facts, turn.now)
+    lines = []
+    if await turn.store.surveys.opted_out():
+        lines.append(turn.t._("You asked us not to send surveys."))
+    lines += [turn.t._(ADVICE[key]) for key in advice]
+    return [*lines, ""] if lines else []
+
+
+async def file_choices(turn: Turn) -> list[Choice]:
+    """Undo "no more surveys" from the customer file."""
+    if await turn.store.surveys.opted_out():
+        return [Choice(RESUME_CHOICE, turn.t._("🔔 Send me surveys again"))]
+    return []

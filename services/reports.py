@@ -241,6 +241,14 @@ def build(span: Span, end: datetime, tickets: Sequence[TicketFact], surveys: Seq
                   tuple((n, r) for n, _a, _b, r in plans))
 
 
+# Advice from a customer's maintenance record, in their words (the agent sees the same).
+ADVICE = {
+    "repeated_repairs": N_("Your unit needed repairs more than once this year. We recommend an inspection visit; choose Talk to a person to book one."),
+    "periodic_check": N_("Within the warranty you are entitled to a free check every 3 months; choose Talk to a person to book one."),
+    "open_requests": N_("Some of your requests are still open; we will keep you informed here."),
+}
+
+
 def maintenance_summary(tickets: Sequence[TicketFact], now: datetime) -> tuple[dict[str, int], list[str]]:
     """A customer's maintenance record in brief (tickets per kind) and advice keys
     (§6: summarise each customer's record and advise them); the caller words the advice."""

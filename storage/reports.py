@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 
 from services.reports import Report as Report
-from services.reports import Span, SurveyFact, TicketFact, Window, build
+from services.reports import Span, SurveyFact, TicketFact, Window, build, maintenance_summary
 from storage.db import Store, StoreConnection
 from storage.models import Agent, AuditEntry, Survey, table_of
+from storage.surveys import SurveyRow, of_customer, opted_out
 from storage.turns import tickets
 
 surveys = table_of(Survey)
 agents = table_of(Agent)
 audit = table_of(AuditEntry)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HISTORY = timedelta(days=366)  # the early warning's longest window, and a little
 
 
@@ -98,3 +101,20 @@ async def warned(conn: StoreConnection, key: str) -> bool:
     """Whether this early warning (window, model, category) was raised already."""
     query = select(audit.c.id, audit.c.detail).where(audit.c.action == Notice.EARLY_WARNING.value)
     return any((r.detail or {}).get("key") == key for r in await conn.execute(query))
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRecord:
+    """A customer's return visits and maintenance summary, for their file (§1, §6)."""
+
+    surveys: list[SurveyRow]
+    kinds: dict[str, int]
+    advice: list[str]  # keys of services.reports.ADVICE
+    opted_out: bool
+
+
+async def service_record(engine: Store, customer_id: int, now: datetime) -> ServiceRecord:
+    async with engine.connect() as conn:
+        facts = await ticket_facts(conn, EPOCH, customer_id)
+        kinds, advice = maintenance_summary(facts, now)
+        return ServiceRecord(await of_customer(conn, customer_id), kinds, advice, await opted_out(conn, customer_id))

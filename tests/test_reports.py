@@ -17,7 +17,17 @@ from bot.core.dispatcher import Dispatcher
 from bot.jobs import JobRunner
 from handlers.report_jobs import ReportJob, ensure_scheduled
 from handlers.router import route
-from services.reports import Span, SurveyFact, Table, TicketFact, Window, build, early_warnings, maintenance_summary, period
+from services.reports import (
+    Span,
+    SurveyFact,
+    Table,
+    TicketFact,
+    Window,
+    build,
+    early_warnings,
+    maintenance_summary,
+    period,
+)
 from storage import jobs
 from storage.models import AuditEntry, Customer, Survey, Ticket
 from storage.reports import report

@@ -10,13 +10,23 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bot.console.charts import CHARTS, render
+from bot.i18n import N_
 from services.permissions import Permission
+from services.reports import ADVICE as ADVICE
 from services.reports import WINDOW_NAMES, Span, Window
+from services.surveys import SurveyStatus
 from storage import reports as store
 
 if TYPE_CHECKING:
     from bot.console.web import Console
 
+SURVEY_STATUSES = {
+    SurveyStatus.SCHEDULED: N_("scheduled"), SurveyStatus.ASKING: N_("waiting for answers"),
+    SurveyStatus.ANSWERED: N_("answered"), SurveyStatus.PROBLEM: N_("found a problem"),
+    SurveyStatus.SKIPPED: N_("not asked: the customer opted out"),
+    SurveyStatus.UNDELIVERABLE: N_("not sent: the channel's reply window was closed"),
+    SurveyStatus.EXPIRED: N_("no answer"),
+}
 DEFAULT_THRESHOLDS = {Window.MONTH: 3, Window.QUARTER: 6, Window.YEAR: 12}
 
 
@@ -39,6 +49,11 @@ async def page(console: Console, request: web.Request) -> web.Response:
         request, report=report, span=report.span.value, spans=[s.value for s in Span], charts=CHARTS,
         awaiting=awaiting, unsent=unsent, window_names=WINDOW_NAMES, notices=await store.notices(console.engine),
     ))
+
+
+async def service_record(console: Console, customer_id: int) -> store.ServiceRecord:
+    """The customer's return visits and maintenance summary, for the customer file beside a conversation."""
+    return await store.service_record(console.engine, customer_id, console.clock())
 
 
 async def csv_export(console: Console, request: web.Request) -> web.StreamResponse:

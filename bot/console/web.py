@@ -358,6 +358,8 @@ class Console:
         return aiohttp_jinja2.render_template("conversation.html", request, self._context(
             request, c=info, lines=await views.transcript(self.engine, info.id),
             file=await customer_file(self.engine, info.customer_id),
+            service_record=await reports.service_record(self, info.customer_id), survey_statuses=reports.SURVEY_STATUSES,
+            advice=reports.ADVICE,
             tickets=await views.tickets_of_conversation(self.engine, info.id),
             others=[a for a in everyone if a.id != agent.id], everyone=everyone, canned=canned, teams=teams,
             resolutions=RESOLUTIONS, delivery=DELIVERY, viewers=self._viewers(info.id, agent.id),
