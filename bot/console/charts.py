@@ -17,7 +17,8 @@ CHARTS = ("volume", "sla", "ratings")
 def _config(title: str) -> dict[str, object]:
     # js=[]: pygal would otherwise link its tooltip script from the internet.
     return {"title": title, "style": STYLE, "js": [], "width": 640, "height": 320, "show_legend": True,
-            "disable_xml_declaration": False, "explicit_size": True, "print_values": False}
+            "disable_xml_declaration": False, "explicit_size": True, "print_values": False,
+            "truncate_label": -1, "x_label_rotation": 20}
 
 
 def render(name: str, report: Report, _: Callable[[str], str]) -> bytes:
