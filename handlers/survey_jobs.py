@@ -9,8 +9,9 @@ the console, never dropped silently.
 
 from __future__ import annotations
 
+from bot.core.events import Reply
+from bot.core.numbered import OFFERED
 from bot.jobs import JobTurn, job_handler
-
 from handlers.survey import STATE, SURVEY, question_reply
 from services.handoff import Mode
 from services.survey_plans import AnswerType, SurveyConfig, after, load_surveys
@@ -18,6 +19,7 @@ from services.surveys import POSTPONE_WHILE_PERSON, Due, SurveyStatus, when_due
 from storage import jobs
 from storage import surveys as store
 from storage.handoff import address
+from storage.turns import ConversationRow
 
 _config: list[SurveyConfig] = []
 
@@ -31,6 +33,12 @@ def config() -> SurveyConfig:
     if not _config:
         _config.append(load_surveys())
     return _config[0]
+
+
+def offer(row: ConversationRow, reply: Reply) -> None:
+    """Remember the question's choices as the conversation's numbered list, so that on WeChat
+    "2" answers it (bot/core/numbered.py; a customer's turn does this for its own replies)."""
+    row.slots = {**row.slots, OFFERED: [choice.id for choice in reply.choices]}
 
 
 @job_handler(store.SurveyJob.ASK)
@@ -59,7 +67,9 @@ async def ask(turn: JobTurn) -> None:
     elif due is Due.ASK:
         plan = plans.plan(survey.plan)
         number = await store.TurnSurveys(turn.conn, survey.customer_id, turn.now).ticket_number(survey.ticket_id)
-        await turn.send(question_reply(turn.t, plans, survey.id, plan, 0, number))
+        reply = question_reply(turn.t, plans, survey.id, plan, 0, number)
+        await turn.send(reply)
+        offer(row, reply)
         if plans.questions[plan.questions[0]].type is AnswerType.TEXT and not row.state:
             row.state, row.slots = STATE, {SURVEY: survey.id}
         await store.change(turn.conn, survey.id, status=SurveyStatus.ASKING, asked_at=turn.now, question=0)
@@ -84,7 +94,9 @@ async def remind(turn: JobTurn) -> None:
         return  # the question already went out; the expiry counts it as unanswered
     plans = config()
     number = await store.TurnSurveys(turn.conn, survey.customer_id, turn.now).ticket_number(survey.ticket_id)
-    await turn.send(question_reply(turn.t, plans, survey.id, plans.plan(survey.plan), survey.question, number, reminder=True))
+    reply = question_reply(turn.t, plans, survey.id, plans.plan(survey.plan), survey.question, number, reminder=True)
+    await turn.send(reply)
+    offer(row, reply)
     await store.change(turn.conn, survey.id, reminded_at=turn.now)
 
 

@@ -17,6 +17,7 @@ import handlers.survey_jobs  # noqa: F401  (registers the survey jobs)
 from bot.company import Company
 from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
+from bot.core.events import Kind
 from bot.jobs import JobRunner
 from handlers.router import route
 from services.handoff import Actor, Role, TicketStatus
@@ -257,3 +258,23 @@ async def test_wechat_window_closed_marks_the_survey_undeliverable(
     assert await chat.collect() == []
     survey = next(s for s in await _surveys(engine) if s.plan == "repair_3d")
     assert (survey.status, survey.note) == (SurveyStatus.UNDELIVERABLE, "wechat_window_closed")
+
+
+async def test_on_wechat_a_number_answers_the_question_within_the_window(
+    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+) -> None:
+    chat = Chat(core, engine, user_id="w2", channel="wechat")
+    await chat.report_repair()
+    _, ticket = await _ids(engine)
+    await _serve(chat, core, engine, ann, ticket)
+    clock.advance(days=2)
+    await chat.say("thanks, it works")  # they wrote: WeChat's 48-hour window is open again
+    clock.advance(days=1)
+    await runner.run_due()
+    assert "Question 1 of 3" in (await chat.collect())[0].text
+    await chat._send(kind=Kind.TEXT, text="5", numbered_choices=True)  # the fifth choice: five stars
+    assert "Question 2 of 3" in chat.text
+    await chat._send(kind=Kind.TEXT, text="1", numbered_choices=True)  # yes
+    assert "Question 3 of 3" in chat.text
+    survey = next(s for s in await _surveys(engine) if s.plan == "repair_3d")
+    assert survey.answers == {"rating": "5", "fixed": "yes"}
