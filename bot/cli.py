@@ -14,6 +14,8 @@
     aftersales agent disable LOGIN | agent password LOGIN   # the password is asked for (or read from stdin)
     aftersales nlu eval FILE.csv [--today YYYY-MM-DD]   # score the typed-message recogniser
     aftersales wechat menu [--locale zh_Hans]            # the Official Account's custom menu
+    aftersales worker [--once]      # run only the durable jobs, as a process of its own
+    aftersales jobs [list] [--status dead] [--cause visit:42] | jobs retry ID   # durable jobs (JSON lines)
 """
 
 from __future__ import annotations
@@ -377,11 +379,14 @@ def main(argv: list[str] | None = None) -> int:
     nlu_eval.add_argument("--today", type=_day, metavar="YYYY-MM-DD", help="the day relative expressions count from")
     wechat = commands.add_parser("wechat", help="WeChat Official Account").add_subparsers(dest="action", required=True)
     wechat.add_parser("menu", help="create the custom menu").add_argument("--locale", default="zh_Hans")
+    from bot import worker
+
+    worker.add_arguments(commands)
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update costs ~12%
-    if args.command in ("import-sales", "customer-file", "downtime", "agent", "report"):
+    if args.command in ("import-sales", "customer-file", "downtime", "agent", "jobs", "report"):
         logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the operator's output readable
     settings = Settings()
     from bot.company import CompanyDataError
@@ -413,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
             return _nlu_eval(settings, args.file, args.today or date.today())
         if args.command == "wechat":
             return _wechat_menu(settings, args.locale)
+        if args.command == "worker":
+            return worker.run_worker(settings, args.once)
+        if args.command == "jobs":
+            return worker.jobs_command(settings, args)
         if args.command == "demo" and (password := demo_admin(settings)):
             print(f"agents' console: http://{settings.host}:{settings.port}/console/  "
                   f"log in as {DEMO_LOGIN} with the password {password} (shown once)")
