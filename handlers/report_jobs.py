@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.config import Settings
 from bot.jobs import JobTurn, job_handler
 from services.reports import Span, Window, build
 from storage import jobs
@@ -15,7 +16,7 @@ from storage import reports as store
 from storage.db import Store, StoreConnection
 from storage.handoff import record
 
-_thresholds: dict[Window, int] = {Window.MONTH: 3, Window.QUARTER: 6, Window.YEAR: 12}
+_thresholds: dict[Window, int] = {}  # set by `configure`; else read from the settings when first needed
 
 
 class ReportJob(StrEnum):
@@ -32,6 +33,9 @@ def configure(thresholds: dict[str, int]) -> None:
 
 
 def thresholds() -> dict[Window, int]:
+    """The early warning's thresholds: configured, else the settings' (a job worker process)."""
+    if not _thresholds:
+        configure(Settings().early_warning_thresholds())
     return dict(_thresholds)
 
 
@@ -46,7 +50,7 @@ async def ensure_scheduled(engine: Store, now: datetime) -> None:
 async def check_warnings(conn: StoreConnection, now: datetime) -> list[str]:
     """Raise each new early warning once (an audit line supervisors see); their keys."""
     facts = await store.ticket_facts(conn, now - store.HISTORY)
-    report = build(Span.WEEKLY, now, facts, [], _thresholds)
+    report = build(Span.WEEKLY, now, facts, [], thresholds())
     raised = []
     for w in report.warnings:
         key = f"{w.window.value}:{w.model}:{w.category}:{w.tickets[0]}"
@@ -67,7 +71,7 @@ async def warnings(turn: JobTurn) -> None:
 async def weekly(turn: JobTurn) -> None:
     facts = await store.ticket_facts(turn.conn, turn.now - store.HISTORY)
     served = await store.survey_facts(turn.conn, turn.now - timedelta(days=7), turn.now)
-    report = build(Span.WEEKLY, turn.now, facts, served, _thresholds)
+    report = build(Span.WEEKLY, turn.now, facts, served, thresholds())
     tickets = sum(int(n) for _k, n in report.table("by_kind").rows)
     await record(turn.conn, None, store.Notice.WEEKLY_REPORT, turn.now, tickets=tickets, warnings=len(report.warnings),
                  start=report.start.isoformat(), end=report.end.isoformat())

@@ -9,6 +9,7 @@ the console, never dropped silently.
 
 from __future__ import annotations
 
+from bot.config import Settings
 from bot.core.events import Reply
 from bot.core.numbered import OFFERED
 from bot.jobs import JobTurn, job_handler
@@ -30,8 +31,10 @@ def configure(config: SurveyConfig | None) -> None:
 
 
 def config() -> SurveyConfig:
+    """The configured plans; unconfigured (a job worker process): the settings' data directory's."""
     if not _config:
-        _config.append(load_surveys())
+        path = Settings().data_dir / "surveys.yaml"
+        _config.append(load_surveys(path) if path.exists() else load_surveys())
     return _config[0]
 
 
