@@ -119,7 +119,7 @@ async def test_reports_page(browser: Browser, service: Service) -> None:
     assert svg.headers["content-type"].startswith("image/svg+xml") and b"<svg" in await svg.body()
 
     # Each table's CSV reads back to the table the page shows.
-    expected = await report(service.engine, Span.WEEKLY, utcnow(), service.console.report_thresholds)
+    expected = await report(service.engine, Span.WEEKLY, utcnow().replace(second=0, microsecond=0), service.console.report_thresholds)
     for table in expected.tables:
         response = await page.request.get(f"/console/reports/{table.key}.csv")
         assert response.status == 200 and "attachment" in response.headers["content-disposition"]

@@ -4,6 +4,7 @@ Every view asks `allowed(role, Permission.REPORTS)` through the console's `_requ
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import aiohttp_jinja2
@@ -16,6 +17,7 @@ from services.reports import ADVICE as ADVICE
 from services.reports import WINDOW_NAMES, Span, Window
 from services.surveys import SurveyStatus
 from storage import reports as store
+from storage.db import Store
 
 if TYPE_CHECKING:
     from bot.console.web import Console
@@ -35,8 +37,24 @@ def _span(request: web.Request) -> Span:
     return Span(value) if value in Span._value2member_map_ else Span.WEEKLY
 
 
+class ReportCache:
+    """One report per span and minute: the page, its three charts and its CSV exports are
+    separate requests, and a year of tickets takes a while to count (bench/reports.py)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[Span, datetime], store.Report] = {}
+
+    async def get(self, engine: Store, span: Span, now: datetime, thresholds: dict[Window, int]) -> store.Report:
+        end = now.replace(second=0, microsecond=0)
+        key = (span, end)
+        if key not in self._kept:
+            self._kept = {k: v for k, v in self._kept.items() if k[1] == end}  # older minutes go
+            self._kept[key] = await store.report(engine, span, end, thresholds)
+        return self._kept[key]
+
+
 async def _report(console: Console, request: web.Request) -> store.Report:
-    return await store.report(console.engine, _span(request), console.clock(), console.report_thresholds)
+    return await console.report_cache.get(console.engine, _span(request), console.clock(), console.report_thresholds)
 
 
 async def page(console: Console, request: web.Request) -> web.Response:

@@ -115,6 +115,7 @@ class Console:
         self._watch: asyncio.Task[None] | None = None
         self.breach_check_every = 30.0  # seconds
         self.report_thresholds = dict(reports.DEFAULT_THRESHOLDS)  # early warning (settings: EARLY_WARNING_*)
+        self.report_cache = reports.ReportCache()
 
     async def _end_streams(self, _app: web.Application) -> None:
         """At shutdown: end the live streams (they would otherwise hold the server open)."""
