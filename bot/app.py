@@ -45,6 +45,7 @@ from bot.outbox import Limits, OutboxSender, Transport
 from bot.ratelimit import RateLimiter
 from bot.startup import warm_up
 from bot.supervisor import Supervisor
+from handlers import report_jobs, survey_jobs  # register the survey and report jobs
 from handlers.router import COMMANDS, route
 from storage import retention
 from storage.db import checkpoints, create_engine, is_sqlite
@@ -59,11 +60,12 @@ class ConfigError(Exception):
 
 
 class Service:
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
-        """`clock`: the time turns, jobs and the console see (tests move it by hand)."""
-        self.settings = settings
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings, self.clock = settings, clock  # `clock`: the turns', jobs' and console's time (tests move it by hand)
         self.engine = create_engine(settings.database_url, background_checkpoints=True)
         self.company = load_company(settings)
+        survey_jobs.configure(self.company.surveys)
+        report_jobs.configure(settings.early_warning_thresholds())
         self.core = Dispatcher(
             self.engine, self.company, route,
             max_batch=settings.commit_max_batch, window=settings.commit_window, clock=clock,
@@ -108,6 +110,7 @@ class Service:
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
                                media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api, clock=clock)
+        self.console.report_thresholds = report_jobs.thresholds()
         self.core.bus = self.bus
         self.jobs = JobRunner(self.engine, self.core, timezone=settings.company_timezone, lease=settings.jobs_lease,
                               poll=settings.jobs_poll, clock=clock)
@@ -174,6 +177,7 @@ class Service:
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
         self.supervisor.start("outbox", self.sender.run)
+        await report_jobs.ensure_scheduled(self.engine, self.clock())  # the weekly report, the daily early warning
         self.supervisor.start("jobs", self.jobs.run)
         if is_sqlite(self.settings.database_url):
             self.supervisor.start("checkpoints", lambda: checkpoints(self.settings.database_url, engine=self.engine))

@@ -10,6 +10,7 @@
     aftersales customer-file CUSTOMER_ID                 # a customer's file as JSON
     aftersales customer export ID | erase ID --yes       # everything the file holds (with messages) | erase personal data
     aftersales customer join KEEP MERGE --reason R [--phones-checked] | split IDENTITY --reason R
+    aftersales report weekly|monthly [--csv DIR]         # the service report (domain.md §6)
     aftersales downtime TICKET --out-of-use DAY [--working-again DAY] [--caused-by-use]
     aftersales agent add LOGIN --name NAME [--role agent|supervisor|admin] [--languages ru,en] ...
     aftersales agent disable LOGIN | agent password LOGIN   # the password is asked for (or read from stdin)
@@ -122,6 +123,28 @@ def _on_store(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def _report(settings: Settings, span: str, csv_dir: str | None) -> int:
+    """Print the report's tables (and write them as CSV files when asked)."""
+    from pathlib import Path
+
+    from services.reports import Span, Window
+    from storage.models import utcnow
+    from storage.reports import report
+
+    thresholds = {Window(k): v for k, v in settings.early_warning_thresholds().items()}
+    result = _on_store(settings, lambda engine: report(engine, Span(span), utcnow(), thresholds))
+    print(f"{span} report {result.start:%Y-%m-%d %H:%M} .. {result.end:%Y-%m-%d %H:%M} UTC")
+    for table in result.tables:
+        print(f"\n{table.title}")
+        widths = [max(len(str(c)) for c in column) for column in zip(table.headers, *table.rows, strict=False)]
+        for row in (table.headers, *table.rows):
+            print("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)))
+        if csv_dir:
+            Path(csv_dir).mkdir(parents=True, exist_ok=True)
+            (Path(csv_dir) / f"{table.key}.csv").write_text(table.to_csv(), encoding="utf-8")
+    return 0
 
 
 def _today(timezone: str) -> date:
@@ -393,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     split_cmd = customer.add_parser("split", help="take a channel identity off its file into a new one")
     split_cmd.add_argument("identity_id", type=int)
     split_cmd.add_argument("--reason", required=True)
+    report = commands.add_parser("report", help="the weekly or monthly service report (tables; --csv DIR: one CSV each)")
+    report.add_argument("span", choices=["weekly", "monthly"])
+    report.add_argument("--csv", dest="csv_dir", help="write each table as DIR/<table>.csv")
     down = commands.add_parser("downtime", help="record on a ticket the days its product was out of use")
     down.add_argument("ticket", help="the ticket number, e.g. R-2026-000042")
     down.add_argument("--out-of-use", type=_day, required=True, metavar="YYYY-MM-DD")
@@ -424,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update costs ~12%
-    if args.command in ("import-sales", "customer-file", "customer", "downtime", "agent", "jobs"):
+    if args.command in ("import-sales", "customer-file", "customer", "downtime", "agent", "jobs", "report"):
         logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the operator's output readable
     settings = Settings()
     from bot.company import CompanyDataError
@@ -446,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
             return _import_sales(settings, args.file, args.report)
         if args.command == "customer-file":
             return _customer_file(settings, args.customer_id)
+        if args.command == "report":
+            return _report(settings, args.span, args.csv_dir)
         if args.command == "downtime":
             return _downtime(settings, args)
         if args.command == "customer":

@@ -23,6 +23,7 @@ from services.entities import ProductTerms
 from services.intents import Recogniser, load_intents
 from services.location import ServiceArea, load_area
 from services.sla import SlaConfig, load_sla
+from services.survey_plans import SurveyConfig, load_surveys
 from services.warranty import WarrantyConfig, load_config
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "data" / "products.yaml"
@@ -201,6 +202,7 @@ class Company:
     teams: Teams | None = None  # data/teams.yaml: language teams and their hours
     canned: CannedReplies | None = None  # data/canned_replies.yaml
     roster: Roster | None = None  # data/engineers.yaml: engineers, visit lengths
+    surveys: SurveyConfig | None = None  # data/surveys.yaml: return-visit plans
 
     def components_of(self, line_id: str, model_code: str | None) -> tuple[str, ...] | None:
         """The warranty components a unit of this model has; None (all of the line's) when
@@ -228,11 +230,12 @@ def load_company(settings: Settings) -> Company:
             roster.check_against({line.id for line in catalog.lines}, {c.id for c in area.centres})
         except ValueError as error:
             raise ValueError(f"engineers.yaml: {error}") from error
+        surveys = load_surveys(data / "surveys.yaml") if (data / "surveys.yaml").exists() else None
     except ValueError as error:  # the loaders name the file, line and field
         raise CompanyDataError(str(error)) from error
     _check_components(catalog, warranty, data / "products.yaml")
     return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty, intents,
-                   product_terms(catalog), teams, canned, roster)
+                   product_terms(catalog), teams, canned, roster, surveys)
 
 
 def product_terms(catalog: Catalog) -> ProductTerms:

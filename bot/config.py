@@ -102,5 +102,14 @@ class Settings(BaseSettings):
     wechat_api_base: str = "https://api.weixin.qq.com"  # a test double in tests
     wechat_path: str = "/wechat"
 
+    # Early warning (domain.md §6): a fault recurring on one model more often than this within
+    # a month / a quarter / a year is flagged on the reports page and alerts supervisors.
+    early_warning_month: int = Field(default=3, ge=1)
+    early_warning_quarter: int = Field(default=6, ge=1)
+    early_warning_year: int = Field(default=12, ge=1)
+
+    def early_warning_thresholds(self) -> dict[str, int]:
+        return {"month": self.early_warning_month, "quarter": self.early_warning_quarter, "year": self.early_warning_year}
+
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_token and self.wechat_app_id)

@@ -7,7 +7,7 @@ from babel.dates import format_skeleton
 
 from bot.core.turn import Turn
 from bot.i18n import babel_locale, locale_names
-from handlers import my_file
+from handlers import my_file, survey
 from handlers.menu import menu_choices
 from handlers.tickets import describe as describe_ticket
 from handlers.timezone import place_name
@@ -41,8 +41,9 @@ async def show(turn: Turn) -> None:
         lines += [describe_ticket(turn, ticket) + "\n" for ticket in tickets]
     else:
         lines.append(t._("You have no tickets yet."))
+    lines += await survey.file_lines(turn, tickets)
     lines.append(t._("To correct anything here, choose Talk to a person."))
-    turn.say("\n".join(lines).strip(), [*my_file.choices(turn), *menu_choices(turn)])
+    turn.say("\n".join(lines).strip(), [*my_file.choices(turn), *await survey.file_choices(turn), *menu_choices(turn)])
 
 
 async def _phone(turn: Turn) -> str:

@@ -9,7 +9,20 @@ from bot.core.actions import END_CHOICE, LEAVE_CHOICE
 from bot.core.events import MAX_TEXT, Choice, Event, Kind
 from bot.core.turn import Turn
 from bot.i18n import N_
-from handlers import complaint, customer_file, handoff, menu, my_file, repair, tickets, timezone, typed, visit, warranty
+from handlers import (
+    complaint,
+    customer_file,
+    handoff,
+    menu,
+    my_file,
+    repair,
+    survey,
+    tickets,
+    timezone,
+    typed,
+    visit,
+    warranty,
+)
 from services.handoff import MISUNDERSTANDINGS_BEFORE_PERSON, Mode, TicketKind, asks_for_person
 from services.serials import find_serial
 from services.tickets import find_number
@@ -26,7 +39,7 @@ async def _timezone(turn: Turn) -> None:
 # Flows that are not forms: state prefix -> handler.
 FLOWS = {
     "warranty": warranty.handle, timezone.STATE: _timezone, repair.PAID: repair.consent, visit.STATE: visit.handle,
-    my_file.STATE: my_file.typed,
+    my_file.STATE: my_file.typed, survey.STATE: survey.typed_answer,
 }
 COMMAND_NAV = {"back": forms.NAV_BACK, "restart": forms.NAV_RESTART, "cancel": forms.NAV_CANCEL}
 # The commands shown in the channel's command menu (Telegram's "/"), with their descriptions.
@@ -87,6 +100,9 @@ async def _route(turn: Turn) -> None:
             return
         if choice.startswith(handoff.ABOUT):
             await handoff.about(turn, choice)
+            return
+        if survey.is_survey_choice(choice):
+            await survey.on_choice(turn, choice)
             return
         if choice.startswith("menu:") and _form(turn) is None:
             label = menu.ENTRIES.get(choice[5:])

@@ -15,12 +15,13 @@ class Permission(StrEnum):
     ASSIGN = "assign"  # give a conversation to someone, take one over
     SUPERVISE = "supervise"  # the supervisor's view
     MANAGE_AGENTS = "manage_agents"  # the admin page
+    REPORTS = "reports"  # service reports, charts and their CSV exports (§6)
 
 
 _GRANTS = {
     Role.AGENT: frozenset({Permission.QUEUE, Permission.CLAIM, Permission.WRITE, Permission.HANDLE}),
     Role.SUPERVISOR: frozenset({Permission.QUEUE, Permission.CLAIM, Permission.WRITE, Permission.HANDLE,
-                                Permission.ASSIGN, Permission.SUPERVISE}),
+                                Permission.ASSIGN, Permission.SUPERVISE, Permission.REPORTS}),
     Role.ADMIN: frozenset(Permission),
 }
 

@@ -426,6 +426,8 @@ class LinkAttempt(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     identity_id: Mapped[int] = mapped_column(BigId)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Visit(Base):
     """An engineer's visit booked for a ticket (handlers/visit.py, services/slots.py)."""
 
@@ -461,3 +463,46 @@ class VisitSlot(Base):
     engineer: Mapped[str] = mapped_column(String(32), primary_key=True)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+
+
+class Survey(Base):
+    """A return visit (domain.md §5): one plan asked after one event (a resolved ticket).
+
+    `(ticket_id, plan, round)` is unique: an event is never surveyed twice; a survey that
+    found a problem is asked again (round + 1) once the problem's ticket is resolved."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "plan", "round", name="uq_surveys_ticket_plan_round"),
+        Index("ix_surveys_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    plan: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(8))  # services.survey_plans.Level
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # services.surveys.SurveyStatus
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    question: Mapped[int] = mapped_column(Integer, default=0)  # index of the question being asked
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # question id -> answer
+    # Who served the customer: the agent who resolved the ticket (engineers once visits record them).
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    team: Mapped[str | None] = mapped_column(String(32))
+    follow_up_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    note: Mapped[str | None] = mapped_column(String(64))  # why it was not asked (opted out, window closed)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SurveyOptOut(Base):
+    """A customer who said "no more surveys" (undone by deleting the row)."""
+
+    __tablename__ = "survey_opt_outs"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -38,6 +38,9 @@ from storage.visits import VisitBook
 if TYPE_CHECKING:
     from storage.link_codes import Redemption
 
+if TYPE_CHECKING:
+    from storage.surveys import TurnSurveys
+
 customers = table_of(Customer)
 identities = table_of(ChannelIdentity)
 conversations = table_of(Conversation)
@@ -352,8 +355,15 @@ class ConversationStore:
 
         await erase(self._conn, self._row.customer_id, self._now, by="the customer, in the chat")
         self._row.phone = self._row.display_name = self._row.timezone_hint = None
+
     def visits(self) -> VisitBook:
         return VisitBook(self._conn, self._row.customer_id, self._row.id, self._now)
+
+    @property
+    def surveys(self) -> TurnSurveys:
+        from storage.surveys import TurnSurveys  # storage.surveys reads this module's tables
+
+        return TurnSurveys(self._conn, self._row.customer_id, self._now)
 
     async def product_downtime(self, product_id: int) -> list[DowntimeRecord]:
         query = select(tickets.c.out_of_use_from, tickets.c.working_again_on, tickets.c.own_fault).where(

@@ -28,7 +28,7 @@ from aiohttp import BodyPartReader, web
 
 from bot.channels.telegram import BotAPI
 from bot.company import Company
-from bot.console import auth
+from bot.console import auth, reports
 from bot.console import visits as visit_desk
 from bot.console.bus import LocalBus
 from bot.core.actions import Act, Action
@@ -118,6 +118,8 @@ class Console:
         self._streams: set[asyncio.Task[Any]] = set()
         self._watch: asyncio.Task[None] | None = None
         self.breach_check_every = 30.0  # seconds
+        self.report_thresholds = dict(reports.DEFAULT_THRESHOLDS)  # early warning (settings: EARLY_WARNING_*)
+        self.report_cache = reports.ReportCache()
 
     async def _end_streams(self, _app: web.Application) -> None:
         """At shutdown: end the live streams (they would otherwise hold the server open)."""
@@ -182,6 +184,9 @@ class Console:
             web.get("/media/{name}", self.media_file),
             web.get("/telegram-file/{message:\\d+}/{index:\\d+}", self.telegram_file),
             web.get("/supervisor", self.supervisor),
+            web.get("/reports", self.reports_page),
+            web.get("/reports/chart/{name}.svg", self.report_chart),
+            web.get("/reports/{key}.csv", self.report_csv),
             web.get("/admin/agents", self.agents_page),
             web.post("/admin/agents", self.add_agent),
             web.post("/admin/agents/{aid:\\d+}/{change}", self.change_agent),
@@ -360,6 +365,8 @@ class Console:
         return aiohttp_jinja2.render_template("conversation.html", request, self._context(
             request, c=info, lines=await views.transcript(self.engine, info.id),
             file=await customer_file(self.engine, info.customer_id),
+            service_record=await reports.service_record(self, info.customer_id), survey_statuses=reports.SURVEY_STATUSES,
+            advice=reports.ADVICE,
             tickets=await views.tickets_of_conversation(self.engine, info.id),
             others=[a for a in everyone if a.id != agent.id], everyone=everyone, canned=canned, teams=teams,
             resolutions=RESOLUTIONS, delivery=DELIVERY, viewers=self._viewers(info.id, agent.id),
@@ -549,6 +556,15 @@ class Console:
             breaches=await views.breaches(self.engine),
             online=self.online, roles=ROLES, dead_jobs=await dead_jobs(self.engine),
         ))
+
+    async def reports_page(self, request: web.Request) -> web.Response:
+        return await reports.page(self, request)
+
+    async def report_csv(self, request: web.Request) -> web.StreamResponse:
+        return await reports.csv_export(self, request)
+
+    async def report_chart(self, request: web.Request) -> web.StreamResponse:
+        return await reports.chart(self, request)
 
     async def agents_page(self, request: web.Request, error: str | None = None) -> web.Response:
         self._require(request, Permission.MANAGE_AGENTS)

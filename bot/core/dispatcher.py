@@ -42,6 +42,7 @@ from services.handoff import Mode, Refused
 from services.timezones import known_zone
 from storage.db import Store, StoreConnection
 from storage.models import utcnow
+from storage.surveys import plan_surveys
 from storage.turns import (
     ConversationRow,
     ConversationStore,
@@ -237,6 +238,8 @@ class Dispatcher:
                 return row_id
 
             result = await actions.apply(conn, row, action, now, self._company.timezone, emit)
+            if action.act is actions.Act.RESOLVE and result.ok and result.ticket_id and self._company.surveys:
+                await plan_surveys(conn, self._company.surveys, result.ticket_id, now)  # §5: every service gets its return visit
             await conn.execute(self._st.save, [{
                 "b_id": row.id, "b_state": row.state, "b_slots": row.slots, "b_mode": row.mode,
                 "b_ticket_id": row.ticket_id, "b_now": now,

@@ -22,6 +22,7 @@ from services.warranty_check import ProductRecord
 from storage.link_codes import Redemption
 from storage.products import LinkResult
 from storage.records import TicketInfo as TicketInfo  # re-exported for the handlers
+from storage.surveys import TurnSurveys
 from storage.visits import VisitBook
 
 
@@ -119,8 +120,15 @@ class TurnStore(Protocol):
 
     async def erase_file(self) -> None:
         """Erase the customer's personal data (storage/customer_files.py)."""
+        ...
+
     def visits(self) -> VisitBook:
         """Booking, looking up and cancelling the customer's visits (storage.visits)."""
+        ...
+
+    @property
+    def surveys(self) -> TurnSurveys:
+        """The customer's return-visit surveys (storage/surveys.py)."""
         ...
 
 
