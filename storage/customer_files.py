@@ -16,7 +16,7 @@ from sqlalchemy import Table, delete, func, insert, select, update
 
 from storage.db import Store, StoreConnection
 from storage.handoff import record
-from storage.models import Base, Customer, LinkCode, OutboxRow, ProductClaim, WebSession, table_of
+from storage.models import Base, Customer, LinkCode, OutboxRow, ProductClaim, Survey, WebSession, table_of
 from storage.turns import conversations, identities, messages, products, tickets
 
 customers = table_of(Customer)
@@ -24,9 +24,12 @@ claims = table_of(ProductClaim)
 outbox = table_of(OutboxRow)
 web_sessions = table_of(WebSession)
 link_codes = table_of(LinkCode)
+surveys = table_of(Survey)
 
 # What a joined file brings along when the file it joins lacks it.
 _CARRIED = ("display_name", "phone", "verified_phone", "timezone", "timezone_hint")
+# Survey answers an erasure keeps: ratings and yes/no (what the customer typed goes).
+_CLOSED_ANSWERS = frozenset({"1", "2", "3", "4", "5", "yes", "no"})
 ERASED = "erased"  # what an erased identity's ids become (with the identity's row id: still unique)
 
 
@@ -203,5 +206,10 @@ async def erase(conn: StoreConnection, customer_id: int, now: datetime, *, by: s
         customer_phone=None, install_address=None, latitude=None, longitude=None))
     await conn.execute(update(claims).where(claims.c.customer_id == customer_id).values(phone=None))
     await conn.execute(delete(link_codes).where(link_codes.c.customer_id == customer_id))
+    for survey_id, answers in (await conn.execute(
+        select(surveys.c.id, surveys.c.answers).where(surveys.c.customer_id == customer_id))).all():
+        kept = {question: answer for question, answer in (answers or {}).items() if str(answer) in _CLOSED_ANSWERS}
+        if kept != answers:
+            await conn.execute(update(surveys).where(surveys.c.id == survey_id).values(answers=kept))
     await record(conn, agent_id, "erase_file", now, customer=customer_id, by=by, files=len(files))
     return files

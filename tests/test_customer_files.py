@@ -24,7 +24,7 @@ from services.link_codes import MAX_WRONG, shown, typed_code
 from storage.agents import add_agent
 from storage.customer_files import JoinOutcome, join, split
 from storage.link_codes import Redeemed, issue, redeem
-from storage.models import AuditEntry, Base, ChannelIdentity, Conversation, Customer, Ticket, utcnow
+from storage.models import AuditEntry, Base, ChannelIdentity, Conversation, Customer, Survey, Ticket, utcnow
 from tests.memory_channel import Chat
 
 CODE = re.compile(r"/link ([A-Z0-9]{4}-[A-Z0-9]{4})")
@@ -201,6 +201,13 @@ async def test_erasure_leaves_no_personal_data_and_keeps_the_statistics(dispatch
                                  phone="+86 138 0013 8000", proof=True)
     await _link(telegram, web)
     await web.say("Water drips from the indoor unit, still")
+    customer = await _customer_of(engine, "web-0815")
+    async with engine.begin() as conn:  # a return visit answered with a rating and a comment
+        ticket = int(await conn.scalar(select(Ticket.id)))
+        await conn.execute(Survey.__table__.insert().values(
+            ticket_id=ticket, customer_id=customer, plan="repair_3d", level="first", round=0, status="answered",
+            due_at=utcnow(), question=2, answers={"rating": "4", "comment": "Water drips from the indoor unit again"},
+            created_at=utcnow()))
     assert await _hits(engine) != []  # the search finds them before
 
     await web.say("/mydata")
@@ -218,6 +225,8 @@ async def test_erasure_leaves_no_personal_data_and_keeps_the_statistics(dispatch
         erased = await conn.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "erase_file"))
     assert [(k, line) for k, line, _ in kept] == [("repair", "household_ac")] and kept[0][2] is not None
     assert erased == 1
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(Survey.answers)) == {"rating": "4"}  # the rating stays
 
     # Writing again starts afresh: nothing of the old file comes back.
     await telegram.say("/mydata")
