@@ -98,5 +98,9 @@ class Settings(BaseSettings):
     wechat_api_base: str = "https://api.weixin.qq.com"  # a test double in tests
     wechat_path: str = "/wechat"
 
+    # The agents' Telegram group (issue 14): a supergroup with topics where the bot is an admin
+    # allowed to manage topics, e.g. -1001234567890; unset: no group.
+    agent_group_id: str | None = None
+
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_token and self.wechat_app_id)

@@ -160,15 +160,36 @@ async def committed(core: Dispatcher, event: Event, *, retry: bool, progress: Pr
             await asyncio.sleep(delay)
 
 
-def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True, progress: Progress | None = None) -> Router:
+class AgentGroup(Protocol):
+    """The agents' group (bot/channels/telegram_group.py): its members' messages and presses."""
+
+    def ours(self, chat_id: int) -> bool: ...
+
+    async def on_message(self, message: Message) -> None: ...
+
+    async def on_callback(self, callback: CallbackQuery) -> None: ...
+
+    async def link_privately(self, message: Message, code: str) -> None: ...
+
+
+def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True, progress: Progress | None = None,
+                 group: AgentGroup | None = None) -> Router:
     router = Router(name="customers")
 
     async def on_message(message: Message, event_update: Update) -> None:
         if message.chat.type != "private":
-            return  # groups belong to the agents (a later channel)
+            if group is not None:
+                await group.on_message(message)  # groups belong to the agents
+            return
+        if group is not None and (message.text or "").startswith("/link "):
+            await group.link_privately(message, (message.text or "")[6:].strip())  # an agent links their account
+            return
         await committed(core, message_event(message, event_update.update_id), retry=retry, progress=progress)
 
     async def on_callback(callback: CallbackQuery, event_update: Update) -> None:
+        if group is not None and isinstance(callback.message, Message) and group.ours(callback.message.chat.id):
+            await group.on_callback(callback)
+            return
         try:
             await committed(core, callback_event(callback, event_update.update_id), retry=retry, progress=progress)
         finally:
@@ -185,10 +206,11 @@ def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True, progress:
 
 def build_dispatcher(
     core: Dispatcher, api: BotAPI, *, retry: bool = True, progress: Progress | None = None,
+    group: AgentGroup | None = None,
 ) -> AiogramDispatcher:
     """`retry`: long polling (see `committed`); a webhook passes False."""
     dispatcher = AiogramDispatcher()
-    dispatcher.include_router(build_router(core, api, retry=retry, progress=progress or Progress()))
+    dispatcher.include_router(build_router(core, api, retry=retry, progress=progress or Progress(), group=group))
     return dispatcher
 
 

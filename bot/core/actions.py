@@ -60,6 +60,7 @@ class Action:
     team: str | None = None  # REQUEUE: the team it waits for
     attachments: tuple[Attachment, ...] = ()  # REPLY: files (`media:` references)
     claim_id: int | None = None  # CONFIRM_OWNER, REFUSE_OWNER
+    via: str = ""  # where the agent acted ("group": the agents' Telegram group), so it is not echoed back there
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ class ActionResult:
 
 
 # Writes one outbox row (channel, chat id, reply) in the action's transaction; returns its id.
-Emit = Callable[[str, str, Reply], Awaitable[int]]
+Emit = Callable[[str, str, Reply], Awaitable[int]]  # (a dict: an already built payload)
 
 
 def _notice(t: Translator, act: Act, name: str | None, number: str) -> Reply | None:
