@@ -429,7 +429,9 @@ class GroupRouter:
         else:
             await self.refused(conversation_id, t, result)
 
-    async def command(self, conversation_id: int, actor: Actor, t: Translator, command: str, rest: str) -> None:
+    async def command(self, conversation_id: int, actor: Actor, t: Translator, command: str,
+                      rest: str) -> ActionResult | None:
+        """A member's command in the topic; the action's result (None: nothing was asked of the core)."""
         action: Action | None = None
         if command == "/claim":
             action = Action(conversation_id, Act.CLAIM, actor, via="group")
@@ -438,30 +440,31 @@ class GroupRouter:
         elif command == "/note":
             if not rest:
                 await self.answer(conversation_id, t._("Write the note after the command: /note <text>"))
-                return
+                return None
             action = Action(conversation_id, Act.NOTE, actor, text=rest, via="group")
         elif command == "/resolve":
             codes = ", ".join(r.value for r in Resolution)
             if rest not in {r.value for r in Resolution}:
                 await self.answer(conversation_id, t._("Give a resolution code: /resolve <code>, one of: %(codes)s", codes=codes))
-                return
+                return None
             action = Action(conversation_id, Act.RESOLVE, actor, resolution=rest, via="group")
         elif command == "/transfer":
             action = await self._transfer(conversation_id, actor, t, rest)
             if action is None:
-                return
+                return None
         elif command == "/canned":
             await self.canned(conversation_id, actor, t, rest)
-            return
+            return None
         else:
             await self.answer(conversation_id, t._(
                 "Unknown command. In a topic: /claim, /transfer <agent|team>, /note <text>, /canned, /resolve <code>, /release."))
-            return
+            return None
         result = await self.core.act(action)
         if not result.ok:
             await self.refused(conversation_id, t, result)
         elif action.act is Act.NOTE:
             await self.answer(conversation_id, t._("📝 Note saved (not sent to the customer)."))
+        return result
 
     async def _transfer(self, conversation_id: int, actor: Actor, t: Translator, target: str) -> Action | None:
         teams = {team.id for team in self.company.teams.teams} if self.company.teams else set()
@@ -569,7 +572,7 @@ class GroupRouter:
         files = []
         for kind, file_id, name, mime in found:
             data = await self.api.download(file_id)
-            extension = name[name.rfind("."):] if "." in name else ""
+            extension = name.rsplit(".", 1)[1].lower() if "." in name else "bin"
             files.append(Attachment(kind, await self.media.save(data, extension), name=name, mime=mime))
         return tuple(files)
 
