@@ -3,6 +3,9 @@ against the Bot API test server with a forum supergroup, on SQLite and PostgreSQ
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from bot.config import Settings
 from services.handoff import Role
 from storage.agent_group import new_link_code
 from storage.agents import add_agent
-from storage.models import Conversation, GroupTopic, Message, OutboxRow, utcnow
+from storage.models import Conversation, GroupTopic, Message, OutboxRow, Ticket, utcnow
 from tests.telegram_server import FakeBotAPI
 from tests.test_telegram_e2e import Customer, eventually
 
@@ -165,3 +168,138 @@ async def test_a_group_without_topic_rights_is_named_at_start_up(db_url: str, en
             assert running.group.problem and "can_manage_topics" in running.group.problem
         finally:
             await running.stop()
+
+
+CONVERSATIONS = 8
+
+
+@pytest.mark.slow
+async def test_a_claim_from_the_group_and_one_from_the_console_give_one_owner(engine: Any, db_url: str) -> None:
+    """Two processes on one store: Ann's /claim in the topics, Bob's claim in the console, released at once.
+    Exactly one owner each; the topic says who has it either way (a notice, or the loser's answer)."""
+    from bot.channels.telegram_group import GroupMirror
+    from bot.company import load_company
+    from bot.core.dispatcher import Dispatcher
+    from handlers.router import route
+    from tests.memory_channel import Chat
+
+    ann = await add_agent(engine, login="ann", name="Ann", password_hash="x", role=Role.AGENT, now=utcnow())
+    bob = await add_agent(engine, login="bob", name="Bob", password_hash="x", role=Role.AGENT, now=utcnow())
+    core = Dispatcher(engine, load_company(Settings()), route)
+    core.mirror = GroupMirror(str(GROUP))
+    for n in range(CONVERSATIONS):
+        await Chat(core, engine, user_id=f"c{n}").say("/agent")
+    await core.close()
+    async with engine.connect() as conn:
+        ids = ",".join(str(i) for i in (await conn.scalars(select(Conversation.id).order_by(Conversation.id))).all())
+    sides = {ann: "group", bob: "console"}
+    workers = {agent: subprocess.Popen(
+        [sys.executable, "-m", "tests.group_claim_worker", db_url, str(agent), ids, side, str(GROUP)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for agent, side in sides.items()}
+    for worker in workers.values():
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+    for worker in workers.values():
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    outcomes: dict[int, list[tuple[int, str]]] = {}
+    for agent, worker in workers.items():
+        out, _err = worker.communicate(timeout=120)
+        assert worker.returncode == 0
+        for line in filter(None, out.split("\n")):
+            conversation, verdict, *owner = line.split()
+            outcomes.setdefault(int(conversation), []).append((agent, owner[0] if owner else "won"))
+    async with engine.connect() as conn:
+        owners = dict((await conn.execute(select(Ticket.conversation_id, Ticket.assigned_agent_id))).all())
+        posts = (await conn.execute(select(OutboxRow.conversation_id, OutboxRow.payload)
+                                    .where(OutboxRow.channel == "telegram_group"))).all()
+    assert len(outcomes) == CONVERSATIONS
+    for conversation, pair in outcomes.items():
+        winners = [agent for agent, verdict in pair if verdict == "won"]
+        losers = [(agent, int(verdict)) for agent, verdict in pair if verdict != "won"]
+        assert len(winners) == 1 and len(losers) == 1, pair  # exactly one owner
+        assert losers[0][1] == winners[0] == owners[conversation]  # the loser learns who won
+        mine = [p["group"] for c, p in posts if c == conversation]
+        # The topic shows the winner: one claim notice naming them; a group loser is told who has it.
+        assert [p["owner"] for p in mine if p["post"] == "notice"] == [winners[0]]
+        if losers[0][0] == ann:
+            assert any(p["post"] == "refusal" and "Bob has this conversation" in c_text(posts, conversation)
+                       for p in mine)
+
+
+def c_text(posts: list[Any], conversation: int) -> str:
+    return " ".join(p["text"] for c, p in posts if c == conversation)
+
+
+class FakeTime:
+    """One clock for the sender's rate limits and the test server's flood control: a wait
+    advances it at once instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+BURST = 100
+
+
+async def test_a_burst_of_customer_messages_reaches_the_topic_in_order_within_the_group_limit(
+        engine: Any, company: Any) -> None:
+    from aiogram.types import Message as TelegramMessage
+
+    from bot.channels.telegram import BotAPI, make_bot, message_event
+    from bot.channels.telegram_group import GroupMirror, GroupTransport
+    from bot.core.dispatcher import Dispatcher
+    from bot.outbox import Limits, OutboxSender
+    from handlers.router import route
+
+    time = FakeTime()
+    async with FakeBotAPI(enforce_limits=True, clock=time.clock) as api:
+        api.forums.add_supergroup(GROUP)
+        stamps: list[float] = []
+        record = api._record
+
+        def stamped(method: str, params: dict[str, Any], msg: dict[str, Any]) -> dict[str, Any]:
+            if params.get("chat_id") == GROUP:
+                stamps.append(time.now)
+            return record(method, params, msg)
+
+        api._record = stamped  # type: ignore[method-assign]
+        bot = make_bot(api.token, api.base_url)
+        transport = GroupTransport(BotAPI(bot), engine, company)
+        transport.problem = None
+        core = Dispatcher(engine, company, route)
+        core.mirror = GroupMirror(str(GROUP))
+        sender = OutboxSender(engine, [transport], {"telegram_group": Limits(30, 1, 3, 20)}, poll=0.05,
+                              clock=time.clock, sleep=time.sleep)
+        core.outbox = sender
+        running = asyncio.create_task(sender.run())
+        try:
+            def event(text: str) -> Any:
+                update = api.user_message(4242, text)
+                return message_event(TelegramMessage.model_validate(update["message"]), update["update_id"])
+
+            await core.handle(event("/agent"))
+            for n in range(BURST):
+                await core.handle(event(f"message {n}"))
+            copies = await api.wait_until(
+                lambda: (c := [s for s in api.sent if s["method"] == "copyMessage"]) and len(c) >= BURST and c, timeout=60)
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            await sender.flush()
+            await core.close()
+            await bot.session.close()
+        (thread, _), = api.forums.open_topics(GROUP).items()
+        assert [c["text"] for c in copies] == [f"message {n}" for n in range(BURST)]  # in order, none lost or doubled
+        assert {c["params"]["message_thread_id"] for c in copies} == {thread}
+        assert api.limiter is not None and api.limiter.refused == 0  # Telegram never had to say "retry after"
+        # No minute holds more than 20 posts (the file post first, then the copies).
+        assert len(stamps) == BURST + 1
+        assert all(stamps[i + 20] - stamps[i] >= 60 for i in range(len(stamps) - 20))
