@@ -45,7 +45,7 @@ CUSTOMER_CHANNEL = "telegram"
 GROUP_LOCALE = "en"  # agent-facing text in the group when no agent's console language applies
 CLAIM_BUTTON = "grp:claim:"  # + conversation id
 CANNED_BUTTON = "grp:canned:"  # + conversation id + ":" + canned reply id
-_GONE = ("message thread not found", "TOPIC_DELETED", "TOPIC_ID_INVALID")
+_GONE = ("message thread not found", "TOPIC_DELETED", "TOPIC_ID_INVALID")  # not customer-facing
 _FILE_LINES = 20  # the conversation so far in the first post: its latest lines
 
 
@@ -146,7 +146,7 @@ class GroupTransport:
     def __init__(self, api: BotAPI, engine: Store, company: Company, media: MediaStore | None = None) -> None:
         self.api, self.engine, self.company, self.media = api, engine, company, media
         # Why the group cannot be served (the start-up check's answer); posts wait meanwhile, none is lost.
-        self.problem: str | None = "not checked yet"
+        self.problem: str | None = "not checked yet"  # not customer-facing
 
     def messages(self, reply: Reply) -> int:
         return 1  # every post is one Telegram message (the first post is cut to fit)
@@ -340,12 +340,12 @@ async def check_group(api: BotAPI, group_id: str) -> str | None:
         me = await api.call("getMe", {})
         member = await api.call("getChatMember", {"chat_id": int(group_id), "user_id": me["id"]})
     except Exception as error:  # noqa: BLE001 - any answer but success is the operator's to fix
-        return f"AGENT_GROUP_ID {group_id}: the bot cannot read the group ({error}); is the bot a member?"
+        return f"AGENT_GROUP_ID {group_id}: the bot cannot read the group ({error}); is the bot a member?"  # not customer-facing
     if not chat.get("is_forum"):
-        return f"AGENT_GROUP_ID {group_id}: the group has no topics; turn on Topics in the group's settings"
+        return f"AGENT_GROUP_ID {group_id}: the group has no topics; turn on Topics in the group's settings"  # not customer-facing
     if member.get("status") not in ("administrator", "creator") or (
             member.get("status") == "administrator" and not member.get("can_manage_topics")):
-        return (f"AGENT_GROUP_ID {group_id}: the bot must be an administrator of the group with the right "
+        return (f"AGENT_GROUP_ID {group_id}: the bot must be an administrator of the group with the right "  # not customer-facing
                 "'Manage topics' (can_manage_topics)")
     return None
 
@@ -539,13 +539,13 @@ class GroupRouter:
 
     async def _why(self, t: Translator, result: ActionResult) -> str:
         owner = await _name(self.engine, result.owner_id)
-        if owner and result.reason in ("already claimed", "changed meanwhile", "not yours"):
+        if owner and result.reason in ("already claimed", "changed meanwhile", "not yours"):  # not customer-facing
             return t._("Not done: %(name)s has this conversation.", name=owner)
-        if result.reason in ("not assigned", "not yours"):
+        if result.reason in ("not assigned", "not yours"):  # not customer-facing
             return t._("Not done: claim the conversation first (/claim).")
-        if result.reason == "not waiting for a person":
+        if result.reason == "not waiting for a person":  # not customer-facing
             return t._("Not done: the conversation is not waiting for a person.")
-        if result.reason == "no such agent":
+        if result.reason == "no such agent":  # not customer-facing
             return t._("Not done: no such agent.")
         return t._("Not done (%(reason)s).", reason=result.reason or "?")
 
