@@ -18,7 +18,7 @@ from bot.config import Settings
 from services.handoff import Role
 from storage.agent_group import new_link_code
 from storage.agents import add_agent
-from storage.models import Conversation, GroupTopic, Message, OutboxRow, Ticket, utcnow
+from storage.models import Agent, Conversation, GroupTopic, Message, OutboxRow, Ticket, utcnow
 from tests.telegram_server import FakeBotAPI
 from tests.test_telegram_e2e import Customer, eventually
 
@@ -303,3 +303,32 @@ async def test_a_burst_of_customer_messages_reaches_the_topic_in_order_within_th
         # No minute holds more than 20 posts (the file post first, then the copies).
         assert len(stamps) == BURST + 1
         assert all(stamps[i + 20] - stamps[i] >= 60 for i in range(len(stamps) - 20))
+
+
+async def test_an_agent_links_telegram_with_the_consoles_one_time_code(service: Service, api: FakeBotAPI,
+                                                                       engine: Any) -> None:
+    import re
+
+    from tests.test_console import Browser, agent
+
+    ann = await agent(engine, "ann")
+    browser = Browser(service)
+    try:
+        assert await browser.log_in("ann") == 303
+        status, page = await browser.post("/console/telegram-link", fetch=False)
+        assert status == 200
+        match = re.search(r"/link ([A-Z0-9]{8})", page)
+        assert match
+        code = match.group(1)
+        status, _ = await browser.post("/console/telegram-link", csrf=False, fetch=False)
+        assert status == 403  # no CSRF token: refused
+    finally:
+        await browser.close()
+    api.forums.group_message(GROUP, STRANGER, "/link WRONG123")
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and "not valid" in (s["text"] or ""))
+    api.user_message(ANN, f"/link {code}")  # privately to the bot
+    await api.wait_for_sent(lambda s: s["chat_id"] == ANN and "Linked" in (s["text"] or ""))
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(Agent.telegram_user_id).where(Agent.id == ann)) == ANN
+    api.forums.group_message(GROUP, STRANGER, f"/link {code}")  # used up
+    await api.wait_until(lambda: sum("not valid" in (s["text"] or "") for s in in_group(api)) == 2)
