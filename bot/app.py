@@ -26,7 +26,7 @@ from bot.channels.telegram import (
     set_commands,
     webhook_secret,
 )
-from bot.channels.telegram_group import GroupMirror, GroupRouter, GroupTransport, check_group
+from bot.channels.telegram_group import GroupMirror, GroupRouter, GroupTransport
 from bot.channels.telegram_guard import ChatRateLimit
 from bot.channels.web import WebChat
 from bot.channels.web_media import WebMedia
@@ -47,7 +47,7 @@ from storage import retention
 from storage.db import checkpoints, create_engine, is_sqlite
 
 log = logging.getLogger(__name__)
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "callback_query", "edited_message"]  # edits: the agents' group (issue 14)
 
 
 class ConfigError(Exception):
@@ -76,6 +76,7 @@ class Service:
         self.webhook_secret: str | None = None
         self.telegram_error: str | None = None  # why Telegram is not (yet) started
         self.telegram_ready = False
+        self.group: GroupTransport | None = None  # the agents' Telegram group (AGENT_GROUP_ID)
         if settings.telegram_enabled():
             token = settings.telegram_bot_token or ""
             if settings.webhook_url:
@@ -86,7 +87,6 @@ class Service:
             self.bot = make_bot(token, settings.telegram_api_base)
             api = BotAPI(self.bot)
             self.progress = Progress()
-            self.group: GroupTransport | None = None
             group_router = None
             if settings.agent_group_id:  # the agents' group: posts through the outbox, members' actions to the core
                 self.group = GroupTransport(api, self.engine, self.company, self.media)
@@ -197,8 +197,7 @@ class Service:
             except Exception:  # the "/" menu is a convenience: never a reason not to serve
                 log.warning("could not register the bot's commands with Telegram", exc_info=True)
             if self.settings.agent_group_id and self.group is not None:
-                self.group.problem = await check_group(self.group.api, self.settings.agent_group_id)
-                if self.group.problem:
+                if await self.group.check(self.settings.agent_group_id):
                     log.error("the agents' group cannot be used: %s", self.group.problem)
             if self.settings.webhook_url:
                 await self.bot.set_webhook(

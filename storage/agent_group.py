@@ -12,7 +12,7 @@ from sqlalchemy import delete, insert, select, update
 
 from storage.db import Store, StoreConnection
 from storage.models import Agent, GroupMessage, GroupTopic, TelegramLinkCode, table_of
-from storage.turns import outbox
+from storage.turns import messages, outbox
 
 agents = table_of(Agent)
 topics = table_of(GroupTopic)
@@ -149,3 +149,24 @@ async def agent_by_login(engine: Store, login: str) -> int | None:
     async with engine.connect() as conn:
         found: int | None = await conn.scalar(select(agents.c.id).where(agents.c.login == login, agents.c.active.is_(True)))
         return found
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLine:
+    id: int
+    agent_id: int | None
+    channel_message_id: str | None  # the customer's copy, once delivered
+
+
+async def agent_line(conn: StoreConnection, message_id: int, conversation_id: int) -> AgentLine | None:
+    """An agent's reply in the transcript, with where it landed at the customer's side."""
+    row = (await conn.execute(
+        select(messages.c.id, messages.c.agent_id, outbox.c.channel_message_id)
+        .outerjoin(outbox, outbox.c.id == messages.c.outbox_id)
+        .where(messages.c.id == message_id, messages.c.conversation_id == conversation_id, messages.c.author == "agent",
+               messages.c.internal.is_(False)))).first()
+    return AgentLine(row[0], row[1], row[2]) if row else None
+
+
+async def correct_line(conn: StoreConnection, message_id: int, text: str) -> None:
+    await conn.execute(update(messages).where(messages.c.id == message_id).values(text=text))

@@ -686,8 +686,13 @@ class Forums:
         """An agent (an admin) deletes the topic in the app: it and its messages are gone."""
         self.topics[(chat_id, thread_id)]["deleted"] = True
 
-    def member_closes_topic(self, chat_id: int, thread_id: int) -> None:
+    def member_closes_topic(self, chat_id: int, thread_id: int, user_id: int) -> Json:
+        """A member with the right closes the topic in the app: the group sees a service message."""
         self.topics[(chat_id, thread_id)]["closed"] = True
+        user = self.api._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "Agent"}
+        msg = self.api._message(chat_id, sender=user, forum_topic_closed={},
+                                message_thread_id=thread_id, is_topic_message=True)
+        return self.api.push_update({"message": msg})
 
     # ------------------------------------------------------------------ API methods
     def thread_of(self, params: Json) -> Json:

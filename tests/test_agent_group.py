@@ -18,7 +18,7 @@ from bot.config import Settings
 from services.handoff import Role
 from storage.agent_group import new_link_code
 from storage.agents import add_agent
-from storage.models import Agent, Conversation, GroupTopic, Message, OutboxRow, Ticket, utcnow
+from storage.models import Agent, Conversation, GroupMessage, GroupTopic, Message, OutboxRow, Ticket, utcnow
 from tests.telegram_server import FakeBotAPI
 from tests.test_telegram_e2e import Customer, eventually
 
@@ -51,6 +51,15 @@ async def service(db_url: str, engine: Any, api: FakeBotAPI, tmp_path: Path) -> 
 
 async def checked(running: Service) -> bool:
     return running.group is not None and running.group.problem is None
+
+
+async def settle_outbox(engine: Any) -> None:
+    """Every queued post and reply out (the mapping of a message is written when it is delivered)."""
+    async def pending() -> int:
+        async with engine.connect() as conn:
+            return len((await conn.scalars(select(OutboxRow.id).where(OutboxRow.status.in_(("pending", "sending"))))).all())
+
+    assert await eventually(pending, 0, timeout=10)
 
 
 def in_group(api: FakeBotAPI) -> list[dict[str, Any]]:
@@ -93,8 +102,22 @@ async def test_the_whole_walk_in_the_group(service: Service, api: FakeBotAPI, en
     await api.wait_for_sent(lambda s: s["chat_id"] == 4242 and "Ann" in (s["text"] or "") and "joined" in s["text"])
 
     # She replies with text and a photo: both reach the customer in their chat.
-    api.forums.group_message(GROUP, ANN, "Hello, I am looking at it now.", thread_id=thread)
+    hello = api.forums.group_message(GROUP, ANN, "Hello, I am looking at it now.", thread_id=thread)
     await api.wait_for_sent(lambda s: s["chat_id"] == 4242 and s["text"] == "Hello, I am looking at it now.")
+
+    # She corrects it in the topic: the customer's copy is edited, message to message.
+    async def mapped_hello() -> bool:
+        async with engine.connect() as conn:
+            return bool(await conn.scalar(select(GroupMessage.message_id).where(
+                GroupMessage.group_message_id == hello["message"]["message_id"])))
+
+    assert await eventually(mapped_hello, True)
+    await settle_outbox(engine)
+    api.forums.edit_group_message(hello["message"]["message_id"], "Hello, I am looking at it right now.")
+    edited = await api.wait_for_sent(lambda s: s["method"] == "editMessageText" and s["chat_id"] == 4242)
+    original = next(s for s in api.sent_to(4242) if s["text"] == "Hello, I am looking at it now.")
+    assert edited[0]["message_id"] == original["message_id"]
+    assert api.messages[original["message_id"]]["text"] == "Hello, I am looking at it right now."
     api.forums.group_message(GROUP, ANN, "This part?", thread_id=thread, photo=True)
     await api.wait_for_sent(lambda s: s["chat_id"] == 4242 and s["method"] == "sendPhoto" and s["caption"] == "This part?")
 
@@ -102,6 +125,13 @@ async def test_the_whole_walk_in_the_group(service: Service, api: FakeBotAPI, en
     api.user_message(4242, "Yes, that one", photo=True)
     copied = await api.wait_for_sent(lambda s: s["method"] == "copyMessage" and s["chat_id"] == GROUP)
     assert copied[-1]["params"]["message_thread_id"] == thread and copied[-1]["caption"] == "Yes, that one"
+    assert "photo" in api.messages[copied[-1]["message_id"]]
+
+    # Her reply to that copy reaches the customer as a reply to their own message.
+    await settle_outbox(engine)
+    api.forums.group_message(GROUP, ANN, "Thanks, ordering it.", thread_id=thread, reply_to=copied[-1]["message_id"])
+    answer = await api.wait_for_sent(lambda s: s["chat_id"] == 4242 and s["text"] == "Thanks, ordering it.")
+    assert answer[0]["params"]["reply_parameters"]["message_id"] == copied[-1]["params"]["message_id"]
 
     # A note stays in the group and the store, never with the customer.
     before = len(api.sent_to(4242))

@@ -171,6 +171,8 @@ class AgentGroup(Protocol):
 
     async def link_privately(self, message: Message, code: str) -> None: ...
 
+    async def on_edit(self, message: Message) -> None: ...
+
 
 def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True, progress: Progress | None = None,
                  group: AgentGroup | None = None) -> Router:
@@ -201,6 +203,8 @@ def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True, progress:
 
     router.message.register(on_message)
     router.callback_query.register(on_callback)
+    if group is not None:
+        router.edited_message.register(group.on_edit)  # an agent corrects a reply in a topic
     return router
 
 
@@ -389,6 +393,11 @@ class BotAPI:
 
 
 _JSON = {"Content-Type": "application/json"}
+
+
+def _quote(message_id: str) -> dict[str, Any]:
+    """Answer that message of the customer's; sent anyway if they deleted it."""
+    return {"message_id": int(message_id), "allow_sending_without_reply": True}
 _MEDIA_METHODS = {"photo": "sendPhoto", "video": "sendVideo", "document": "sendDocument"}
 
 
@@ -438,6 +447,8 @@ class TelegramTransport:
         for index in range(self._parts_out.pop(row_id, 0), len(parts)):
             text, part_markup = parts[index]
             message: dict[str, Any] = {"chat_id": chat_id, "text": text, "link_preview_options": {"is_disabled": True}}
+            if index == 0 and reply.reply_to:
+                message["reply_parameters"] = _quote(reply.reply_to)
             last = index == len(parts) - 1
             if part_markup:
                 message["reply_markup"] = part_markup
@@ -462,6 +473,8 @@ class TelegramTransport:
             raise BadRequest(f"file {attachment.ref} is gone")
         kind = attachment.kind if attachment.kind in _MEDIA_METHODS else "document"
         fields: dict[str, Any] = {"chat_id": chat_id}
+        if reply.reply_to:
+            fields["reply_parameters"] = _quote(reply.reply_to)
         if reply.text:
             fields["caption"] = reply.text[:1024]
         sent = await self.api.upload(_MEDIA_METHODS[kind], fields, kind, attachment.name or kind, data)

@@ -15,6 +15,7 @@ member is refused politely in the topic.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -29,7 +30,7 @@ from bot.core.dispatcher import Dispatcher, Queued
 from bot.core.events import Attachment, Event, Reply
 from bot.i18n import Translator
 from bot.media import MediaStore
-from bot.outbox import Temporary
+from bot.outbox import RetryLater
 from services.handoff import Actor, Mode, Resolution, Role
 from storage import agent_group as store
 from storage.console import conversation, transcript
@@ -46,6 +47,7 @@ GROUP_LOCALE = "en"  # agent-facing text in the group when no agent's console la
 CLAIM_BUTTON = "grp:claim:"  # + conversation id
 CANNED_BUTTON = "grp:canned:"  # + conversation id + ":" + canned reply id
 _GONE = ("message thread not found", "TOPIC_DELETED", "TOPIC_ID_INVALID")  # not customer-facing
+PROBLEM_RETRY = 60.0  # seconds between tries while the group cannot be served
 _FILE_LINES = 20  # the conversation so far in the first post: its latest lines
 
 
@@ -147,13 +149,24 @@ class GroupTransport:
         self.api, self.engine, self.company, self.media = api, engine, company, media
         # Why the group cannot be served (the start-up check's answer); posts wait meanwhile, none is lost.
         self.problem: str | None = "not checked yet"  # not customer-facing
+        self.group_id: str | None = None  # set by `check`
+        self._checked = 0.0
+
+    async def check(self, group_id: str) -> str | None:
+        """The start-up check (see `check_group`); remembered, and repeated while it fails."""
+        self.group_id, self._checked = group_id, time.monotonic()
+        self.problem = await check_group(self.api, group_id)
+        return self.problem
 
     def messages(self, reply: Reply) -> int:
         return 1  # every post is one Telegram message (the first post is cut to fit)
 
     async def deliver(self, chat_id: str, reply: Reply, row_id: int) -> str | None:
-        if self.problem:
-            raise Temporary(self.problem)
+        if self.problem and self.group_id and time.monotonic() - self._checked > PROBLEM_RETRY:
+            self._checked = time.monotonic()  # the operator may have fixed the group's rights meanwhile
+            self.problem = await check_group(self.api, self.group_id)
+        if self.problem:  # posts wait (in order) until the group can be served: none is lost or given up
+            raise RetryLater(PROBLEM_RETRY)
         payload = await store.post_payload(self.engine, row_id)
         if not payload or "group" not in payload:
             raise BadRequest(f"outbox row {row_id} is not a group post")
@@ -421,12 +434,35 @@ class GroupRouter:
             if not attachments:
                 await self.answer(conversation_id, t._("This file could not be passed on; please send it again."))
                 return
+        quoted = None
+        if message.reply_to_message is not None:  # an answer to a copied customer message: quoted for them too
+            found = await store.mapped(self.engine, self.group_id, message.reply_to_message.message_id)
+            quoted = found[2] if found and found[0] == conversation_id else None
         result = await self.core.act(Action(conversation_id, Act.REPLY, actor, text=said.text,
-                                            attachments=attachments, via="group"))
+                                            attachments=attachments, reply_to=quoted, via="group"))
         if result.ok:
             await store.map_message(self.engine, self.group_id, said.message_id, conversation_id, utcnow(),
                                     message_id=result.message_id)
         else:
+            await self.refused(conversation_id, t, result)
+
+    async def on_edit(self, message: Message) -> None:
+        """A linked agent edits their message in a topic: the customer's copy is corrected too."""
+        if not self.ours(message.chat.id) or message.from_user is None or not message.is_topic_message:
+            return
+        thread = message.message_thread_id
+        conversation_id = await store.conversation_of_thread(self.engine, self.group_id, thread) if thread else None
+        agent = await store.agent_of_telegram(self.engine, message.from_user.id)
+        if conversation_id is None or agent is None or not agent.active:
+            return
+        t = Translator(agent.locale, self.company.timezone)
+        found = await store.mapped(self.engine, self.group_id, message.message_id)
+        if found is None or found[1] is None:
+            await self.answer(conversation_id, t._("Only your replies to the customer can be corrected by editing them."))
+            return
+        result = await self.core.act(Action(conversation_id, Act.EDIT, Actor(agent.id, Role(agent.role)),
+                                            text=message.text or message.caption or "", message_id=found[1], via="group"))
+        if not result.ok:
             await self.refused(conversation_id, t, result)
 
     async def command(self, conversation_id: int, actor: Actor, t: Translator, command: str,
@@ -545,6 +581,8 @@ class GroupRouter:
             return t._("Not done: claim the conversation first (/claim).")
         if result.reason == "not waiting for a person":  # not customer-facing
             return t._("Not done: the conversation is not waiting for a person.")
+        if result.reason == "not your message":  # not customer-facing
+            return t._("Only your replies to the customer can be corrected by editing them.")
         if result.reason == "no such agent":  # not customer-facing
             return t._("Not done: no such agent.")
         return t._("Not done (%(reason)s).", reason=result.reason or "?")
