@@ -362,3 +362,99 @@ async def test_an_agent_links_telegram_with_the_consoles_one_time_code(service: 
         assert await conn.scalar(select(Agent.telegram_user_id).where(Agent.id == ann)) == ANN
     api.forums.group_message(GROUP, STRANGER, f"/link {code}")  # used up
     await api.wait_until(lambda: sum("not valid" in (s["text"] or "") for s in in_group(api)) == 2)
+
+
+def answered_callbacks(api: FakeBotAPI) -> list[str]:
+    return [params.get("text", "") for method, params in api.requests if method == "answerCallbackQuery"]
+
+
+async def test_commands_buttons_and_a_wechat_customer(service: Service, api: FakeBotAPI, engine: Any) -> None:
+    """A WeChat customer in Chinese; Bob (English console) and Ann (Russian console) in the group."""
+    from tests.memory_channel import Chat
+
+    ann = await add_agent(engine, login="ann", name="Ann", password_hash="x", role=Role.AGENT, now=utcnow(), locale="ru")
+    bob = await add_agent(engine, login="bob", name="Bob", password_hash="x", role=Role.AGENT, now=utcnow())
+    await link(api, engine, bob, BOB, "Bob")
+    code = await new_link_code(engine, ann, utcnow())
+    api.forums.group_message(GROUP, ANN, f"/link {code}", first_name="Ann")
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and "Ann" in (s["text"] or "") and "Готово" in s["text"])
+    customer = Chat(service.core, engine, user_id="wx-1", language="zh-hans", channel="wechat")
+
+    await customer.say("/agent")
+    (thread, topic), = (await api.wait_until(lambda: api.forums.open_topics(GROUP), timeout=10)).items()
+    assert " · zh_Hans · " in topic["name"]
+    await customer.say("你好，我的洗衣机坏了")
+    post = (await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and s["text"] == "你好，我的洗衣机坏了"))[0]
+    assert post["params"]["message_thread_id"] == thread
+    (button,), = post["reply_markup"]["inline_keyboard"]
+
+    # Bob presses Claim; Ann presses it a moment later and is told who has it, in Russian.
+    api.callback(BOB, button["callback_data"], post["message_id"])
+    await api.wait_until(lambda: "It is yours." in answered_callbacks(api), timeout=10)
+    api.callback(ANN, button["callback_data"], post["message_id"])
+    await api.wait_until(lambda: "Не выполнено: разговор ведёт Bob." in answered_callbacks(api), timeout=10)
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and s["text"] == "✋ Bob has taken this conversation.")
+    await customer.collect()
+    assert any("Bob" in r.text for r in customer.last)
+
+    # Ann's message is not passed on: the conversation is Bob's.
+    api.forums.group_message(GROUP, ANN, "Я могу помочь", thread_id=thread)
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and s["text"] == "Не выполнено: разговор ведёт Bob.")
+
+    # Canned replies: listed in Bob's language, sent in the customer's.
+    api.forums.group_message(GROUP, BOB, "/canned", thread_id=thread)
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and "/canned greeting — Greeting" in (s["text"] or ""))
+    api.forums.group_message(GROUP, BOB, "/canned greeting", thread_id=thread)
+
+    async def greeted() -> bool:
+        await customer.collect()
+        return any("您好，这里是售后服务中心" in r.text for r in customer.replies)
+
+    assert await eventually(greeted, True)
+    api.forums.group_message(GROUP, BOB, "/canned nothing", thread_id=thread)
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and "No canned reply “nothing”" in (s["text"] or ""))
+
+    # Transfers: to an agent by login, and a wrong name answered (in Ann's language) without a change.
+    api.forums.group_message(GROUP, BOB, "/transfer ann", thread_id=thread)
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and s["text"] == "🔀 Bob handed this conversation to Ann.")
+    api.forums.group_message(GROUP, ANN, "/transfer nobody", thread_id=thread)
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and "Нет оператора или команды «nobody»" in (s["text"] or ""))
+    api.forums.group_message(GROUP, ANN, "/resolve whatever", thread_id=thread)
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and "Укажите код решения" in (s["text"] or ""))
+    api.forums.group_message(GROUP, ANN, "/frobnicate", thread_id=thread)
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and "Неизвестная команда" in (s["text"] or ""))
+
+    # Ann writes; the WeChat customer gets it in their channel. An edit arrives there as a correction.
+    said = api.forums.group_message(GROUP, ANN, "请稍等", thread_id=thread)
+
+    async def answered() -> bool:
+        await customer.collect()
+        return any(r.text == "请稍等" for r in customer.replies)
+
+    assert await eventually(answered, True)
+    api.forums.edit_group_message(said["message"]["message_id"], "请稍等两分钟")
+
+    async def corrected() -> bool:
+        await customer.collect()
+        return any("请稍等两分钟" in r.text and r.text != "请稍等两分钟" for r in customer.replies)
+
+    assert await eventually(corrected, True)
+
+    # Ann closes the topic in the app while the talk goes on: the next message reopens it.
+    api.forums.member_closes_topic(GROUP, thread, ANN)
+
+    async def marked_closed() -> bool:
+        async with engine.connect() as conn:
+            return bool(await conn.scalar(select(GroupTopic.closed)))
+
+    assert await eventually(marked_closed, True)
+    await customer.say("还在吗？")
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and s["text"] == "还在吗？")
+    assert not api.forums.topics[(GROUP, thread)]["closed"]
+
+    # /release: back to the bot, the topic closed with a notice in Ann's language.
+    api.forums.group_message(GROUP, ANN, "/release", thread_id=thread)
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and "Ann возвращает клиента ассистенту" in (s["text"] or ""))
+    await api.wait_until(lambda: api.forums.topics[(GROUP, thread)]["closed"], timeout=10)
+    assert all(s["params"].get("message_thread_id") == thread for s in in_group(api) if "Готово" not in (s["text"] or "")
+               and "Linked" not in (s["text"] or ""))

@@ -54,7 +54,7 @@ _FILE_LINES = 20  # the conversation so far in the first post: its latest lines
 class Post(StrEnum):
     OPEN = "open"  # a hand-over: (re)open the topic, post the customer file and the conversation so far
     CUSTOMER = "customer"  # a customer's message, copied in
-    AGENT = "agent"  # an agent's reply written in the console, shown in the topic too
+    AGENT = "agent"  # an agent's reply written in the console (or a canned reply), shown in the topic too
     NOTICE = "notice"  # who claimed, transferred, released ...
     REFUSAL = "refusal"  # an answer to a member's message or command that changed nothing
     CLOSE = "close"  # resolved or back with the bot: say so and close the topic
@@ -122,8 +122,9 @@ async def _agent_locale(engine: Store, agent_id: int | None) -> str:
     return agent.locale if agent else GROUP_LOCALE
 
 
-def notice_text(t: Translator, act: str, agent: str | None, owner: str | None, team: str | None) -> str:
-    """An agent-facing line in the topic about a change of hands (rendered in the agent's language)."""
+def notice_text(t: Translator, act: Act | None, agent: str | None, owner: str | None, team: str | None) -> str:
+    """An agent-facing line in the topic about a change of hands (rendered in the agent's language);
+    None: the customer went back to the assistant."""
     who = agent or "?"
     if act in (Act.CLAIM, Act.REOPEN):
         return t._("✋ %(name)s has taken this conversation.", name=owner or who)
@@ -182,11 +183,12 @@ class GroupTransport:
         t = Translator(await _agent_locale(self.engine, group.get("agent")), self.company.timezone)
         if post is Post.AGENT:
             name = await _name(self.engine, group.get("agent"))
-            text = t._("💬 %(name)s (console): %(text)s", name=name, text=payload["text"] or "📎")
+            text = t._("💬 %(name)s: %(text)s", name=name, text=payload["text"] or "📎")
             return await self._send(chat_id, conversation_id, thread, "sendMessage", {"text": text[:4096]})
         if post is Post.REFUSAL:
             return await self._send(chat_id, conversation_id, thread, "sendMessage", {"text": payload["text"][:4096]})
-        text = notice_text(t, group.get("act", ""), await _name(self.engine, group.get("agent")),
+        act = group.get("act", "")
+        text = notice_text(t, Act(act) if act in Act.__members__.values() else None, await _name(self.engine, group.get("agent")),
                            await _name(self.engine, group.get("owner")), group.get("team"))
         sent = await self._send(chat_id, conversation_id, thread, "sendMessage", {"text": text})
         if post is Post.CLOSE:
