@@ -93,7 +93,7 @@ Sleep = Callable[[float], Awaitable[None]]
 class TokenBucket:
     """`rate` tokens per second, up to `burst` saved; rate <= 0 means unlimited."""
 
-    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic, sleep: Sleep | None = None) -> None:
         self.rate, self.burst, self._clock, self._sleep = rate, max(burst, 1.0), clock, sleep
         self.tokens, self.stamp = self.burst, clock()
 
@@ -110,7 +110,7 @@ class TokenBucket:
     async def take(self) -> None:
         wait = self.delay()
         if wait:
-            await self._sleep(wait)
+            await (self._sleep or asyncio.sleep)(wait)  # None: asyncio's, looked up when it waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +120,7 @@ class Limits:
     chat_burst: int = 1
     group_per_minute: float = 0.0  # a group chat (negative Telegram chat id), 0 = as per_chat
 
-    def bucket(self, chat_id: str, clock: Clock, sleep: Sleep = asyncio.sleep) -> TokenBucket:
+    def bucket(self, chat_id: str, clock: Clock, sleep: Sleep | None = None) -> TokenBucket:
         if self.group_per_minute and is_group(chat_id):
             # Telegram: 20 messages a minute in a group; no burst, so no 60 s window holds more.
             return TokenBucket(self.group_per_minute / 60.0, 1, clock, sleep)
@@ -155,7 +155,7 @@ class OutboxSender:
     def __init__(
         self, engine: Store, transports: list[Transport], limits: dict[str, Limits] | None = None,
         *, poll: float = 1.0, owner: str | None = None, lease: float = 30.0, clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,  # the rate limits' waits: a test advances its clock instead
+        sleep: Sleep | None = None,  # the rate limits' waits: a test advances its clock instead
     ) -> None:
         self._engine = engine
         self._transports = {t.channel: t for t in transports}
