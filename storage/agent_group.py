@@ -95,7 +95,7 @@ async def post_payload(engine: Store, row_id: int) -> dict[str, Any] | None:
         return payload
 
 
-async def enqueue(engine: Store, channel: str, chat_id: str, conversation_id: int, payload: dict[str, Any],
+async def enqueue(engine: Store, channel: str, chat_id: str, conversation_id: int | None, payload: dict[str, Any],
                   now: datetime) -> int:
     """A post outside an action (an answer to a refused command): through the outbox, in line with the rest."""
     async with engine.begin() as conn:

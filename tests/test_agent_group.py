@@ -440,6 +440,14 @@ async def test_commands_buttons_and_a_wechat_customer(service: Service, api: Fak
 
     assert await eventually(corrected, True)
 
+    # A file the customer's channel keeps in our store (the web chat's uploads) is uploaded into the topic.
+    ref = await service.media.save(b"JPEG of the broken part", "jpg")
+    await customer.photo(ref)
+    uploaded = await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and s["method"] == "sendPhoto")
+    assert uploaded[0]["params"]["message_thread_id"] == thread
+    (size,) = [p for p in api.messages[uploaded[0]["message_id"]]["photo"] if p["width"] == 800]
+    assert api.files[size["file_id"]]["content"] == b"JPEG of the broken part"
+
     # Ann closes the topic in the app while the talk goes on: the next message reopens it.
     api.forums.member_closes_topic(GROUP, thread, ANN)
 

@@ -58,6 +58,7 @@ class Post(StrEnum):
     NOTICE = "notice"  # who claimed, transferred, released ...
     REFUSAL = "refusal"  # an answer to a member's message or command that changed nothing
     CLOSE = "close"  # resolved or back with the bot: say so and close the topic
+    LINKED = "linked"  # the answer to /link, where it was sent (no conversation)
 
 
 _NOTICE_ACTS = {Act.CLAIM, Act.ASSIGN, Act.TRANSFER, Act.REQUEUE, Act.REOPEN}
@@ -172,6 +173,8 @@ class GroupTransport:
         if not payload or "group" not in payload:
             raise BadRequest(f"outbox row {row_id} is not a group post")
         post, group = Post(payload["group"]["post"]), payload["group"]
+        if post is Post.LINKED:
+            return await self._linked(chat_id, payload["text"], group.get("thread"))
         conversation_id = int(group["conversation"])
         if post is Post.OPEN:
             thread = await self._open(chat_id, conversation_id)
@@ -194,6 +197,16 @@ class GroupTransport:
         if post is Post.CLOSE:
             await self._close(chat_id, conversation_id)
         return sent
+
+    async def _linked(self, chat_id: str, text: str, thread: int | None) -> str:
+        message: dict[str, Any] = {"chat_id": int(chat_id), "text": text}
+        try:
+            sent = await self.api.call("sendMessage", message | ({"message_thread_id": thread} if thread else {}))
+        except BadRequest as error:
+            if not _gone(error):
+                raise
+            sent = await self.api.call("sendMessage", message)  # the topic went away: General then
+        return str(sent["message_id"])
 
     # -- topics
     async def _topic_name(self, conversation_id: int) -> tuple[str, int | None]:
@@ -256,11 +269,18 @@ class GroupTransport:
                 raise
 
     async def _send(self, chat_id: str, conversation_id: int, thread: int, method: str, payload: dict[str, Any],
-                    customer_message: str | None = None) -> str:
-        """Post into the topic; a topic deleted meanwhile is re-created (never General) and the post goes there."""
+                    customer_message: str | None = None, file: tuple[str, str, bytes] | None = None) -> str:
+        """Post into the topic; a topic deleted meanwhile is re-created (never General) and the post goes there.
+        `file`: (field, name, bytes) uploaded with the call."""
         call = {"chat_id": int(chat_id), **payload}
+
+        async def post(fields: dict[str, Any]) -> Any:
+            if file is None:
+                return await self.api.call(method, fields)
+            return await self.api.upload(method, fields, *file)
+
         try:
-            sent = await self.api.call(method, {**call, "message_thread_id": thread})
+            sent = await post({**call, "message_thread_id": thread})
         except BadRequest as error:
             if "TOPIC_CLOSED" in str(error):
                 thread = await self._open_again(chat_id, conversation_id)
@@ -269,7 +289,7 @@ class GroupTransport:
                 thread = await self._create(chat_id, conversation_id)
             else:
                 raise
-            sent = await self.api.call(method, {**call, "message_thread_id": thread})
+            sent = await post({**call, "message_thread_id": thread})
         message_id = int(sent["message_id"])
         await store.map_message(self.engine, chat_id, message_id, conversation_id, utcnow(),
                                 customer_message_id=customer_message)
@@ -293,9 +313,16 @@ class GroupTransport:
             # The customer's own message, media included, without a "forwarded from" header.
             copy = {"from_chat_id": int(group["chat"]), "message_id": int(group["message"]), **extra}
             return await self._send(chat_id, conversation_id, thread, "copyMessage", copy, group["message"])
-        # Web chat and WeChat: the text, and each file named (their bytes stay in our store).
-        files = " ".join(f"📎 {f.get('name') or f['kind']}" for f in group.get("files", ()))
-        text = "\n".join(part for part in (payload["text"], files) if part) or "…"
+        # Web chat and WeChat: a file in our store is uploaded with the text as its caption; others are named.
+        files = list(group.get("files", ()))
+        data = await self.media.read(files[0]["ref"]) if files and self.media is not None else None
+        if data is not None:
+            kind = files[0]["kind"] if files[0]["kind"] in ("photo", "video", "document") else "document"
+            caption = {"caption": payload["text"][:1024]} if payload["text"] else {}
+            return await self._send(chat_id, conversation_id, thread, f"send{kind.capitalize()}", {**caption, **extra},
+                                    group.get("message"), file=(kind, files[0].get("name") or kind, data))
+        named = " ".join(f"📎 {f.get('name') or f['kind']}" for f in files)
+        text = "\n".join(part for part in (payload["text"], named) if part) or "…"
         return await self._send(chat_id, conversation_id, thread, "sendMessage", {"text": text[:4096], **extra},
                                 group.get("message"))
 
@@ -562,8 +589,16 @@ class GroupRouter:
         else:
             t = Translator(linked.locale, self.company.timezone)
             text = t._("Linked: your messages here now act as %(name)s.", name=linked.name)
-        await self.api.call("sendMessage", {"chat_id": int(said.chat_id), "text": text,
-                                            **({"message_thread_id": said.thread} if said.thread else {})})
+        if said.chat_id == self.group_id:
+            payload = {"text": text, "group": {"post": Post.LINKED.value, "thread": said.thread}}
+            row_id = await store.enqueue(self.engine, CHANNEL, self.group_id, None, payload, utcnow())
+            channel = CHANNEL
+        else:  # a private chat with the bot
+            payload = Reply(text).to_payload()
+            row_id = await store.enqueue(self.engine, CUSTOMER_CHANNEL, said.chat_id, None, payload, utcnow())
+            channel = CUSTOMER_CHANNEL
+        if self.core.outbox is not None:
+            self.core.outbox.queued([Queued(row_id, channel, said.chat_id, payload, False)])
 
     async def link_privately(self, message: Message, code: str) -> None:
         if message.from_user is None:
