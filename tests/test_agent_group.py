@@ -152,6 +152,14 @@ async def test_the_whole_walk_in_the_group(service: Service, api: FakeBotAPI, en
     await api.wait_for_sent(lambda s: s["method"] == "copyMessage" and s["params"].get("message_thread_id") == new_thread)
     async with engine.connect() as conn:
         assert (await conn.scalar(select(GroupTopic.thread_id))) == new_thread
+    recap = in_topic(api, new_thread)[0]  # the new topic starts with the file and the talk so far
+    assert "Are you still there?" in recap["text"] and "Hello, I am looking at it right now." in recap["text"]
+
+    # A message the customer deleted before it was copied still reaches the topic, as stored.
+    gone = api.user_message(4242, "Never mind that photo")
+    del api.messages[gone["message"]["message_id"]]
+    await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and s["text"] == "Never mind that photo"
+                            and s["params"].get("message_thread_id") == new_thread)
 
     # /resolve needs a code; with one it closes the topic and the customer is back with the bot.
     api.forums.group_message(GROUP, ANN, "/resolve", thread_id=new_thread)

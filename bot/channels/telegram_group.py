@@ -287,6 +287,9 @@ class GroupTransport:
             elif _gone(error):
                 log.info("topic %s of conversation %s is gone; creating it again", thread, conversation_id)
                 thread = await self._create(chat_id, conversation_id)
+                # The new topic starts with the customer file and the conversation so far, like the first.
+                await self.api.call("sendMessage", {"chat_id": int(chat_id), "message_thread_id": thread,
+                                                    "text": await self._file(conversation_id)})
             else:
                 raise
             sent = await post({**call, "message_thread_id": thread})
@@ -312,7 +315,14 @@ class GroupTransport:
         if group.get("channel") == CUSTOMER_CHANNEL and group.get("message"):
             # The customer's own message, media included, without a "forwarded from" header.
             copy = {"from_chat_id": int(group["chat"]), "message_id": int(group["message"]), **extra}
-            return await self._send(chat_id, conversation_id, thread, "copyMessage", copy, group["message"])
+            try:
+                return await self._send(chat_id, conversation_id, thread, "copyMessage", copy, group["message"])
+            except BadRequest as error:
+                if "message to copy not found" not in str(error):  # not customer-facing
+                    raise
+                # The customer deleted it meanwhile: what we stored of it, as text.
+                return await self._send(chat_id, conversation_id, thread, "sendMessage",
+                                        {"text": payload["text"][:4096] or "…", **extra}, group["message"])
         # Web chat and WeChat: a file in our store is uploaded with the text as its caption; others are named.
         files = list(group.get("files", ()))
         data = await self.media.read(files[0]["ref"]) if files and self.media is not None else None
