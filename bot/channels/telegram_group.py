@@ -23,7 +23,7 @@ from typing import Any
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
-from bot.channels.telegram import BadRequest, BotAPI, split_text
+from bot.channels.telegram import MAX_TEXT, BadRequest, BotAPI
 from bot.company import Company
 from bot.core.actions import Act, Action, ActionResult
 from bot.core.dispatcher import Dispatcher, Queued
@@ -337,36 +337,58 @@ class GroupTransport:
                                 group.get("message"))
 
     async def _file(self, conversation_id: int) -> str:
-        """The first post of a topic: the customer file (products, warranty verdicts, earlier tickets) and the
-        conversation so far, in the group's language; cut to one message."""
+        """The first post of a topic (see `file_text`), in the group's language."""
         t = Translator(GROUP_LOCALE, self.company.timezone)
         info = await conversation(self.engine, conversation_id)
         if info is None:
             return t._("Conversation %(id)s", id=conversation_id)
         data = await customer_file(self.engine, info.customer_id) or {}
-        lines = [t._("🆕 Request %(number)s from %(name)s (language: %(language)s, channel: %(channel)s)",
-                     number=info.ticket_number or "—", name=info.customer or "?", language=info.locale, channel=info.channel)]
-        products = data.get("products") or []
-        if products:
-            lines.append(t._("Products:"))
-            lines += [f"• {p.get('model') or '?'} ({p.get('serial') or '?'})" for p in products]
-        earlier = [tk for tk in data.get("tickets") or [] if tk.get("number") != info.ticket_number]
-        current = next((tk for tk in data.get("tickets") or [] if tk.get("number") == info.ticket_number), None)
-        verdict = (current or {}).get("warranty") or {}
-        if verdict:
-            lines.append(t._("Warranty: %(verdict)s", verdict=verdict.get("status") or verdict.get("verdict") or "?"))
-        if earlier:
-            lines.append(t._("Earlier requests:"))
-            lines += [f"• {tk['number']} ({tk.get('kind')}, {tk.get('status')})" for tk in earlier[:5]]
-        lines.append(t._("The conversation so far:"))
-        authors = {"customer": "👤", "bot": "🤖", "agent": "🎧", "system": "ℹ️"}
-        for line in (await transcript(self.engine, conversation_id))[-_FILE_LINES:]:
-            if line.internal:
-                continue
-            files = " 📎" if line.attachments else ""
-            lines.append(f"{authors.get(line.author, '•')} {line.text[:300]}{files}")
-        lines.append(t._("Press Claim or write /claim to take it."))
-        return split_text("\n".join(lines))[0]
+        talk = [(line.author, line.text, bool(line.attachments))
+                for line in (await transcript(self.engine, conversation_id))[-_FILE_LINES:] if not line.internal]
+        return file_text(t, info.ticket_number, info.customer, info.locale, info.channel, data, talk)
+
+
+def warranty_text(t: Translator, verdict: dict[str, Any] | None) -> str | None:
+    """A ticket's warranty verdict (as handlers/warranty.py stores it) in a few words."""
+    if not verdict:
+        return None
+    if verdict.get("outcome") == "no_start_date":
+        return t._("warranty start unknown (check the papers)")
+    if verdict.get("in_warranty") is True:
+        return t._("in warranty")
+    if verdict.get("in_warranty") is False:
+        return t._("out of warranty (%(reason)s)", reason=verdict.get("reason") or "?")
+    return None
+
+
+def file_text(t: Translator, number: str | None, customer: str | None, locale: str, channel: str,
+              data: dict[str, Any], talk: list[tuple[str, str, bool]]) -> str:
+    """The customer file (products, warranty verdict, earlier requests) and the conversation so far
+    (author, text, has files), cut to one Telegram message."""
+    lines = [t._("🆕 Request %(number)s from %(name)s (language: %(language)s, channel: %(channel)s)",
+                 number=number or "—", name=customer or "?", language=locale, channel=channel)]
+    tickets = data.get("tickets") or []
+    current = next((tk for tk in tickets if tk.get("number") == number), None)
+    verdict = warranty_text(t, (current or {}).get("warranty"))
+    if verdict:
+        lines.append(t._("Warranty: %(verdict)s", verdict=verdict))
+    products = data.get("products") or []
+    if products:
+        lines.append(t._("Products:"))
+        lines += [f"• {p.get('model') or '?'} ({p.get('serial') or '?'})" for p in products]
+    earlier = [tk for tk in tickets if tk.get("number") != number]
+    if earlier:
+        lines.append(t._("Earlier requests:"))
+        for tk in earlier[:5]:
+            cover = warranty_text(t, tk.get("warranty"))
+            lines.append(f"• {tk.get('number')} ({tk.get('kind')}, {tk.get('status')}{', ' + cover if cover else ''})")
+    lines.append(t._("The conversation so far:"))
+    authors = {"customer": "👤", "bot": "🤖", "agent": "🎧", "system": "ℹ️"}
+    said = [f"{authors.get(author, '•')} {text[:300]}{' 📎' if files else ''}" for author, text, files in talk]
+    end = [t._("Press Claim or write /claim to take it.")]
+    while said and len("\n".join(lines + said + end)) > MAX_TEXT:
+        said.pop(0)  # the latest lines matter most
+    return "\n".join(lines + said + end)[:MAX_TEXT]
 
 
 def _gone(error: BadRequest) -> bool:
