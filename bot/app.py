@@ -29,6 +29,7 @@ from bot.channels.telegram import (
     set_commands,
     webhook_secret,
 )
+from bot.channels.telegram_group import GroupMirror, GroupRouter, GroupTransport
 from bot.channels.telegram_guard import ChatRateLimit
 from bot.channels.web import WebChat
 from bot.channels.web_media import WebMedia
@@ -52,7 +53,7 @@ from storage.db import checkpoints, create_engine, is_sqlite
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
-ALLOWED_UPDATES = ["message", "callback_query"]
+ALLOWED_UPDATES = ["message", "callback_query", "edited_message"]  # edits: the agents' group (issue 14)
 
 
 class ConfigError(Exception):
@@ -84,6 +85,7 @@ class Service:
         self.webhook_secret: str | None = None
         self.telegram_error: str | None = None  # why Telegram is not (yet) started
         self.telegram_ready = False
+        self.group: GroupTransport | None = None  # the agents' Telegram group (AGENT_GROUP_ID)
         if settings.telegram_enabled():
             token = settings.telegram_bot_token or ""
             if settings.webhook_url:
@@ -94,7 +96,16 @@ class Service:
             self.bot = make_bot(token, settings.telegram_api_base)
             api = BotAPI(self.bot)
             self.progress = Progress()
-            self.telegram = build_dispatcher(self.core, api, retry=not settings.webhook_url, progress=self.progress)
+            group_router = None
+            if settings.agent_group_id:  # the agents' group: posts through the outbox, members' actions to the core
+                self.group = GroupTransport(api, self.engine, self.company, self.media)
+                group_router = GroupRouter(self.core, api, self.engine, self.company, settings.agent_group_id, self.media)
+                self.core.mirror = GroupMirror(settings.agent_group_id)
+                transports.append(self.group)
+                limits[self.group.channel] = Limits(settings.telegram_rate_global, settings.telegram_rate_per_chat,
+                                                    settings.telegram_chat_burst, settings.telegram_rate_group)
+            self.telegram = build_dispatcher(self.core, api, retry=not settings.webhook_url, progress=self.progress,
+                                             group=group_router)
             self.telegram.update.outer_middleware(ChatRateLimit(
                 RateLimiter(settings.rate_telegram_chat, settings.rate_telegram_burst), api.call, settings.company_timezone,
             ))
@@ -167,6 +178,8 @@ class Service:
             report["telegram"] = "ready" if self.telegram_ready else f"not started: {self.telegram_error or 'starting'}"
             if not self.telegram_ready:
                 problems.append(f"telegram {report['telegram']}")
+            if self.settings.agent_group_id and self.group is not None and self.group.problem:
+                problems.append(f"agents' group: {self.group.problem}")
         report["loops"] = {s.name: {"running": s.running, "restarts": s.restarts} for s in self.supervisor.loops.values()}
         return web.json_response({"ok": not problems, "problems": problems, **report}, status=503 if problems else 200)
 
@@ -199,6 +212,9 @@ class Service:
                 await set_commands(self.bot, COMMANDS, self.settings.company_timezone)
             except Exception:  # the "/" menu is a convenience: never a reason not to serve
                 log.warning("could not register the bot's commands with Telegram", exc_info=True)
+            if self.settings.agent_group_id and self.group is not None:
+                if await self.group.check(self.settings.agent_group_id):
+                    log.error("the agents' group cannot be used: %s", self.group.problem)
             if self.settings.webhook_url:
                 await self.bot.set_webhook(
                     self.settings.webhook_url, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES

@@ -111,5 +111,9 @@ class Settings(BaseSettings):
     def early_warning_thresholds(self) -> dict[str, int]:
         return {"month": self.early_warning_month, "quarter": self.early_warning_quarter, "year": self.early_warning_year}
 
+    # The agents' Telegram group (issue 14): a supergroup with topics where the bot is an admin
+    # allowed to manage topics, e.g. -1001234567890; unset: no group.
+    agent_group_id: str | None = None
+
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_token and self.wechat_app_id)

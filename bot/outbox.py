@@ -27,7 +27,7 @@ import os
 import random
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -90,13 +90,14 @@ class Transport(Protocol):
 
 
 Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class TokenBucket:
     """`rate` tokens per second, up to `burst` saved; rate <= 0 means unlimited."""
 
-    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic) -> None:
-        self.rate, self.burst, self._clock = rate, max(burst, 1.0), clock
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic, sleep: Sleep | None = None) -> None:
+        self.rate, self.burst, self._clock, self._sleep = rate, max(burst, 1.0), clock, sleep
         self.tokens, self.stamp = self.burst, clock()
 
     def delay(self) -> float:
@@ -112,7 +113,7 @@ class TokenBucket:
     async def take(self) -> None:
         wait = self.delay()
         if wait:
-            await asyncio.sleep(wait)
+            await (self._sleep or asyncio.sleep)(wait)  # None: asyncio's, looked up when it waits
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +123,11 @@ class Limits:
     chat_burst: int = 1
     group_per_minute: float = 0.0  # a group chat (negative Telegram chat id), 0 = as per_chat
 
-    def bucket(self, chat_id: str, clock: Clock) -> TokenBucket:
+    def bucket(self, chat_id: str, clock: Clock, sleep: Sleep | None = None) -> TokenBucket:
         if self.group_per_minute and is_group(chat_id):
             # Telegram: 20 messages a minute in a group; no burst, so no 60 s window holds more.
-            return TokenBucket(self.group_per_minute / 60.0, 1, clock)
-        return TokenBucket(self.per_chat, self.chat_burst, clock)
+            return TokenBucket(self.group_per_minute / 60.0, 1, clock, sleep)
+        return TokenBucket(self.per_chat, self.chat_burst, clock, sleep)
 
     def rows_per_claim(self, group: bool) -> int:
         """How many of one chat's rows a claim takes: what the chat may send at once."""
@@ -157,13 +158,14 @@ class OutboxSender:
     def __init__(
         self, engine: Store, transports: list[Transport], limits: dict[str, Limits] | None = None,
         *, poll: float = 1.0, owner: str | None = None, lease: float = 30.0, clock: Clock = time.monotonic,
+        sleep: Sleep | None = None,  # the rate limits' waits: a test advances its clock instead
     ) -> None:
         self._engine = engine
         self._transports = {t.channel: t for t in transports}
         self._limits = limits or {}
-        self._clock = clock
+        self._clock, self._sleep = clock, sleep
         self._global = {
-            c: TokenBucket(lim.per_second * HEADROOM, 1, clock) for c, lim in self._limits.items()
+            c: TokenBucket(lim.per_second * HEADROOM, 1, clock, sleep) for c, lim in self._limits.items()
         }
         self._chat_buckets: dict[tuple[str, str], TokenBucket] = {}
         self._poll = poll
@@ -440,7 +442,7 @@ class OutboxSender:
             return
         bucket = self._chat_buckets.get(key)
         if bucket is None:
-            bucket = self._chat_buckets[key] = limits.bucket(key[1], self._clock)
+            bucket = self._chat_buckets[key] = limits.bucket(key[1], self._clock, self._sleep)
         for _ in range(messages):
             await bucket.take()
             await self._global[key[0]].take()

@@ -264,6 +264,8 @@ class Agent(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Their Telegram account in the agents' group, linked once with a one-time code (issue 14).
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
 
 
 class AgentSession(Base):
@@ -506,3 +508,45 @@ class SurveyOptOut(Base):
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
     since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GroupTopic(Base):
+    """A conversation's topic in the agents' Telegram group (issue 14). `thread_id` is None
+    while the topic is to be (re)created: deleted in the group, the next post makes a new one."""
+
+    __tablename__ = "group_topics"
+    __table_args__ = (UniqueConstraint("group_id", "thread_id"),)
+
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(32))
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    ticket_id: Mapped[int | None] = mapped_column(BigId)
+    name: Mapped[str] = mapped_column(String(128))
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GroupMessage(Base):
+    """A message in the agents' group and its counterpart at the customer's side, so an
+    agent's reply to a copied message and an edit are mapped message to message."""
+
+    __tablename__ = "group_messages"
+    __table_args__ = (UniqueConstraint("group_id", "group_message_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(32))
+    group_message_id: Mapped[int] = mapped_column(BigInteger)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(BigId)  # the transcript line
+    customer_message_id: Mapped[str | None] = mapped_column(String(64))  # in the customer's channel
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TelegramLinkCode(Base):
+    """A one-time code an agent sends to the bot to link their Telegram account; only its hash is kept."""
+
+    __tablename__ = "telegram_link_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -93,13 +93,13 @@ class _Signal:
 
 
 class _Bucket:
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.stamp = burst, time.monotonic()
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self._clock = rate, burst, clock
+        self.tokens, self.stamp = burst, clock()
 
     def take(self) -> float:
         """0 if a token was free (and takes it), else the seconds until one is."""
-        now = time.monotonic()
+        now = self._clock()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         if self.tokens >= 1:
@@ -115,8 +115,9 @@ class _FloodLimits:
 
     SLACK = 1
 
-    def __init__(self) -> None:
-        self.overall = _Bucket(30, 30 + self.SLACK)
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock  # injectable, so a test of the group limit need not wait minutes
+        self.overall = _Bucket(30, 30 + self.SLACK, clock)
         self.chats: dict[str, _Bucket] = {}
         self.refused = 0  # 429 answers given
         self.refusals: list[str] = []  # which limit, for each
@@ -125,7 +126,8 @@ class _FloodLimits:
         group = chat_id.startswith("-")
         bucket = self.chats.get(chat_id)
         if bucket is None:
-            bucket = self.chats[chat_id] = _Bucket(20 / 60, 1 + self.SLACK) if group else _Bucket(1, 3 + self.SLACK)
+            bucket = self.chats[chat_id] = (_Bucket(20 / 60, 1 + self.SLACK, self._clock) if group
+                                             else _Bucket(1, 3 + self.SLACK, self._clock))
         wait, limit = bucket.take(), f"chat {chat_id}"
         if not wait:
             wait, limit = self.overall.take(), "overall"
@@ -144,7 +146,7 @@ class FakeBotAPI:
     def __init__(self, token: str = "123:ABC", *, username: str = "test_bot",
                  first_name: str = "Test Bot", webhook_attempts: int = 3,
                  webhook_retry_delay: float = 0.2, host: str = "127.0.0.1", port: int = 0,
-                 enforce_limits: bool = False) -> None:
+                 enforce_limits: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         self.token, self.host, self.port = token, host, port
         prefix = token.split(":", 1)[0]
         self.bot_user: Json = {"id": int(prefix) if prefix.isdigit() else 1, "is_bot": True,
@@ -164,7 +166,7 @@ class FakeBotAPI:
         self._faults: dict[str, deque[ApiError | None]] = defaultdict(deque)
         self._blocked: set[int | str] = set()
         # Telegram's flood limits, answered with 429 like the real server when exceeded.
-        self.limiter = _FloodLimits() if enforce_limits else None
+        self.limiter = _FloodLimits(clock) if enforce_limits else None
         self._outage: str | None = None
         self._lost_answers: dict[str, int] = defaultdict(int)
         self._allowed_updates: list[str] = []
@@ -191,6 +193,8 @@ class FakeBotAPI:
             "deletemycommands": lambda p, u: self.commands.pop(self._commands_key(p), None) is not None or True,
             "getfile": lambda p, u: self._get_file(p),
             **{f"send{kind}": partial(self._send_media, kind) for kind in _MEDIA}}
+        self.forums = Forums(self)  # supergroups with topics (the agents' group)
+        self._methods.update(self.forums.methods())
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -377,7 +381,7 @@ class FakeBotAPI:
                 raise ApiError(404, "Not Found: method not found")
             if method.lower().startswith(("send", "edit")) and params.get("chat_id") in self._blocked:
                 raise ApiError(403, "Forbidden: bot was blocked by the user")
-            if self.limiter and method.lower().startswith(("send", "edit")):
+            if self.limiter and method.lower().startswith(("send", "edit", "copymessage")):
                 self.limiter.check(str(params.get("chat_id")))
             result = handler(params, uploads)
             if asyncio.iscoroutine(result):
@@ -390,8 +394,9 @@ class FakeBotAPI:
 
     # ------------------------------------------------------------------ object builders
     def _message(self, chat_id: int, sender: Json, **content: Any) -> Json:
+        chat = self.forums.chat(chat_id) or {"id": chat_id, "type": "private"}
         msg = {"message_id": next(self._ids["message"]), "date": int(time.time()),
-               "chat": {"id": chat_id, "type": "private"}, "from": sender, **content}
+               "chat": chat, "from": sender, **content}
         self.messages[msg["message_id"]] = msg
         return msg
 
@@ -441,6 +446,7 @@ class FakeBotAPI:
         markup = params.get("reply_markup")
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             content["reply_markup"] = markup  # Message.reply_markup only ever holds inline keyboards
+        content.update(self.forums.thread_of(params))
         msg = self._message(params["chat_id"], self.bot_user, **content)
         return self._record(method, params, msg)
 
@@ -597,3 +603,198 @@ class FakeBotAPI:
         if not method:
             return None
         return method, _decode_fields(fields)
+
+
+class Forums:
+    """Supergroups with topics, as the Bot API has them: a topic's ``message_thread_id`` is the
+    id of its "topic created" service message; a send into a deleted topic answers
+    "message thread not found"; a closed topic takes messages only from admins who may manage
+    topics; no thread id means the General topic."""
+
+    ADMIN_RIGHTS = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
+                    "can_manage_video_chats", "can_restrict_members", "can_promote_members",
+                    "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
+                    "can_delete_stories", "can_post_messages", "can_edit_messages", "can_pin_messages",
+                    "can_manage_topics")
+
+    def __init__(self, api: FakeBotAPI) -> None:
+        self.api = api
+        self.groups: dict[int, Json] = {}  # chat id -> Chat object
+        self.topics: dict[tuple[int, int], Json] = {}  # (chat id, thread id) -> name, icon, closed, deleted
+        self.members: dict[tuple[int, int], Json] = {}  # (chat id, user id) -> ChatMember
+
+    def methods(self) -> dict[str, Callable[[Json, dict[str, Any]], Any]]:
+        return {"createforumtopic": lambda p, u: self._create(p), "editforumtopic": lambda p, u: self._edit(p),
+                "closeforumtopic": lambda p, u: self._set_closed(p, True),
+                "reopenforumtopic": lambda p, u: self._set_closed(p, False),
+                "deleteforumtopic": lambda p, u: self._delete(p), "copymessage": lambda p, u: self._copy_message(p),
+                "getchatmember": lambda p, u: self._member(p), "getchat": lambda p, u: self._get_chat(p)}
+
+    # ------------------------------------------------------------------ set-up by a test
+    def add_supergroup(self, chat_id: int, title: str = "Agents", *, is_forum: bool = True,
+                       bot_admin: bool = True, can_manage_topics: bool = True) -> Json:
+        self.groups[chat_id] = {"id": chat_id, "type": "supergroup", "title": title, "is_forum": is_forum}
+        bot = self.api.bot_user
+        if bot_admin:
+            rights = {right: right == "can_manage_topics" and can_manage_topics or right in (
+                "can_manage_chat", "can_delete_messages", "can_invite_users", "can_pin_messages")
+                for right in self.ADMIN_RIGHTS}
+            rights["can_be_edited"] = rights["is_anonymous"] = False
+            self.members[(chat_id, bot["id"])] = {"status": "administrator", "user": bot, **rights}
+        else:
+            self.members[(chat_id, bot["id"])] = {"status": "member", "user": bot}
+        return self.groups[chat_id]
+
+    def chat(self, chat_id: Any) -> Json | None:
+        group = self.groups.get(chat_id) if isinstance(chat_id, int) else None
+        return dict(group) if group else None
+
+    def open_topics(self, chat_id: int) -> dict[int, Json]:
+        return {thread: t for (chat, thread), t in self.topics.items() if chat == chat_id and not t["deleted"]}
+
+    # ------------------------------------------------------------------ members' input
+    def group_message(self, chat_id: int, user_id: int, text: str | None = None, *, thread_id: int | None = None,
+                      first_name: str = "Agent", language_code: str = "en", photo: bool = False,
+                      reply_to: int | None = None) -> Json:
+        """A member writes in the group (in topic ``thread_id``, or General)."""
+        user = self.api._users[user_id] = {"id": user_id, "is_bot": False, "first_name": first_name,
+                                           "language_code": language_code}
+        self.members.setdefault((chat_id, user_id), {"status": "member", "user": user})
+        content: Json = {}
+        if thread_id is not None:
+            topic = self.topics.get((chat_id, thread_id))
+            if topic is None or topic["deleted"]:
+                raise ValueError(f"no topic {thread_id}")
+            if topic["closed"]:
+                raise ValueError(f"topic {thread_id} is closed: members cannot write")
+            content |= {"message_thread_id": thread_id, "is_topic_message": True}
+        if photo:
+            content["photo"] = self.api._new_media("photo", None, b"photo from %d" % user_id)
+        if text is not None:
+            content["caption" if photo else "text"] = text
+        if reply_to is not None:
+            content["reply_to_message"] = _copy(self.api.messages[reply_to])
+        msg = self.api._message(chat_id, sender=user, **content)
+        return self.api.push_update({"message": msg})
+
+    def edit_group_message(self, message_id: int, text: str) -> Json:
+        msg = self.api.messages[message_id]
+        msg.update(text=text, edit_date=int(time.time()))
+        return self.api.push_update({"edited_message": _copy(msg)})
+
+    def member_deletes_topic(self, chat_id: int, thread_id: int) -> None:
+        """An agent (an admin) deletes the topic in the app: it and its messages are gone."""
+        self.topics[(chat_id, thread_id)]["deleted"] = True
+
+    def member_closes_topic(self, chat_id: int, thread_id: int, user_id: int) -> Json:
+        """A member with the right closes the topic in the app: the group sees a service message."""
+        self.topics[(chat_id, thread_id)]["closed"] = True
+        user = self.api._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "Agent"}
+        msg = self.api._message(chat_id, sender=user, forum_topic_closed={},
+                                message_thread_id=thread_id, is_topic_message=True)
+        return self.api.push_update({"message": msg})
+
+    # ------------------------------------------------------------------ API methods
+    def thread_of(self, params: Json) -> Json:
+        """The thread fields of a message sent with ``params``; raises like Telegram."""
+        chat_id, thread = params.get("chat_id"), params.get("message_thread_id")
+        if thread is None or not isinstance(chat_id, int) or chat_id not in self.groups:
+            return {}
+        topic = self.topics.get((chat_id, thread))
+        if topic is None or topic["deleted"]:
+            raise ApiError(400, "Bad Request: message thread not found")
+        if topic["closed"] and not self._manages_topics(chat_id, self.api.bot_user["id"]):
+            raise ApiError(400, "Bad Request: TOPIC_CLOSED")
+        return {"message_thread_id": thread, "is_topic_message": True}
+
+    def _group(self, params: Json) -> Json:
+        group = self.groups.get(params.get("chat_id"))  # type: ignore[arg-type]
+        if group is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        if not group["is_forum"]:
+            raise ApiError(400, "Bad Request: the chat is not a forum")
+        if not self._manages_topics(group["id"], self.api.bot_user["id"]):
+            raise ApiError(400, "Bad Request: not enough rights to manage topics")
+        return group
+
+    def _manages_topics(self, chat_id: int, user_id: int) -> bool:
+        member = self.members.get((chat_id, user_id)) or {}
+        return member.get("status") == "creator" or bool(member.get("can_manage_topics"))
+
+    def _topic(self, params: Json) -> Json:
+        group = self._group(params)
+        topic = self.topics.get((group["id"], params.get("message_thread_id")))  # type: ignore[arg-type]
+        if topic is None or topic["deleted"]:
+            raise ApiError(400, "Bad Request: TOPIC_ID_INVALID")
+        return topic
+
+    def _create(self, params: Json) -> Json:
+        group = self._group(params)
+        name = str(params.get("name") or "")
+        if not 1 <= len(name) <= 128:
+            raise ApiError(400, "Bad Request: TOPIC_TITLE_EMPTY" if not name else "Bad Request: TOPIC_TITLE_INVALID")
+        icon = params.get("icon_color", 0x6FB9F0)
+        service = self.api._message(group["id"], self.api.bot_user, forum_topic_created={"name": name, "icon_color": icon})
+        thread = service["message_id"]
+        service |= {"message_thread_id": thread, "is_topic_message": True}
+        self.topics[(group["id"], thread)] = {"name": name, "icon_color": icon, "closed": False, "deleted": False}
+        self.api._changed.notify()
+        return {"message_thread_id": thread, "name": name, "icon_color": icon}
+
+    def _edit(self, params: Json) -> bool:
+        topic = self._topic(params)
+        name = params.get("name")
+        if name is not None and not 1 <= len(str(name)) <= 128:
+            raise ApiError(400, "Bad Request: TOPIC_TITLE_INVALID")
+        if name is None or name == topic["name"]:
+            raise ApiError(400, "Bad Request: TOPIC_NOT_MODIFIED")
+        topic["name"] = name
+        return True
+
+    def _set_closed(self, params: Json, closed: bool) -> bool:
+        topic = self._topic(params)
+        if topic["closed"] == closed:
+            raise ApiError(400, "Bad Request: TOPIC_NOT_MODIFIED")
+        topic["closed"] = closed
+        self.api._changed.notify()
+        return True
+
+    def _delete(self, params: Json) -> bool:
+        self._topic(params)["deleted"] = True
+        self.api._changed.notify()
+        return True
+
+    def _copy_message(self, params: Json) -> Json:
+        source = self.api.messages.get(params.get("message_id", 0))
+        if source is None or source["chat"]["id"] != params.get("from_chat_id"):
+            raise ApiError(400, "Bad Request: message to copy not found")
+        if "chat_id" not in params:
+            raise ApiError(400, "Bad Request: chat_id is empty")
+        content = {k: v for k, v in source.items() if k in ("text", "caption", *_MEDIA, "contact", "location")}
+        if "caption" in params:
+            content["caption"] = params["caption"]
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            content["reply_markup"] = markup
+        self.api._check_limits(params)
+        content.update(self.thread_of(params))
+        msg = self.api._message(params["chat_id"], self.api.bot_user, **content)
+        self.api._record("copyMessage", params, msg)
+        return {"message_id": msg["message_id"]}
+
+    def _member(self, params: Json) -> Json:
+        member = self.members.get((params.get("chat_id"), params.get("user_id")))  # type: ignore[arg-type]
+        if params.get("chat_id") not in self.groups:
+            raise ApiError(400, "Bad Request: chat not found")
+        if member is None:
+            user = self.api._users.get(params.get("user_id", 0))
+            if user is None:
+                raise ApiError(400, "Bad Request: user not found")
+            return {"status": "left", "user": user}
+        return _copy(member)
+
+    def _get_chat(self, params: Json) -> Json:
+        chat = self.chat(params.get("chat_id"))
+        if chat is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        return chat | {"accent_color_id": 0, "max_reaction_count": 11}

@@ -160,15 +160,40 @@ async def committed(core: Dispatcher, event: Event, *, retry: bool, progress: Pr
             await asyncio.sleep(delay)
 
 
-def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True, progress: Progress | None = None) -> Router:
+class AgentGroup(Protocol):
+    """The agents' group (bot/channels/telegram_group.py): its members' messages and presses."""
+
+    def ours(self, chat_id: int) -> bool: ...
+
+    async def on_message(self, message: Message) -> None: ...
+
+    async def on_callback(self, callback: CallbackQuery) -> None: ...
+
+    async def link_privately(self, message: Message, code: str) -> bool: ...  # True: an agent's code, linked
+
+    async def on_edit(self, message: Message) -> None: ...
+
+
+def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True, progress: Progress | None = None,
+                 group: AgentGroup | None = None) -> Router:
     router = Router(name="customers")
 
     async def on_message(message: Message, event_update: Update) -> None:
         if message.chat.type != "private":
-            return  # groups belong to the agents (a later channel)
+            if group is not None:
+                await group.on_message(message)  # groups belong to the agents
+            return
+        # An agent links their account with a console code; any other code is a customer's
+        # (linking their chats, handlers/my_file.py), which the core checks and rate-limits.
+        if group is not None and (message.text or "").startswith("/link ") and \
+                await group.link_privately(message, (message.text or "")[6:].strip()):
+            return
         await committed(core, message_event(message, event_update.update_id), retry=retry, progress=progress)
 
     async def on_callback(callback: CallbackQuery, event_update: Update) -> None:
+        if group is not None and isinstance(callback.message, Message) and group.ours(callback.message.chat.id):
+            await group.on_callback(callback)
+            return
         try:
             await committed(core, callback_event(callback, event_update.update_id), retry=retry, progress=progress)
         finally:
@@ -180,15 +205,18 @@ def build_router(core: Dispatcher, api: BotAPI, *, retry: bool = True, progress:
 
     router.message.register(on_message)
     router.callback_query.register(on_callback)
+    if group is not None:
+        router.edited_message.register(group.on_edit)  # an agent corrects a reply in a topic
     return router
 
 
 def build_dispatcher(
     core: Dispatcher, api: BotAPI, *, retry: bool = True, progress: Progress | None = None,
+    group: AgentGroup | None = None,
 ) -> AiogramDispatcher:
     """`retry`: long polling (see `committed`); a webhook passes False."""
     dispatcher = AiogramDispatcher()
-    dispatcher.include_router(build_router(core, api, retry=retry, progress=progress or Progress()))
+    dispatcher.include_router(build_router(core, api, retry=retry, progress=progress or Progress(), group=group))
     return dispatcher
 
 
@@ -367,6 +395,11 @@ class BotAPI:
 
 
 _JSON = {"Content-Type": "application/json"}
+
+
+def _quote(message_id: str) -> dict[str, Any]:
+    """Answer that message of the customer's; sent anyway if they deleted it."""
+    return {"message_id": int(message_id), "allow_sending_without_reply": True}
 _MEDIA_METHODS = {"photo": "sendPhoto", "video": "sendVideo", "document": "sendDocument"}
 
 
@@ -416,6 +449,8 @@ class TelegramTransport:
         for index in range(self._parts_out.pop(row_id, 0), len(parts)):
             text, part_markup = parts[index]
             message: dict[str, Any] = {"chat_id": chat_id, "text": text, "link_preview_options": {"is_disabled": True}}
+            if index == 0 and reply.reply_to:
+                message["reply_parameters"] = _quote(reply.reply_to)
             last = index == len(parts) - 1
             if part_markup:
                 message["reply_markup"] = part_markup
@@ -440,6 +475,8 @@ class TelegramTransport:
             raise BadRequest(f"file {attachment.ref} is gone")
         kind = attachment.kind if attachment.kind in _MEDIA_METHODS else "document"
         fields: dict[str, Any] = {"chat_id": chat_id}
+        if reply.reply_to:
+            fields["reply_parameters"] = _quote(reply.reply_to)
         if reply.text:
             fields["caption"] = reply.text[:1024]
         sent = await self.api.upload(_MEDIA_METHODS[kind], fields, kind, attachment.name or kind, data)

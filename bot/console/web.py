@@ -43,6 +43,7 @@ from services.routing import Candidate, rank
 from storage import agents as agent_store
 from storage import console as views
 from storage import customer_files as files
+from storage.agent_group import new_link_code
 from storage.agents import AgentExists, AgentInfo
 from storage.customer_files import customer_channels
 from storage.db import Store
@@ -171,6 +172,7 @@ class Console:
             web.get("/login", self.login_page, name="login"),
             web.post("/login", self.login, name="login_post"),
             web.post("/logout", self.logout),
+            web.post("/telegram-link", self.telegram_link),
             web.get("/", self.queue_page),
             web.get("/queue", self.queue_rows),
             web.get("/events", self.events),
@@ -269,6 +271,12 @@ class Console:
         done = web.HTTPSeeOther("/console/login")
         done.del_cookie(SESSION_COOKIE, path="/console")
         raise done
+
+    async def telegram_link(self, request: web.Request) -> web.Response:
+        """A one-time code the agent sends to the bot (`/link CODE`) to act from the agents' Telegram group."""
+        agent = request[AGENT]
+        code = await new_link_code(self.engine, agent.id, self.clock())
+        return aiohttp_jinja2.render_template("telegram_link.html", request, self._context(request, code=code))
 
     # --- queue -----------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from bot.core.events import Attachment, Choice, Reply
 from bot.i18n import Translator
 from services.handoff import Actor, Handoff, Mode, Refused, Step, TicketStatus, decide, may_write
 from services.ownership import ClaimStatus
+from storage import agent_group as group_store
 from storage import handoff as store
 from storage.db import StoreConnection
 from storage.products import decide_claim
@@ -37,6 +38,7 @@ class Act(StrEnum):
     REOPEN = "reopen"
     REPLY = "reply"
     NOTE = "note"
+    EDIT = "edit"  # the agent corrects a reply they sent (edited in the agents' group)
     CONFIRM_OWNER = "confirm_owner"  # a customer's unverified claim on a unit: theirs
     REFUSE_OWNER = "refuse_owner"  # ... or not
     OFFER_MESSAGE = "offer_message"  # system: unclaimed too long, offer to leave a message (once a ticket)
@@ -50,7 +52,7 @@ LEAVE_CHOICE = "handoff:leave"  # the customer's button: leave a message instead
 
 
 # Writes one outbox row (channel, chat id, reply) in the action's transaction; returns its id.
-Emit = Callable[[str, str, Reply], Awaitable[int]]
+Emit = Callable[[str, str, Reply], Awaitable[int]]  # (a dict: an already built payload)
 
 
 class JobWork(Protocol):
@@ -75,6 +77,9 @@ class Action:
     claim_id: int | None = None  # CONFIRM_OWNER, REFUSE_OWNER
     identity_id: int | None = None  # another linked chat of the customer to write to (default: where they last wrote)
     job: JobWork | None = None  # JOB
+    reply_to: str | None = None  # REPLY: the customer's message (channel id) it answers
+    message_id: int | None = None  # EDIT: the agent's transcript line to correct
+    via: str = ""  # where the agent acted ("group": the agents' Telegram group), so it is not echoed back there
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +140,8 @@ async def apply(
     if action.act is Act.REPLY:
         if not may_write(ticket.handoff, actor):
             raise Refused("not yours", ticket.handoff.agent_id)
-        outbox_id = await emit(where.channel, where.chat_id, Reply(action.text, attachments=action.attachments))
+        outbox_id = await emit(where.channel, where.chat_id,
+                               Reply(action.text, attachments=action.attachments, reply_to=action.reply_to))
         files = [{"kind": a.kind, "ref": a.ref, "name": a.name, "mime": a.mime} for a in action.attachments]
         message_id = await store.add_message(conn, **base, direction="out", author="agent", agent_id=actor.agent_id,
                                              text=action.text, attachments=files, outbox_id=outbox_id)
@@ -143,6 +149,8 @@ async def apply(
             await store.change_handoff(conn, ticket.id, ticket.handoff, ticket.handoff, now, first_response_at=now)
         await store.record(conn, actor.agent_id, action.act, now, conversation_id=row.id, ticket_id=ticket.id)
         return ActionResult(True, message_id=message_id, ticket_id=ticket.id, owner_id=ticket.handoff.agent_id)
+    if action.act is Act.EDIT:
+        return await _edit(conn, row, ticket.id, ticket.handoff, action, now, t, where.channel, where.chat_id, emit)
     after = _decide(ticket.handoff, action)
     if after.agent_id is not None and after.agent_id != ticket.handoff.agent_id and not await store.agent_is_active(conn, after.agent_id):
         raise Refused("no such agent")
@@ -215,6 +223,29 @@ async def _offer_message(
                             outbox_id=await emit(where.channel, where.chat_id, reply))
     await store.record(conn, None, action.act, now, conversation_id=row.id, ticket_id=ticket.id)
     return ActionResult(True, ticket_id=ticket.id)
+
+
+# Channels whose messages can be changed after sending; elsewhere a correction is a new message.
+_EDITABLE = {"telegram", "web"}
+
+
+async def _edit(conn: StoreConnection, row: ConversationRow, ticket_id: int, handoff: Handoff, action: Action,
+                now: datetime, t: Translator, channel: str, chat_id: str, emit: Emit) -> ActionResult:
+    """The owner corrects their reply: the customer's copy is edited (or a correction follows), the transcript too."""
+    if not may_write(handoff, action.actor):
+        raise Refused("not yours", handoff.agent_id)
+    line = await group_store.agent_line(conn, action.message_id or 0, row.id)
+    if line is None or line.agent_id != action.actor.agent_id or not action.text:
+        raise Refused("not your message")
+    if channel in _EDITABLE and line.channel_message_id:
+        reply = Reply(action.text, replaces=line.channel_message_id)
+    else:
+        reply = Reply(t._("Correction: %(text)s", text=action.text))
+    await emit(channel, chat_id, reply)
+    await group_store.correct_line(conn, line.id, action.text)
+    await store.record(conn, action.actor.agent_id, action.act, now, conversation_id=row.id, ticket_id=ticket_id,
+                       message=line.id)
+    return ActionResult(True, message_id=line.id, ticket_id=ticket_id, owner_id=handoff.agent_id)
 
 
 def _decide(current: Handoff, action: Action) -> Handoff:

@@ -92,6 +92,17 @@ class Outbox(Protocol):
         ...
 
 
+class Mirror(Protocol):
+    """The agents' group (bot/channels/telegram_group.py): what a turn or an action posts there,
+    as (chat id, payload) outbox rows of `channel`, written in the same transaction."""
+
+    channel: str
+
+    def for_turn(self, before: str, row: ConversationRow, event: Event) -> list[tuple[str, dict[str, Any]]]: ...
+
+    def for_action(self, action: Action, result: ActionResult, before: str, row: ConversationRow) -> list[tuple[str, dict[str, Any]]]: ...
+
+
 class Bus(Protocol):
     """Who hears of committed changes (the console's live updates)."""
 
@@ -131,6 +142,7 @@ class Dispatcher:
         self.files: MediaStore | None = None  # settable: where flows put files they send
         self._task: asyncio.Task[None] | None = None
         self.bus: Bus | None = None
+        self.mirror: Mirror | None = None  # the agents' Telegram group, when configured
         self._people: set[int] = set()  # conversations of the batch that involve a person
         self._idle = asyncio.Event()  # set while nothing is pending or being committed
         self._idle.set()
@@ -228,18 +240,23 @@ class Dispatcher:
             if row is None:
                 raise Refused("no such conversation")
 
-            async def emit(channel: str, chat_id: str, reply: Reply) -> int:
+            async def emit(channel: str, chat_id: str, reply: Reply | dict[str, Any]) -> int:
+                payload = reply if isinstance(reply, dict) else reply.to_payload()
                 values = {
-                    "channel": channel, "chat_id": chat_id, "conversation_id": row.id, "payload": reply.to_payload(),
+                    "channel": channel, "chat_id": chat_id, "conversation_id": row.id, "payload": payload,
                     "next_attempt_at": now, "created_at": now, **writes.claim(channel),
                 }
                 row_id: int = await conn.scalar(self._st.outbox_row, values)
                 queued.append(Queued(row_id, channel, chat_id, values["payload"], values["status"] == "sending"))
                 return row_id
 
+            before = row.mode
             result = await actions.apply(conn, row, action, now, self._company.timezone, emit)
             if action.act is actions.Act.RESOLVE and result.ok and result.ticket_id and self._company.surveys:
                 await plan_surveys(conn, self._company.surveys, result.ticket_id, now)  # §5: every service gets its return visit
+            if self.mirror is not None:
+                for chat_id, payload in self.mirror.for_action(action, result, before, row):
+                    await emit(self.mirror.channel, chat_id, payload)
             await conn.execute(self._st.save, [{
                 "b_id": row.id, "b_state": row.state, "b_slots": row.slots, "b_mode": row.mode,
                 "b_ticket_id": row.ticket_id, "b_now": now,
@@ -326,6 +343,7 @@ class Dispatcher:
 
     async def _turn(self, conn: StoreConnection, row: ConversationRow, event: Event, now: datetime, writes: _Writes, safe: bool) -> None:
         company = self._company
+        before = row.mode
         store = ConversationStore(conn, self._st, row, event.channel, now, now.astimezone(ZoneInfo(company.timezone)).year)
         hint = known_zone(event.timezone_hint)
         if hint and hint != row.timezone_hint:
@@ -353,6 +371,9 @@ class Dispatcher:
             writes.reachable.append({"b_id": row.identity_id})
             row.identity_unreachable = False
         writes.add(row, event, turn)
+        if self.mirror is not None:
+            for chat_id, payload in self.mirror.for_turn(before, row, event):
+                writes.post(self.mirror.channel, chat_id, row.id, payload)
 
 
 class _Writes:
@@ -397,6 +418,12 @@ class _Writes:
                 "channel": event.channel, "chat_id": event.chat_id, "conversation_id": row.id,
                 "payload": reply.to_payload(), "next_attempt_at": now, "created_at": now, **self.claim(event.channel),
             })
+
+    def post(self, channel: str, chat_id: str, conversation_id: int, payload: dict[str, Any]) -> None:
+        self.outbox.append({
+            "channel": channel, "chat_id": chat_id, "conversation_id": conversation_id, "payload": payload,
+            "next_attempt_at": self.now, "created_at": self.now, **self.claim(channel),
+        })
 
     def claim(self, channel: str) -> dict[str, Any]:
         if channel not in self._leases:

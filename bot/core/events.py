@@ -112,6 +112,8 @@ class Reply:
     closes_request: bool = False
     # Files sent with the text (an agent's photo): `ref` is a `media:` reference (bot/media.py).
     attachments: tuple[Attachment, ...] = ()
+    # The customer's message this answers (an agent replied to it in the agents' group): quoted where the channel can.
+    reply_to: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         # Written out: dataclasses.asdict deep-copies (~200 us for a 10-button keyboard).
@@ -123,6 +125,8 @@ class Reply:
             payload["closes_request"] = True
         if self.attachments:
             payload["attachments"] = [{"kind": a.kind, "ref": a.ref, "name": a.name, "mime": a.mime} for a in self.attachments]
+        if self.reply_to:
+            payload["reply_to"] = self.reply_to
         return payload
 
     @classmethod
@@ -135,4 +139,5 @@ class Reply:
             replaces=payload.get("replaces"),
             closes_request=payload.get("closes_request", False),
             attachments=tuple(Attachment(a["kind"], a["ref"], a.get("name"), a.get("mime")) for a in payload.get("attachments", ())),
+            reply_to=payload.get("reply_to"),
         )
