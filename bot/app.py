@@ -98,6 +98,7 @@ class Service:
         self.core.outbox = self.sender
         if self.wechat:
             self.wechat.sender = self.sender
+            self.wechat.media = self.media
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
                                media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api)

@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     wechat_account: str | None = None  # the account's own id (ToUserName, "gh_..."); None: not checked
     wechat_api_base: str = "https://api.weixin.qq.com"  # a test double in tests
     wechat_path: str = "/wechat"
+    # A template message for replies beyond WeChat's 48-hour window (the account's template id and
+    # the field its text goes in); None: such replies wait until the customer writes again.
+    wechat_template_id: str | None = None
+    wechat_template_field: str = "content"
 
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_token and self.wechat_app_id)

@@ -385,3 +385,14 @@ class WeChatToken(Base):
     app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     token: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WeChatAnswer(Base):
+    """The answer given to one WeChat push (MsgId, or an event's sender and time), shared by
+    the workers: WeChat retries a push to any of them, and the retry gets the same answer."""
+
+    __tablename__ = "wechat_answers"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    answer: Mapped[str | None] = mapped_column(Text)  # None: the first worker is still preparing it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from services.wechat_window import Window, window
 from storage.db import Store
-from storage.models import OutboxRow, WeChatToken, table_of
+from storage.models import Message, OutboxRow, WeChatToken, table_of
 
 tokens = table_of(WeChatToken)
 outbox = table_of(OutboxRow)
+messages = table_of(Message)
 MARGIN = timedelta(minutes=5)  # refreshed this long before it expires
 
 Fetch = Callable[[], Awaitable[tuple[str, int]]]  # -> (token, seconds it lives)
@@ -56,3 +58,22 @@ async def wake_waiting(engine: Store, channel: str, chat_id: str, now: datetime)
             .values(next_attempt_at=now)
         )
     return int(result.rowcount)
+
+
+async def window_of(engine: Store, conversation_id: int, chat_id: str, now: datetime) -> Window:
+    """The customer-service window of a WeChat conversation: after the customer's last message,
+    how many customer-service messages went out since (passive replies and templates do not count)."""
+    async with engine.connect() as conn:
+        last = await conn.scalar(
+            select(func.max(messages.c.created_at))
+            .where(messages.c.conversation_id == conversation_id, messages.c.direction == "in")
+        )
+        sent = 0
+        if last is not None:
+            sent = int(await conn.scalar(
+                select(func.count()).select_from(outbox).where(
+                    outbox.c.channel == "wechat", outbox.c.chat_id == chat_id, outbox.c.status == "sent",
+                    outbox.c.sent_at >= last, outbox.c.channel_message_id.like("cs:%"),
+                )
+            ) or 0)
+    return window(last, sent, now)

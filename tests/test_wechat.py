@@ -38,17 +38,17 @@ async def api() -> AsyncIterator[WeChatAPI]:
     await double.stop()
 
 
-def settings(db_url: str, api: WeChatAPI, safe: bool = True) -> Settings:
+def settings(db_url: str, api: WeChatAPI, safe: bool = True, media: Any = None) -> Settings:
     return Settings(
         database_url=db_url, port=0, telegram_bot_token=None, wechat_token=TOKEN, wechat_app_id=APP_ID,
         wechat_app_secret=SECRET, wechat_aes_key=AES_KEY if safe else None, wechat_account=ACCOUNT,
-        wechat_api_base=api.base,
+        wechat_api_base=api.base, **({"media_dir": media} if media else {}),
     )
 
 
 @pytest.fixture
-async def service(db_url: str, engine: Any, api: WeChatAPI) -> AsyncIterator[Service]:
-    running = Service(settings(db_url, api))
+async def service(db_url: str, engine: Any, api: WeChatAPI, tmp_path: Any) -> AsyncIterator[Service]:
+    running = Service(settings(db_url, api, media=tmp_path / "media"))
     await running.start()
     yield running
     await running.stop()
@@ -219,22 +219,38 @@ async def test_a_slow_turn_answers_success_and_the_replies_follow_as_messages(
     assert "1. " in sent[0]["text"]["content"]
 
 
-async def test_kinds_of_push(pusher: WeChatPusher, engine: Any) -> None:
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 60
+MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 60
+AMR = b"#!AMR\n" + b"\x3c" * 60
+
+
+async def test_kinds_of_push(service: Service, pusher: WeChatPusher, api: WeChatAPI, engine: Any) -> None:
     follower = Follower(pusher)
     assert await follower.send(MsgType="event", Event="unsubscribe") == ""  # nothing to answer
     assert await follower.send(MsgType="event", Event="VIEW", EventKey="https://example.com/") == ""
     assert await follower.send(MsgType="miniprogrampage", Title="x", MsgId=pusher.next_msg_id()) == ""
     assert await inbound(engine) == 0
     voice = await follower.send(
-        MsgType="voice", MediaId="m1", Format="amr", Recognition="我要报修", MsgId=pusher.next_msg_id()
+        MsgType="voice", MediaId=api.add_media(AMR, "audio/amr"), Format="amr", Recognition="我要报修",
+        MsgId=pusher.next_msg_id(),
     )
     assert voice
-    await follower.send(MsgType="image", PicUrl="http://127.0.0.1/p.jpg", MediaId="m2", MsgId=pusher.next_msg_id())
+    photo = api.add_media(JPEG, "image/jpeg")
+    await follower.send(MsgType="image", PicUrl="http://127.0.0.1/p.jpg", MediaId=photo, MsgId=pusher.next_msg_id())
+    await follower.send(MsgType="video", MediaId=api.add_media(MP4, "video/mp4"), ThumbMediaId="t", MsgId=pusher.next_msg_id())
+    # Not what WeChat says it is (a "photo" that is HTML), and one WeChat no longer has: WeChat's id is kept.
+    await follower.send(MsgType="image", MediaId=api.add_media(b"<html>", "image/jpeg"), MsgId=pusher.next_msg_id())
+    await follower.send(MsgType="image", MediaId="expired", MsgId=pusher.next_msg_id())
     await follower.send(MsgType="link", Title="Manual", Description="", Url="https://example.com/m", MsgId=pusher.next_msg_id())
     async with engine.connect() as conn:
-        texts = (await conn.execute(select(Message.text, Message.attachments).where(Message.direction == "in"))).all()
-    assert [row[0] for row in texts] == ["我要报修", "", "Manual\nhttps://example.com/m"]
-    assert texts[0][1][0]["kind"] == "voice" and texts[1][1][0] == {"kind": "photo", "ref": "m2", "name": None, "mime": None}
+        texts = (await conn.execute(select(Message.text, Message.attachments).where(Message.direction == "in")
+                                    .order_by(Message.id))).all()
+    assert [row[0] for row in texts] == ["我要报修", "", "", "", "", "Manual\nhttps://example.com/m"]
+    files = [row[1][0] for row in texts[:5]]
+    assert [(f["kind"], f["mime"]) for f in files[:3]] == [("voice", "audio/amr"), ("photo", "image/jpeg"), ("video", "video/mp4")]
+    # Kept in the media store like other channels' files (WeChat keeps them only 3 days).
+    assert [await service.media.read(f["ref"]) for f in files[:3]] == [AMR, JPEG, MP4]
+    assert files[3]["ref"] == "wechat:media0004" and files[4]["ref"] == "wechat:expired"
 
 
 # --- bad input: the right 4xx, never a 500, nothing stored ---------------------------
