@@ -102,6 +102,7 @@ class Service:
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
                                media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api)
+        self.console.wechat_template = bool(self.wechat and self.wechat.template)
         self.core.bus = self.bus
         self.supervisor = Supervisor()
         self.lag = LagMonitor(settings.loop_lag_warning)

@@ -17,11 +17,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from services.wechat_window import Window, window
 from storage.db import Store
-from storage.models import Message, OutboxRow, WeChatToken, table_of
+from storage.models import ChannelIdentity, Conversation, Message, OutboxRow, WeChatToken, table_of
 
 tokens = table_of(WeChatToken)
 outbox = table_of(OutboxRow)
 messages = table_of(Message)
+conversations = table_of(Conversation)
+identities = table_of(ChannelIdentity)
 MARGIN = timedelta(minutes=5)  # refreshed this long before it expires
 
 Fetch = Callable[[], Awaitable[tuple[str, int]]]  # -> (token, seconds it lives)
@@ -60,7 +62,7 @@ async def wake_waiting(engine: Store, channel: str, chat_id: str, now: datetime)
     return int(result.rowcount)
 
 
-async def window_of(engine: Store, conversation_id: int, chat_id: str, now: datetime) -> Window:
+async def window_of(engine: Store, conversation_id: int, now: datetime) -> Window:
     """The customer-service window of a WeChat conversation: after the customer's last message,
     how many customer-service messages went out since (passive replies and templates do not count)."""
     async with engine.connect() as conn:
@@ -70,9 +72,11 @@ async def window_of(engine: Store, conversation_id: int, chat_id: str, now: date
         )
         sent = 0
         if last is not None:
+            chat_id = select(identities.c.chat_id).join(conversations, conversations.c.identity_id == identities.c.id)
             sent = int(await conn.scalar(
                 select(func.count()).select_from(outbox).where(
-                    outbox.c.channel == "wechat", outbox.c.chat_id == chat_id, outbox.c.status == "sent",
+                    outbox.c.channel == "wechat", outbox.c.status == "sent",
+                    outbox.c.chat_id == chat_id.where(conversations.c.id == conversation_id).scalar_subquery(),
                     outbox.c.sent_at >= last, outbox.c.channel_message_id.like("cs:%"),
                 )
             ) or 0)

@@ -29,6 +29,7 @@ from aiohttp import BodyPartReader, web
 from bot.channels.telegram import BotAPI
 from bot.company import Company
 from bot.console import auth
+from bot.console import wechat as wechat_notes
 from bot.console.bus import LocalBus
 from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
@@ -45,6 +46,7 @@ from storage.agents import AgentExists, AgentInfo
 from storage.db import Store
 from storage.models import utcnow
 from storage.products import customer_file
+from storage.wechat import window_of
 
 log = logging.getLogger(__name__)
 TYPING_SHOWN = 6.0  # seconds "X is typing" stays after their last keystroke report
@@ -114,6 +116,7 @@ class Console:
         self._streams: set[asyncio.Task[Any]] = set()
         self._watch: asyncio.Task[None] | None = None
         self.breach_check_every = 30.0  # seconds
+        self.wechat_template = False  # WeChat: replies beyond the window go as a template message
 
     async def _end_streams(self, _app: web.Application) -> None:
         """At shutdown: end the live streams (they would otherwise hold the server open)."""
@@ -222,7 +225,8 @@ class Console:
             "_": t._, "t": t, "agent": agent, "csrf": request.get(CSRF, ""), "now": self.clock(),
             "when": lambda value: t.datetime(value, "short") if value else "",
             "may": (lambda permission: allowed(agent.role, Permission(permission))) if agent else (lambda _p: False),
-            "languages": locale_names(), **values,
+            "languages": locale_names(), "why_waiting": lambda error: wechat_notes.why_waiting(t, error),
+            "as_template": t._(wechat_notes.AS_TEMPLATE), **values,
         }
 
     # --- log-in --------------------------------------------------------------------------
@@ -360,7 +364,16 @@ class Console:
             typing=self._typists(info.id, agent.id),
             suggested=ranked[0].agent_id if ranked else None,
             ownership_claims=await views.pending_ownership_claims(self.engine, info.customer_id),
+            wechat=await self._wechat(agent, info),
         ))
+
+    async def _wechat(self, agent: AgentInfo, info: views.ConversationInfo) -> wechat_notes.WindowNotice | None:
+        """A WeChat customer's window, for the agent before they write."""
+        if info.channel != "wechat":
+            return None
+        now = self.clock()
+        window = await window_of(self.engine, info.id, now)
+        return wechat_notes.notice(Translator(agent.locale, agent.timezone), window, now, self.wechat_template)
 
     def _viewers(self, conversation_id: int, me: int) -> list[str]:
         return [name for agent_id, name in self.viewers.get(conversation_id, {}).items() if agent_id != me]
@@ -383,6 +396,7 @@ class Console:
         return aiohttp_jinja2.render_template("_transcript.html", request, self._context(
             request, c=info, lines=await views.transcript(self.engine, info.id), delivery=DELIVERY,
             viewers=self._viewers(info.id, agent.id), typing=self._typists(info.id, agent.id),
+            wechat=await self._wechat(agent, info),
         ))
 
     async def act(self, request: web.Request) -> web.StreamResponse:
