@@ -491,40 +491,41 @@ class WeChat:
             return SUCCESS
 
     async def _first(self, key: str, fields: dict[str, str], deadline: float) -> str:
-        """Across workers: the first to claim the push answers it; a copy on another
-        worker gets that answer (or `success` when it is not ready in time)."""
-        if not await self._book.claim(key):
-            loop = asyncio.get_running_loop()
-            return await self._book.wait(key, deadline - loop.time()) or SUCCESS
-        answer = await self._turn(fields, deadline)
+        """Across workers: the core processes a push once; a copy on another worker
+        gets the answer recorded there (or `success` when it is not ready in time)."""
+        answer, fresh = await self._turn(fields, deadline)
+        if not fresh:
+            return await self._book.wait(key, deadline - asyncio.get_running_loop().time()) or SUCCESS
         # Written while WeChat reads the answer: a retry comes only after its 5 s.
         task = asyncio.create_task(self._book.record(key, answer))
         self._recording.add(task)
         task.add_done_callback(self._recording.discard)
         return answer
 
-    async def _turn(self, fields: dict[str, str], deadline: float) -> str:
+    async def _turn(self, fields: dict[str, str], deadline: float) -> tuple[str, bool]:
+        """The passive reply (or `success`), and whether the core took the push as new."""
         openid = fields["FromUserName"]
         event = to_event(fields, await self._language(openid))
         if event is None:
-            return SUCCESS
+            return SUCCESS, True
         texts = self._passive.setdefault(openid, []) if openid not in self._passive else None
         handled = asyncio.ensure_future(self._handle(event))
+        fresh = True  # (a turn too slow to tell is taken as new: its replies follow as messages)
         try:
             async with asyncio.timeout_at(deadline):
-                await asyncio.shield(handled)
+                fresh = await asyncio.shield(handled)
         except TimeoutError:
             log.warning("WeChat turn slower than %.1f s: the replies go as customer-service messages", self._budget)
         finally:
             if texts is not None and self._passive.get(openid) is texts:
                 del self._passive[openid]
         if not texts:
-            return SUCCESS
+            return SUCCESS, fresh
         reply = TextReply(source=fields.get("ToUserName", ""), target=openid, content=xml_safe("\n\n".join(texts)))
         rendered: str = reply.render()
-        return rendered
+        return rendered, fresh
 
-    async def _handle(self, event: Event) -> None:
+    async def _handle(self, event: Event) -> bool:
         event = await self._keep_media(event)
         if event.chat_id in self._closed:
             # They wrote: the 48-hour window is open again, so what waited may go now.
@@ -532,9 +533,10 @@ class WeChat:
             await wake_waiting(self._engine, CHANNEL, event.chat_id, utcnow())
             if self.sender:
                 self.sender.unblock(CHANNEL, event.chat_id)
-        await self.core.handle(event)
+        fresh = await self.core.handle_delivery(event)
         if self.sender:
             await self.sender.drained(CHANNEL, event.chat_id)
+        return fresh
 
     async def _keep_media(self, event: Event) -> Event:
         """The customer's image, voice or video fetched from WeChat (which keeps it 3 days) into

@@ -139,6 +139,12 @@ class Dispatcher:
         `StoreUnavailable` when the store failed and nothing was committed."""
         await self._enqueue(event)
 
+    async def handle_delivery(self, event: Event) -> bool:
+        """`handle`, saying whether the event was new: False for a delivery already
+        processed (a channel's retry, dropped by the receipts)."""
+        fresh: bool = await self._enqueue(event)
+        return fresh
+
     async def act(self, action: Action) -> ActionResult:
         """Apply an agent's action; returns once it is committed (or refused, with the reason)."""
         result: ActionResult = await self._enqueue(action)
@@ -245,7 +251,8 @@ class Dispatcher:
 
     async def _commit(self, batch: list[_Item], safe: bool = False) -> None:
         try:
-            queued, identities = await self._transaction([item.event for item in batch if isinstance(item.event, Event)], safe)
+            queued, identities, fresh = await self._transaction(
+                [item.event for item in batch if isinstance(item.event, Event)], safe)
         except Exception as error:
             if is_store_failure(error):
                 # The store, not the turn: no apology, no one-by-one retry; the channels
@@ -270,14 +277,16 @@ class Dispatcher:
         self._identities.update(identities)
         for item in batch:
             if not item.done.done():
-                item.done.set_result(None)
+                item.done.set_result(id(item.event) in fresh)
         if queued and self.outbox:
             self.outbox.queued(queued)
         if self.bus and self._people:
             self.bus.changed(self._people)
             self._people = set()
 
-    async def _transaction(self, events: list[Event], safe: bool) -> tuple[list[Queued], dict[tuple[str, str], tuple[int, int]]]:
+    async def _transaction(
+        self, events: list[Event], safe: bool,
+    ) -> tuple[list[Queued], dict[tuple[str, str], tuple[int, int]], set[int]]:
         now = self._clock()
         async with self._engine.begin() as conn:
             self._people = set()
@@ -298,7 +307,7 @@ class Dispatcher:
                 row = rows[known[(event.channel, event.user_id)][1]]
                 await self._turn(conn, row, event, now, writes, safe)
             queued = await writes.flush(conn, self._st)
-        return queued, identities
+        return queued, identities, {id(event) for event in fresh}
 
     async def _deduplicate(self, conn: StoreConnection, events: list[Event], now: datetime) -> list[Event]:
         keyed = {(e.channel, e.delivery_id) for e in events if e.delivery_id is not None}
