@@ -165,6 +165,8 @@ class Service:
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
         self.supervisor.start("outbox", self.sender.run)
+        if self.wechat:
+            await self.wechat.warm_up()
         if is_sqlite(self.settings.database_url):
             self.supervisor.start("checkpoints", lambda: checkpoints(self.settings.database_url, engine=self.engine))
         policy = self.settings.retention_policy()

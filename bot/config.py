@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # the field its text goes in); None: such replies wait until the customer writes again.
     wechat_template_id: str | None = None
     wechat_template_field: str = "content"
+    # Choices as WeChat's menu message (an account WeChat lets send them; each is a customer-service
+    # message, counted against the window) instead of a numbered list in the passive reply.
+    wechat_menu_messages: bool = False
 
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_token and self.wechat_app_id)

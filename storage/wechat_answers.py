@@ -82,7 +82,8 @@ class AnswerBook:
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         rows = [{"key": key, "answer": answer, "created_at": now} for key, answer in sorted(recorded.items())]
         async with self._engine.begin() as conn:
-            await conn.execute(dialect.insert(answers).values(rows).on_conflict_do_nothing())
+            # One statement, many parameter sets: compiled once (a multi-row VALUES is compiled anew for each size).
+            await conn.execute(dialect.insert(answers).on_conflict_do_nothing(), rows)
             if now - self._swept > KEPT:
                 self._swept = now
                 await conn.execute(delete(answers).where(answers.c.created_at < now - KEPT))

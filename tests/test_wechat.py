@@ -16,15 +16,15 @@ from sqlalchemy import func, select
 from wechatpy.replies import TextReply
 
 from bot.app import Service
-from bot.channels.wechat import parse_xml, render, sign, xml_safe
+from bot.channels.wechat import parse_xml, render, sign, to_event, xml_safe
 from bot.channels.wechat_menu import menu
 from bot.config import Settings
-from bot.core.events import Choice, Reply
+from bot.core.events import Choice, Kind, Reply
 from bot.i18n import Translator
 from handlers.complaint import CATEGORIES, COMPLAINT
 from handlers.menu import ENTRIES, GREETING
 from handlers.repair import REPAIR
-from storage.models import Message, Ticket
+from storage.models import Conversation, Message, Ticket
 from tests.wechat_server import ACCOUNT, AES_KEY, APP_ID, SECRET, TOKEN, Answer, WeChatAPI, WeChatPusher, xml
 
 LANGUAGES = {"zh_Hans": "zh_CN", "zh_Hant": "zh_TW", "en": "en"}
@@ -382,3 +382,36 @@ async def _outbox(engine: Any) -> list[tuple[str, str | None]]:
 
     async with engine.connect() as conn:
         return [tuple(row) for row in (await conn.execute(select(OutboxRow.status, OutboxRow.error).order_by(OutboxRow.id))).all()]
+
+
+async def test_choices_as_wechats_menu_message_where_the_account_may_send_it(
+    db_url: str, engine: Any, api: WeChatAPI, tmp_path: Any,
+) -> None:
+    running = Service(settings(db_url, api, media=tmp_path / "media").model_copy(update={"wechat_menu_messages": True}))
+    await running.start()
+    pusher = WeChatPusher(f"http://127.0.0.1:{running.port}/wechat", api=api)
+    try:
+        t = Translator("zh_Hans", "Asia/Shanghai")
+        follower = Follower(pusher)
+        assert await follower.say("/start") == ""  # a menu message is a customer-service message, not the passive reply
+        (menu_message,) = await api.wait_sent(1)
+        assert menu_message["msgtype"] == "msgmenu" and t._(GREETING) in menu_message["msgmenu"]["head_content"]
+        items = {item["content"]: item["id"] for item in menu_message["msgmenu"]["list"]}
+        label = t._(ENTRIES["repair"])
+        # The tap comes back as a text push carrying the item's id.
+        assert await follower.send(MsgType="text", Content=label, bizmsgmenuid=items[label], MsgId=pusher.next_msg_id()) == ""
+        second = (await api.wait_sent(2))[1]
+        assert second["msgtype"] == "msgmenu" and t._(REPAIR.slot("product_line").prompt) in second["msgmenu"]["head_content"]
+        async with engine.connect() as conn:
+            state = await conn.scalar(select(Conversation.state))
+        assert state and "repair" in state
+    finally:
+        await pusher.close()
+        await running.stop()
+
+
+def test_a_tap_on_a_menu_message_is_the_choice_it_offered() -> None:
+    fields = {"ToUserName": ACCOUNT, "FromUserName": "o1", "CreateTime": "1", "MsgType": "text",
+              "Content": "满意", "MsgId": "5", "bizmsgmenuid": "survey:5"}
+    event = to_event(fields)
+    assert event is not None and (event.kind, event.choice) == (Kind.CHOICE, "survey:5")

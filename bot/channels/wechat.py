@@ -41,7 +41,7 @@ from wechatpy.utils import WeChatSigner
 
 from bot.config import Settings
 from bot.core.dispatcher import Dispatcher
-from bot.core.events import Attachment, Event, Kind, Reply
+from bot.core.events import Attachment, Choice, Event, Kind, Reply
 from bot.core.language import from_language_code, from_text
 from bot.media import MediaStore
 from bot.outbox import NotConnected, Temporary, Uncertain, Unreachable
@@ -182,6 +182,8 @@ def to_event(fields: dict[str, str], language: str | None = None) -> Event | Non
         "language_hint": language or (None if from_text(text) else "zh_CN"),
     }
     if msg_type == "text":
+        if fields.get("bizmsgmenuid"):  # a tap on an item of a menu message: the choice's id
+            return Event(kind=Kind.CHOICE, choice=fields["bizmsgmenuid"][:64], text=text, **base)
         if text.startswith("/") and len(text) > 1:
             return Event(kind=Kind.COMMAND, command=text[1:].split(maxsplit=1)[0].lower()[:32], text=text, **base)
         return Event(kind=Kind.TEXT, text=text, **base)
@@ -312,6 +314,15 @@ class API:
         )
         return f"cs:{data.get('msgid') or ''}"  # "cs:": counts against the window's cap
 
+    async def send_menu(self, openid: str, head: str, choices: tuple[Choice, ...]) -> str:
+        """WeChat's menu message: the text, then the choices as items the customer taps
+        (the tap comes back as a text push with `bizmsgmenuid`, the choice's id)."""
+        body = {"touser": openid, "msgtype": "msgmenu", "msgmenu": {
+            "head_content": head, "list": [{"id": c.id, "content": c.label} for c in choices], "tail_content": "",
+        }}
+        data = await self.call("/cgi-bin/message/custom/send", json=body)
+        return f"cs:{data.get('msgid') or ''}"
+
     async def send_media(self, openid: str, kind: str, media_id: str) -> str:
         """A customer-service image (or voice, video) message with uploaded media."""
         data = await self.call(
@@ -375,7 +386,7 @@ class WeChat:
         self, core: Dispatcher, api: API, engine: Store, *, token: str, app_id: str, aes_key: str | None = None,
         account: str | None = None, path: str = "/wechat", passive_budget: float = PASSIVE_BUDGET,
         clock: Callable[[], float] = time.time, template_id: str | None = None, template_field: str = "content",
-        media_max_bytes: int = 10 * 1024 * 1024,
+        media_max_bytes: int = 10 * 1024 * 1024, menu_messages: bool = False,
     ) -> None:
         self.core = core
         self.api = api
@@ -390,6 +401,7 @@ class WeChat:
         self.media: MediaStore | None = None  # set by the app: where customers' files are kept
         self._media_max = media_max_bytes
         self.template = (template_id, template_field) if template_id else None
+        self.menu_messages = menu_messages  # choices as WeChat's menu message, else a numbered list
         self._book = AnswerBook(engine)
         self._recording: set[asyncio.Task[None]] = set()
         self._closed: set[str] = set()  # chats whose replies wait for the window to open again
@@ -404,8 +416,16 @@ class WeChat:
             core, api, engine, token=settings.wechat_token or "", app_id=settings.wechat_app_id or "",
             aes_key=settings.wechat_aes_key, account=settings.wechat_account, path=settings.wechat_path,
             template_id=settings.wechat_template_id, template_field=settings.wechat_template_field,
-            media_max_bytes=settings.media_max_bytes,
+            media_max_bytes=settings.media_max_bytes, menu_messages=settings.wechat_menu_messages,
         )
+
+    async def warm_up(self) -> None:
+        """The access token before the first push needs it (not inside a customer's 5 seconds)."""
+        try:
+            async with asyncio.timeout(3.0):
+                await self.api.token()
+        except Exception:  # the first push tries again
+            log.warning("WeChat access token not fetched at start", exc_info=True)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get(self.path, self.verify), web.post(self.path, self.push)]
@@ -579,6 +599,8 @@ class WeChat:
     async def deliver(self, chat_id: str, reply: Reply, row_id: int) -> str | None:
         text = render(reply)
         texts = self._passive.get(chat_id)
+        if self.menu_messages and reply.choices and not reply.attachments:
+            return await self._send_menu(chat_id, reply, texts)
         if texts is not None and not reply.attachments and len("\n\n".join([*texts, text]).encode()) <= MAX_TEXT:
             texts.append(text)
             return f"passive:{row_id}"
@@ -594,6 +616,23 @@ class WeChat:
                 return await self.api.send_template(chat_id, self.template[0], self.template[1], _cut(text, MAX_TEMPLATE))
             self._closed.add(chat_id)  # the row waits, with WeChat's reason as its error
             raise
+
+    async def _send_menu(self, chat_id: str, reply: Reply, texts: list[str] | None) -> str:
+        """A reply with choices as a menu message (a customer-service message: no passive reply can
+        carry one). What this turn had put in the passive reply goes first, in the menu's text."""
+        head = "\n\n".join([*(texts or []), reply.text])
+        try:
+            sent = await self.api.send_menu(chat_id, _cut(head), reply.choices)
+        except OutsideWindow:
+            if self.template:
+                return await self.api.send_template(chat_id, self.template[0], self.template[1],
+                                                    _cut(render(Reply(head, reply.choices)), MAX_TEMPLATE))
+            self._closed.add(chat_id)
+            raise
+        if texts is not None:  # they went in the menu's text: the passive reply is `success` now
+            texts.clear()
+            self._passive.pop(chat_id, None)
+        return sent
 
     async def _send_files(self, chat_id: str, caption: str, attachments: tuple[Attachment, ...]) -> str:
         """An agent's photo (or video): uploaded to WeChat, then sent as a customer-service message;
