@@ -45,9 +45,10 @@ from storage.models import utcnow
 from storage.turns import (
     ConversationRow,
     ConversationStore,
+    NewIdentity,
     Statements,
     accept_receipts,
-    find_or_create_identity,
+    find_or_create_identities,
     load_conversations,
     outbox,
 )
@@ -291,15 +292,15 @@ class Dispatcher:
         async with self._engine.begin() as conn:
             self._people = set()
             fresh = await self._deduplicate(conn, events, now)
-            identities = {}
+            wanted: dict[tuple[str, str], NewIdentity] = {}
             for event in fresh:
                 key = (event.channel, event.user_id)
-                if key not in self._identities and key not in identities:
-                    identities[key] = await find_or_create_identity(
-                        conn, self._st, channel=event.channel, external_id=event.user_id, chat_id=event.chat_id,
-                        locale=normalize_locale(detect(event.language_hint, event.text)),
-                        display_name=event.display_name, now=now,
+                if key not in self._identities and key not in wanted:
+                    wanted[key] = NewIdentity(
+                        event.channel, event.user_id, event.chat_id,
+                        normalize_locale(detect(event.language_hint, event.text)), event.display_name,
                     )
+            identities = await find_or_create_identities(conn, self._st, list(wanted.values()), now)
             known = {**self._identities, **identities}
             rows = await load_conversations(conn, self._st, [known[(e.channel, e.user_id)][1] for e in fresh])
             writes = _Writes(now, self.outbox)
