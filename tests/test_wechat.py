@@ -9,6 +9,7 @@ import re
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +25,8 @@ from bot.i18n import Translator
 from handlers.complaint import CATEGORIES, COMPLAINT
 from handlers.menu import ENTRIES, GREETING
 from handlers.repair import REPAIR
-from storage.models import Conversation, Message, Ticket
+from storage.models import ChannelIdentity, Conversation, Customer, Message, Ticket
+from tests.test_flow_warranty import PHONE, register
 from tests.wechat_server import ACCOUNT, AES_KEY, APP_ID, SECRET, TOKEN, Answer, WeChatAPI, WeChatPusher, xml
 
 LANGUAGES = {"zh_Hans": "zh_CN", "zh_Hant": "zh_TW", "en": "en"}
@@ -228,6 +230,7 @@ async def test_kinds_of_push(service: Service, pusher: WeChatPusher, api: WeChat
     follower = Follower(pusher)
     assert await follower.send(MsgType="event", Event="unsubscribe") == ""  # nothing to answer
     assert await follower.send(MsgType="event", Event="VIEW", EventKey="https://example.com/") == ""
+    assert await follower.send(MsgType="event", Event="LOCATION", Latitude="31.2", Longitude="121.4", Precision="30") == ""
     assert await follower.send(MsgType="miniprogrampage", Title="x", MsgId=pusher.next_msg_id()) == ""
     assert await inbound(engine) == 0
     voice = await follower.send(
@@ -415,3 +418,33 @@ def test_a_tap_on_a_menu_message_is_the_choice_it_offered() -> None:
               "Content": "满意", "MsgId": "5", "bizmsgmenuid": "survey:5"}
     event = to_event(fields)
     assert event is not None and (event.kind, event.choice) == (Kind.CHOICE, "survey:5")
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+async def test_check_the_warranty(pusher: WeChatPusher, api: WeChatAPI, engine: Any, language: str) -> None:
+    api.languages["oCustomer_0001"] = LANGUAGES[language]
+    t = Translator(language, "Asia/Shanghai")
+    await register(engine, "HA2403000123", "household_ac", "KFR-35GW", date.today() - timedelta(days=400))
+    follower = Follower(pusher)
+    await follower.say("/start")
+    await follower.send(MsgType="event", Event="CLICK", EventKey="menu:warranty")
+    await follower.say("HA2403000123")  # asked for the phone given at purchase: WeChat shares no contact, it is typed
+    answer = await follower.say(PHONE)
+    assert t._("An on-site visit is free. Please have the invoice and the warranty card ready for the engineer.") in answer
+    assert t._("%(parts)s: covered for life", parts=t._("spare parts (free replacement)")) in answer
+    async with engine.connect() as conn:
+        ticket = (await conn.execute(select(Ticket.kind, Ticket.locale, Ticket.serial))).one()
+    assert tuple(ticket) == ("warranty", language, "HA2403000123")  # a person confirms the typed phone (issue 9)
+
+
+async def test_without_a_language_from_wechat_the_text_decides_then_simplified_chinese(
+    pusher: WeChatPusher, api: WeChatAPI, engine: Any,
+) -> None:
+    api.languages |= {"oWrites_en": "xx", "oWrites_digit": "xx", "oWrites_ru": "xx"}  # no language we know
+    await Follower(pusher, "oWrites_en").say("Hello, my air conditioner is leaking water")
+    await Follower(pusher, "oWrites_ru").say("Здравствуйте, кондиционер течёт")
+    await Follower(pusher, "oWrites_digit").say("1")
+    async with engine.connect() as conn:
+        rows = dict((await conn.execute(select(ChannelIdentity.external_id, Customer.locale)
+                                        .join(Customer, Customer.id == ChannelIdentity.customer_id))).all())
+    assert rows == {"oWrites_en": "en", "oWrites_ru": "ru", "oWrites_digit": "zh_Hans"}

@@ -64,6 +64,7 @@ MAX_TEMPLATE = 600  # bytes of the text put in a template message's field
 MEDIA_ID = "wechat:"  # a customer's file we could not fetch: WeChat's media id
 OUTBOUND_KINDS = {"photo": "image", "video": "video"}  # our attachment kind -> WeChat's message type
 ANSWERS_KEPT = 10_000  # answers remembered for retries
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Characters XML 1.0 does not allow; a reply containing one would not parse.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -178,8 +179,8 @@ def to_event(fields: dict[str, str], language: str | None = None) -> Event | Non
     base: dict[str, Any] = {
         "channel": CHANNEL, "user_id": openid, "chat_id": openid, "delivery_id": delivery_key(fields),
         "message_id": fields.get("MsgId") or None, "numbered_choices": True,
-        # The user-info language, else the script of the text, else Simplified Chinese.
-        "language_hint": language or (None if from_text(text) else "zh_CN"),
+        # The user-info language, else the text, else Simplified Chinese.
+        "language_hint": language or text_hint(text),
     }
     if msg_type == "text":
         if fields.get("bizmsgmenuid"):  # a tap on an item of a menu message: the choice's id
@@ -193,7 +194,7 @@ def to_event(fields: dict[str, str], language: str | None = None) -> Event | Non
         voice = (Attachment("voice", fields.get("MediaId", ""), mime=fields.get("Format") or None),)
         recognised = fields.get("Recognition", "").strip()
         if recognised:  # what WeChat heard is read like typed text
-            base["language_hint"] = language or (None if from_text(recognised) else "zh_CN")
+            base["language_hint"] = language or text_hint(recognised)
             return Event(kind=Kind.TEXT, text=recognised, attachments=voice, **base)
         return Event(kind=Kind.MEDIA, attachments=voice, **base)
     if msg_type in ("video", "shortvideo"):
@@ -219,6 +220,15 @@ def to_event(fields: dict[str, str], language: str | None = None) -> Event | Non
     if not msg_type:
         raise Rejected(400, "no MsgType")
     return None  # a kind WeChat added later: acknowledged, not answered
+
+
+def text_hint(text: str) -> str | None:
+    """The language hint of a text when WeChat gave none: None where its script tells the core
+    (Chinese, Cyrillic, Georgian); English for words in Latin letters (on WeChat rather English
+    than pinyin); else (digits, a single word such as a command) Simplified Chinese."""
+    if from_text(text):
+        return None
+    return "en" if len(_LATIN_WORD.findall(text)) >= 2 else "zh_CN"
 
 
 def render(reply: Reply) -> str:
