@@ -121,6 +121,7 @@ class WeChatAPI:
         self.templates: list[dict[str, Any]] = []
         self.languages: dict[str, str] = {}
         self.tokens_issued = 0
+        self.token_gate: asyncio.Event | None = None
         self.valid_tokens: set[str] = set()
         self.arrived = asyncio.Event()
         self.errcode = 0  # what customer-service sends answer
@@ -157,6 +158,8 @@ class WeChatAPI:
     async def token(self, request: web.Request) -> web.Response:
         if request.query.get("appid") != APP_ID or request.query.get("secret") != SECRET:
             return web.json_response({"errcode": 40013, "errmsg": "invalid appid"})
+        if self.token_gate is not None:  # a slow WeChat: the token comes when the test opens the gate
+            await self.token_gate.wait()
         self.tokens_issued += 1
         token = f"token-{self.tokens_issued}"
         self.valid_tokens = {token}  # a new token invalidates the old one, as on WeChat

@@ -1,4 +1,5 @@
-"""wechat_answers: the answer to a WeChat push, shared by the workers for WeChat's retries (issue 15)
+"""wechat_answers: the answer to a WeChat push, shared by the workers for WeChat's retries;
+wechat_tokens.refreshing_until: the lease of the worker fetching a new access token (issue 15)
 
 Revision ID: 0013
 Revises: 0008
@@ -24,8 +25,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", name=op.f("pk_wechat_answers")),
     )
     op.create_index(op.f("ix_wechat_answers_created_at"), "wechat_answers", ["created_at"], unique=False)
+    with op.batch_alter_table("wechat_tokens") as batch:
+        batch.add_column(sa.Column("refreshing_until", storage.models.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("wechat_tokens") as batch:
+        batch.drop_column("refreshing_until")
     op.drop_index(op.f("ix_wechat_answers_created_at"), table_name="wechat_answers")
     op.drop_table("wechat_answers")
