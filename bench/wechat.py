@@ -4,21 +4,27 @@
     .venv/bin/python -m bench.wechat --customers 50 --rounds 10
 
 The real Service (store on a fresh migrated SQLite file, the core, the outbox
-sender, the WeChat endpoint) and the API double of tests/wechat_server.py run
-in this process; each follower pushes its messages one after another (signed,
-AES-encrypted, as WeChat does), all followers at once. Measured per push: from
-sending the request to having the decrypted passive reply.
+sender, the WeChat endpoint) runs in this process; WeChat's side (the pushes,
+signed and AES-encrypted as WeChat sends them) and WeChat's API (the double of
+tests/wechat_server.py: token, user info) each run in a process of their own,
+as they are other machines in production. Each follower pushes its messages one
+after another, all followers at once. Measured per push: from sending the
+request to having the decrypted passive reply; and the service's CPU time per
+push (what the machine's other load does not change).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from bot.app import Service
 from bot.config import Settings
@@ -46,7 +52,7 @@ async def follower(
             empty.append(number)
 
 
-Result = tuple[list[float], list[int], int, float, list[float]]
+Result = tuple[list[float], list[int], int, float, list[float], float]
 
 
 def wechat_side(url: str, customers: int, rounds: int) -> Result:
@@ -56,18 +62,36 @@ def wechat_side(url: str, customers: int, rounds: int) -> Result:
         empty: list[int] = []
         firsts: list[float] = []
         try:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             await asyncio.gather(*(follower(pusher, n, rounds, timings, empty, firsts) for n in range(customers)))
-            return timings, empty, pusher.attempts, time.perf_counter() - started, firsts
+            return timings, empty, pusher.attempts, time.perf_counter() - started, firsts, time.process_time() - cpu
         finally:
             await pusher.close()
 
     return asyncio.run(run())
 
 
+def api_side(pipe: Any) -> None:
+    """WeChat's API double in a process of its own: sends its port, then (asked) how many
+    customer-service messages it got."""
+
+    async def run() -> None:
+        api = WeChatAPI()
+        await api.start()
+        pipe.send(api.port)
+        await asyncio.to_thread(pipe.recv)
+        pipe.send(len(api.sent))
+        await api.stop()
+
+    asyncio.run(run())
+
+
 async def main(url: str, customers: int, rounds: int) -> None:
+    ours, theirs = multiprocessing.Pipe()
+    api_process = multiprocessing.Process(target=api_side, args=(theirs,), daemon=True)
+    api_process.start()
     api = WeChatAPI()
-    await api.start()
+    api.port = await asyncio.to_thread(ours.recv)
     if True:
         service = Service(Settings(
             database_url=url, port=0, telegram_bot_token=None, wechat_token=TOKEN, wechat_app_id=APP_ID,
@@ -77,21 +101,27 @@ async def main(url: str, customers: int, rounds: int) -> None:
         try:
             # WeChat's side runs in a process of its own: its crypto and HTTP client are not ours to pay.
             with ProcessPoolExecutor(1) as pool:
-                timings, empty, attempts, elapsed, firsts = await asyncio.get_running_loop().run_in_executor(
+                cpu = time.process_time()
+                timings, empty, attempts, elapsed, firsts, their_cpu = await asyncio.get_running_loop().run_in_executor(
                     pool, wechat_side, f"http://127.0.0.1:{service.port}/wechat", customers, rounds,
                 )
+                cpu = time.process_time() - cpu
         finally:
             await service.stop()
-            await api.stop()
+            ours.send("stop")
+            sent = await asyncio.to_thread(ours.recv)
+            api_process.join(10)
     timings.sort()
     q = statistics.quantiles(timings, n=100)
     print(f"{customers} followers x {rounds} pushes = {len(timings)} pushes in {elapsed:.1f} s "
           f"({len(timings) / elapsed:.0f}/s); {attempts - len(timings)} retries")
     print(f"passive reply: p50 {q[49] * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, "
           f"max {timings[-1] * 1000:.0f} ms; without a passive reply: {len(empty)}; "
-          f"customer-service messages: {len(api.sent)}")
+          f"customer-service messages: {sent}")
     print(f"first contact (user-info lookup, new customer): max {max(firsts) * 1000:.0f} ms; "
           f"later pushes: p99 {statistics.quantiles(sorted(set(timings) - set(firsts)), n=100)[98] * 1000:.0f} ms")
+    print(f"service CPU: {cpu:.1f} s, {cpu / len(timings) * 1000:.1f} ms a push; "
+          f"WeChat's side: {their_cpu:.1f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

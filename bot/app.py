@@ -118,10 +118,12 @@ class Service:
         self.core.outbox = self.sender
         if self.wechat:
             self.wechat.sender = self.sender
+            self.wechat.media = self.media
         self.web.on_connect = lambda visitor: self.sender.unblock(self.web.channel, visitor)
         self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
                                media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api, clock=clock)
         self.console.report_thresholds = report_jobs.thresholds()
+        self.console.wechat_template = bool(self.wechat and self.wechat.template)
         self.core.bus = self.bus
         self.jobs = JobRunner(self.engine, self.core, timezone=settings.company_timezone, lease=settings.jobs_lease,
                               poll=settings.jobs_poll, clock=clock)
@@ -192,6 +194,8 @@ class Service:
         self.supervisor.start("outbox", self.sender.run)
         await report_jobs.ensure_scheduled(self.engine, self.clock())  # the weekly report, the daily early warning
         self.supervisor.start("jobs", self.jobs.run)
+        if self.wechat:
+            await self.wechat.warm_up()
         if is_sqlite(self.settings.database_url):
             self.supervisor.start("checkpoints", lambda: checkpoints(self.settings.database_url, engine=self.engine))
         policy = self.settings.retention_policy()

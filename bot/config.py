@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     wechat_account: str | None = None  # the account's own id (ToUserName, "gh_..."); None: not checked
     wechat_api_base: str = "https://api.weixin.qq.com"  # a test double in tests
     wechat_path: str = "/wechat"
+    # A template message for replies beyond WeChat's 48-hour window (the account's template id and
+    # the field its text goes in); None: such replies wait until the customer writes again.
+    wechat_template_id: str | None = None
+    wechat_template_field: str = "content"
+    # Choices as WeChat's menu message (an account WeChat lets send them; each is a customer-service
+    # message, counted against the window) instead of a numbered list in the passive reply.
+    wechat_menu_messages: bool = False
 
     # Early warning (domain.md §6): a fault recurring on one model more often than this within
     # a month / a quarter / a year is flagged on the reports page and alerts supervisors.

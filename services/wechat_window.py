@@ -1,8 +1,14 @@
 """WeChat's customer-service window: when the account may still write to a customer.
 
-The customer-service message API takes messages only within 48 hours after the
-customer's last message, and only so many in that time (WeChat refuses more with
-45015 / 45047). Agents are shown what is left before they write.
+WeChat's rules for customer-service messages of an Official Account (since
+12 June 2023): after the customer sends a message, 5 messages within 48 hours;
+the quota does not add up, each message of theirs starts it again. Source:
+https://developers.weixin.qq.com/doc/offiaccount/Customer_Service/Customer_Service_Messages.html
+("用户发送消息 | 5条 | 48小时"; before 2023 it was 20). A passive reply (the answer
+to the push itself) is not a customer-service message and does not count.
+WeChat refuses more with 45015 (too late) or 45047 (too many). Agents are
+shown what is left before they write; beyond it a template message (where
+configured) or the message waits until the customer writes again.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 WINDOW = timedelta(hours=48)
-CAP = 20  # customer-service messages per customer message, as WeChat counts them
+CAP = 5  # customer-service messages per customer message (WeChat, see above)
+WAITING = "wechat-window"  # how an outbox row that waits for the window starts its error
 
 
 class Closed(StrEnum):

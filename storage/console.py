@@ -101,6 +101,7 @@ class Line:
     ticket_id: int | None
     delivery: str | None  # pending | sending | sent | failed | uncertain (outbox status)
     error: str | None
+    sent_as: str | None = None  # the channel's id of what was sent (WeChat: "template:..." beyond the window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +150,7 @@ async def transcript(engine: Store, conversation_id: int, limit: int = 500) -> l
         select(
             messages.c.id, messages.c.author, agents.c.name.label("agent"), messages.c.internal, messages.c.text,
             messages.c.attachments, messages.c.created_at, messages.c.ticket_id,
-            outbox.c.status.label("delivery"), outbox.c.error,
+            outbox.c.status.label("delivery"), outbox.c.error, outbox.c.channel_message_id.label("sent_as"),
         )
         .outerjoin(agents, agents.c.id == messages.c.agent_id)
         .outerjoin(outbox, outbox.c.id == messages.c.outbox_id)

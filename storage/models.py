@@ -550,3 +550,15 @@ class TelegramLinkCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refreshing_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a worker is fetching a new one
+
+
+class WeChatAnswer(Base):
+    """The answer given to one WeChat push (MsgId, or an event's sender and time), shared by
+    the workers: WeChat retries a push to any of them, and the retry gets the same answer."""
+
+    __tablename__ = "wechat_answers"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    answer: Mapped[str | None] = mapped_column(Text)  # None: the first worker is still preparing it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -108,6 +108,11 @@ class Statements:
                 updated_at=bindparam("b_now"),
             )
         )
+        # First contacts of a batch, many at once (find_or_create_identities).
+        self.new_customers = insert(customers).returning(customers.c.id, sort_by_parameter_order=True)
+        self.new_identities = insert_ignore(dialect, identities).returning(
+            identities.c.id, identities.c.channel, identities.c.external_id)
+        self.new_conversations = insert(conversations).returning(conversations.c.id, sort_by_parameter_order=True)
         self.reachable = update(identities).where(identities.c.id == bindparam("b_id")).values(unreachable_at=None)
         self.messages = insert(messages)
         self.outbox = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
@@ -158,6 +163,61 @@ async def find_or_create_identity(
         .returning(conversations.c.id)
     )
     return customer_id, conversation_id
+
+
+@dataclass(frozen=True, slots=True)
+class NewIdentity:
+    """A channel identity a batch needs (created on first contact)."""
+
+    channel: str
+    external_id: str
+    chat_id: str
+    locale: str
+    display_name: str | None
+
+
+async def find_or_create_identities(
+    conn: StoreConnection, st: Statements, wanted: list[NewIdentity], now: datetime,
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """`find_or_create_identity` for a whole batch: the new ones with three statements (each
+    with many parameter sets) instead of three a customer: a burst of first contacts (a
+    campaign, a QR code on a poster) holds the store for less time."""
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    missing = []
+    for want in wanted:
+        row = (await conn.execute(st.find_identity, {"channel": want.channel, "external_id": want.external_id})).first()
+        if row:
+            found[(want.channel, want.external_id)] = (row[0], row[1])
+        else:
+            missing.append(want)
+    if len(missing) < 2:
+        for want in missing:
+            found[(want.channel, want.external_id)] = await find_or_create_identity(
+                conn, st, channel=want.channel, external_id=want.external_id, chat_id=want.chat_id,
+                locale=want.locale, display_name=want.display_name, now=now)
+        return found
+    customer_ids = [row[0] for row in await conn.execute(st.new_customers, [
+        {"display_name": w.display_name, "locale": w.locale, "locale_chosen": False, "created_at": now} for w in missing
+    ])]
+    created = {(row[1], row[2]): row[0] for row in await conn.execute(st.new_identities, [
+        {"customer_id": c, "chat_id": w.chat_id, "created_at": now, "channel": w.channel, "external_id": w.external_id}
+        for w, c in zip(missing, customer_ids, strict=True)
+    ])}
+    fresh = [(w, c, created[(w.channel, w.external_id)]) for w, c in zip(missing, customer_ids, strict=True)
+             if (w.channel, w.external_id) in created]
+    for want, customer_id in zip(missing, customer_ids, strict=True):
+        if (want.channel, want.external_id) not in created:  # another process created it first (PostgreSQL only)
+            await conn.execute(customers.delete().where(customers.c.id == customer_id))
+            row = (await conn.execute(st.find_identity, {"channel": want.channel, "external_id": want.external_id})).one()
+            found[(want.channel, want.external_id)] = (row[0], row[1])
+    if fresh:
+        conversation_ids = [row[0] for row in await conn.execute(st.new_conversations, [
+            {"customer_id": c, "identity_id": i, "state": "", "slots": {}, "mode": "bot", "version": 0, "updated_at": now}
+            for _w, c, i in fresh
+        ])]
+        for (want, customer_id, _i), conversation_id in zip(fresh, conversation_ids, strict=True):
+            found[(want.channel, want.external_id)] = (customer_id, conversation_id)
+    return found
 
 
 async def load_conversations(conn: StoreConnection, st: Statements, ids: list[int]) -> dict[int, ConversationRow]:

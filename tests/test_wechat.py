@@ -9,6 +9,7 @@ import re
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -16,15 +17,16 @@ from sqlalchemy import func, select
 from wechatpy.replies import TextReply
 
 from bot.app import Service
-from bot.channels.wechat import parse_xml, render, sign, xml_safe
+from bot.channels.wechat import parse_xml, render, sign, to_event, xml_safe
 from bot.channels.wechat_menu import menu
 from bot.config import Settings
-from bot.core.events import Choice, Reply
+from bot.core.events import Choice, Kind, Reply
 from bot.i18n import Translator
 from handlers.complaint import CATEGORIES, COMPLAINT
 from handlers.menu import ENTRIES, GREETING
 from handlers.repair import REPAIR
-from storage.models import Message, Ticket
+from storage.models import ChannelIdentity, Conversation, Customer, Message, Ticket
+from tests.test_flow_warranty import PHONE, register
 from tests.wechat_server import ACCOUNT, AES_KEY, APP_ID, SECRET, TOKEN, Answer, WeChatAPI, WeChatPusher, xml
 
 LANGUAGES = {"zh_Hans": "zh_CN", "zh_Hant": "zh_TW", "en": "en"}
@@ -38,17 +40,17 @@ async def api() -> AsyncIterator[WeChatAPI]:
     await double.stop()
 
 
-def settings(db_url: str, api: WeChatAPI, safe: bool = True) -> Settings:
+def settings(db_url: str, api: WeChatAPI, safe: bool = True, media: Any = None) -> Settings:
     return Settings(
         database_url=db_url, port=0, telegram_bot_token=None, wechat_token=TOKEN, wechat_app_id=APP_ID,
         wechat_app_secret=SECRET, wechat_aes_key=AES_KEY if safe else None, wechat_account=ACCOUNT,
-        wechat_api_base=api.base,
+        wechat_api_base=api.base, **({"media_dir": media} if media else {}),
     )
 
 
 @pytest.fixture
-async def service(db_url: str, engine: Any, api: WeChatAPI) -> AsyncIterator[Service]:
-    running = Service(settings(db_url, api))
+async def service(db_url: str, engine: Any, api: WeChatAPI, tmp_path: Any) -> AsyncIterator[Service]:
+    running = Service(settings(db_url, api, media=tmp_path / "media"))
     await running.start()
     yield running
     await running.stop()
@@ -220,22 +222,39 @@ async def test_a_slow_turn_answers_success_and_the_replies_follow_as_messages(
     assert "1. " in sent[0]["text"]["content"]
 
 
-async def test_kinds_of_push(pusher: WeChatPusher, engine: Any) -> None:
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 60
+MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 60
+AMR = b"#!AMR\n" + b"\x3c" * 60
+
+
+async def test_kinds_of_push(service: Service, pusher: WeChatPusher, api: WeChatAPI, engine: Any) -> None:
     follower = Follower(pusher)
     assert await follower.send(MsgType="event", Event="unsubscribe") == ""  # nothing to answer
     assert await follower.send(MsgType="event", Event="VIEW", EventKey="https://example.com/") == ""
+    assert await follower.send(MsgType="event", Event="LOCATION", Latitude="31.2", Longitude="121.4", Precision="30") == ""
     assert await follower.send(MsgType="miniprogrampage", Title="x", MsgId=pusher.next_msg_id()) == ""
     assert await inbound(engine) == 0
     voice = await follower.send(
-        MsgType="voice", MediaId="m1", Format="amr", Recognition="我要报修", MsgId=pusher.next_msg_id()
+        MsgType="voice", MediaId=api.add_media(AMR, "audio/amr"), Format="amr", Recognition="我要报修",
+        MsgId=pusher.next_msg_id(),
     )
     assert voice
-    await follower.send(MsgType="image", PicUrl="http://127.0.0.1/p.jpg", MediaId="m2", MsgId=pusher.next_msg_id())
+    photo = api.add_media(JPEG, "image/jpeg")
+    await follower.send(MsgType="image", PicUrl="http://127.0.0.1/p.jpg", MediaId=photo, MsgId=pusher.next_msg_id())
+    await follower.send(MsgType="video", MediaId=api.add_media(MP4, "video/mp4"), ThumbMediaId="t", MsgId=pusher.next_msg_id())
+    # Not what WeChat says it is (a "photo" that is HTML), and one WeChat no longer has: WeChat's id is kept.
+    await follower.send(MsgType="image", MediaId=api.add_media(b"<html>", "image/jpeg"), MsgId=pusher.next_msg_id())
+    await follower.send(MsgType="image", MediaId="expired", MsgId=pusher.next_msg_id())
     await follower.send(MsgType="link", Title="Manual", Description="", Url="https://example.com/m", MsgId=pusher.next_msg_id())
     async with engine.connect() as conn:
-        texts = (await conn.execute(select(Message.text, Message.attachments).where(Message.direction == "in"))).all()
-    assert [row[0] for row in texts] == ["我要报修", "", "Manual\nhttps://example.com/m"]
-    assert texts[0][1][0]["kind"] == "voice" and texts[1][1][0] == {"kind": "photo", "ref": "m2", "name": None, "mime": None}
+        texts = (await conn.execute(select(Message.text, Message.attachments).where(Message.direction == "in")
+                                    .order_by(Message.id))).all()
+    assert [row[0] for row in texts] == ["我要报修", "", "", "", "", "Manual\nhttps://example.com/m"]
+    files = [row[1][0] for row in texts[:5]]
+    assert [(f["kind"], f["mime"]) for f in files[:3]] == [("voice", "audio/amr"), ("photo", "image/jpeg"), ("video", "video/mp4")]
+    # Kept in the media store like other channels' files (WeChat keeps them only 3 days).
+    assert [await service.media.read(f["ref"]) for f in files[:3]] == [AMR, JPEG, MP4]
+    assert files[3]["ref"] == "wechat:media0004" and files[4]["ref"] == "wechat:expired"
 
 
 # --- bad input: the right 4xx, never a 500, nothing stored ---------------------------
@@ -367,3 +386,66 @@ async def _outbox(engine: Any) -> list[tuple[str, str | None]]:
 
     async with engine.connect() as conn:
         return [tuple(row) for row in (await conn.execute(select(OutboxRow.status, OutboxRow.error).order_by(OutboxRow.id))).all()]
+
+
+async def test_choices_as_wechats_menu_message_where_the_account_may_send_it(
+    db_url: str, engine: Any, api: WeChatAPI, tmp_path: Any,
+) -> None:
+    running = Service(settings(db_url, api, media=tmp_path / "media").model_copy(update={"wechat_menu_messages": True}))
+    await running.start()
+    pusher = WeChatPusher(f"http://127.0.0.1:{running.port}/wechat", api=api)
+    try:
+        t = Translator("zh_Hans", "Asia/Shanghai")
+        follower = Follower(pusher)
+        assert await follower.say("/start") == ""  # a menu message is a customer-service message, not the passive reply
+        (menu_message,) = await api.wait_sent(1)
+        assert menu_message["msgtype"] == "msgmenu" and t._(GREETING) in menu_message["msgmenu"]["head_content"]
+        items = {item["content"]: item["id"] for item in menu_message["msgmenu"]["list"]}
+        label = t._(ENTRIES["repair"])
+        # The tap comes back as a text push carrying the item's id.
+        assert await follower.send(MsgType="text", Content=label, bizmsgmenuid=items[label], MsgId=pusher.next_msg_id()) == ""
+        second = (await api.wait_sent(2))[1]
+        assert second["msgtype"] == "msgmenu" and t._(REPAIR.slot("product_line").prompt) in second["msgmenu"]["head_content"]
+        async with engine.connect() as conn:
+            state = await conn.scalar(select(Conversation.state))
+        assert state and "repair" in state
+    finally:
+        await pusher.close()
+        await running.stop()
+
+
+def test_a_tap_on_a_menu_message_is_the_choice_it_offered() -> None:
+    fields = {"ToUserName": ACCOUNT, "FromUserName": "o1", "CreateTime": "1", "MsgType": "text",
+              "Content": "满意", "MsgId": "5", "bizmsgmenuid": "survey:5"}
+    event = to_event(fields)
+    assert event is not None and (event.kind, event.choice) == (Kind.CHOICE, "survey:5")
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+async def test_check_the_warranty(pusher: WeChatPusher, api: WeChatAPI, engine: Any, language: str) -> None:
+    api.languages["oCustomer_0001"] = LANGUAGES[language]
+    t = Translator(language, "Asia/Shanghai")
+    await register(engine, "HA2403000123", "household_ac", "KFR-35GW", date.today() - timedelta(days=400))
+    follower = Follower(pusher)
+    await follower.say("/start")
+    await follower.send(MsgType="event", Event="CLICK", EventKey="menu:warranty")
+    await follower.say("HA2403000123")  # asked for the phone given at purchase: WeChat shares no contact, it is typed
+    answer = await follower.say(PHONE)
+    assert t._("An on-site visit is free. Please have the invoice and the warranty card ready for the engineer.") in answer
+    assert t._("%(parts)s: covered for life", parts=t._("spare parts (free replacement)")) in answer
+    async with engine.connect() as conn:
+        ticket = (await conn.execute(select(Ticket.kind, Ticket.locale, Ticket.serial))).one()
+    assert tuple(ticket) == ("warranty", language, "HA2403000123")  # a person confirms the typed phone (issue 9)
+
+
+async def test_without_a_language_from_wechat_the_text_decides_then_simplified_chinese(
+    pusher: WeChatPusher, api: WeChatAPI, engine: Any,
+) -> None:
+    api.languages |= {"oWrites_en": "xx", "oWrites_digit": "xx", "oWrites_ru": "xx"}  # no language we know
+    await Follower(pusher, "oWrites_en").say("Hello, my air conditioner is leaking water")
+    await Follower(pusher, "oWrites_ru").say("Здравствуйте, кондиционер течёт")
+    await Follower(pusher, "oWrites_digit").say("1")
+    async with engine.connect() as conn:
+        rows = dict((await conn.execute(select(ChannelIdentity.external_id, Customer.locale)
+                                        .join(Customer, Customer.id == ChannelIdentity.customer_id))).all())
+    assert rows == {"oWrites_en": "en", "oWrites_ru": "ru", "oWrites_digit": "zh_Hans"}

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from bot.channels.wechat import API
 from bot.outbox import Temporary
@@ -65,3 +66,22 @@ async def test_a_refused_token_is_replaced_once(engine: Any, double: WeChatAPI) 
     finally:
         await first.close()
         await second.close()
+
+
+async def test_the_store_is_not_held_while_a_token_is_fetched(engine: Any, double: WeChatAPI) -> None:
+    """A slow token call must not stop the process's turns (on SQLite one connection serves them all)."""
+    double.token_gate = asyncio.Event()
+    worker, other = API(double.base, APP_ID, SECRET, engine, Clock()), API(double.base, APP_ID, SECRET, engine, Clock())
+    try:
+        fetching = asyncio.create_task(worker.token())
+        waiting = asyncio.create_task(other.token())  # waits for the first one's token, fetches none itself
+        await asyncio.sleep(0.2)
+        async with asyncio.timeout(2.0):  # a write meanwhile is not held up by the HTTP call
+            async with engine.begin() as conn:
+                await conn.execute(text("UPDATE wechat_tokens SET app_id = app_id"))
+        assert not fetching.done()
+        double.token_gate.set()
+        assert await fetching == await waiting == "token-1" and double.tokens_issued == 1
+    finally:
+        await worker.close()
+        await other.close()

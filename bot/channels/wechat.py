@@ -25,6 +25,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from xml.etree.ElementTree import ParseError
@@ -40,12 +41,17 @@ from wechatpy.utils import WeChatSigner
 
 from bot.config import Settings
 from bot.core.dispatcher import Dispatcher
-from bot.core.events import Attachment, Event, Kind, Reply
+from bot.core.events import Attachment, Choice, Event, Kind, Reply
 from bot.core.language import from_language_code, from_text
+from bot.media import MediaStore
 from bot.outbox import NotConnected, Temporary, Uncertain, Unreachable
+from services.media import Rejected as MediaRejected
+from services.media import check_upload
+from services.wechat_window import WAITING
 from storage.db import Store
 from storage.models import utcnow
 from storage.wechat import MARGIN, shared_token, wake_waiting
+from storage.wechat_answers import AnswerBook
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +60,11 @@ MAX_BODY = 64 * 1024  # bytes of one push
 MAX_SKEW = 300  # seconds a push's timestamp may differ from our clock
 PASSIVE_BUDGET = 4.5  # seconds; WeChat gives up after 5
 MAX_TEXT = 2000  # bytes of one text message (WeChat allows 2048)
+MAX_TEMPLATE = 600  # bytes of the text put in a template message's field
+MEDIA_ID = "wechat:"  # a customer's file we could not fetch: WeChat's media id
+OUTBOUND_KINDS = {"photo": "image", "video": "video"}  # our attachment kind -> WeChat's message type
 ANSWERS_KEPT = 10_000  # answers remembered for retries
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Characters XML 1.0 does not allow; a reply containing one would not parse.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -72,7 +82,10 @@ class Rejected(Exception):
 class OutsideWindow(NotConnected):
     """WeChat refuses customer-service messages: more than 48 h since the customer
     wrote, or the cap of messages in that window reached. The reply waits (its row
-    says why) until the customer writes again."""
+    says why, starting with WAITING) until the customer writes again."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{WAITING}: {detail}")
 
 
 class Sender(Protocol):
@@ -166,10 +179,12 @@ def to_event(fields: dict[str, str], language: str | None = None) -> Event | Non
     base: dict[str, Any] = {
         "channel": CHANNEL, "user_id": openid, "chat_id": openid, "delivery_id": delivery_key(fields),
         "message_id": fields.get("MsgId") or None, "numbered_choices": True,
-        # The user-info language, else the script of the text, else Simplified Chinese.
-        "language_hint": language or (None if from_text(text) else "zh_CN"),
+        # The user-info language, else the text, else Simplified Chinese.
+        "language_hint": language or text_hint(text),
     }
     if msg_type == "text":
+        if fields.get("bizmsgmenuid"):  # a tap on an item of a menu message: the choice's id
+            return Event(kind=Kind.CHOICE, choice=fields["bizmsgmenuid"][:64], text=text, **base)
         if text.startswith("/") and len(text) > 1:
             return Event(kind=Kind.COMMAND, command=text[1:].split(maxsplit=1)[0].lower()[:32], text=text, **base)
         return Event(kind=Kind.TEXT, text=text, **base)
@@ -179,7 +194,7 @@ def to_event(fields: dict[str, str], language: str | None = None) -> Event | Non
         voice = (Attachment("voice", fields.get("MediaId", ""), mime=fields.get("Format") or None),)
         recognised = fields.get("Recognition", "").strip()
         if recognised:  # what WeChat heard is read like typed text
-            base["language_hint"] = language or (None if from_text(recognised) else "zh_CN")
+            base["language_hint"] = language or text_hint(recognised)
             return Event(kind=Kind.TEXT, text=recognised, attachments=voice, **base)
         return Event(kind=Kind.MEDIA, attachments=voice, **base)
     if msg_type in ("video", "shortvideo"):
@@ -205,6 +220,15 @@ def to_event(fields: dict[str, str], language: str | None = None) -> Event | Non
     if not msg_type:
         raise Rejected(400, "no MsgType")
     return None  # a kind WeChat added later: acknowledged, not answered
+
+
+def text_hint(text: str) -> str | None:
+    """The language hint of a text when WeChat gave none: None where its script tells the core
+    (Chinese, Cyrillic, Georgian); English for words in Latin letters (on WeChat rather English
+    than pinyin); else (digits, a single word such as a command) Simplified Chinese."""
+    if from_text(text):
+        return None
+    return "en" if len(_LATIN_WORD.findall(text)) >= 2 else "zh_CN"
 
 
 def render(reply: Reply) -> str:
@@ -298,7 +322,57 @@ class API:
         data = await self.call(
             "/cgi-bin/message/custom/send", json={"touser": openid, "msgtype": "text", "text": {"content": text}}
         )
-        return str(data.get("msgid") or "cs")
+        return f"cs:{data.get('msgid') or ''}"  # "cs:": counts against the window's cap
+
+    async def send_menu(self, openid: str, head: str, choices: tuple[Choice, ...]) -> str:
+        """WeChat's menu message: the text, then the choices as items the customer taps
+        (the tap comes back as a text push with `bizmsgmenuid`, the choice's id)."""
+        body = {"touser": openid, "msgtype": "msgmenu", "msgmenu": {
+            "head_content": head, "list": [{"id": c.id, "content": c.label} for c in choices], "tail_content": "",
+        }}
+        data = await self.call("/cgi-bin/message/custom/send", json=body)
+        return f"cs:{data.get('msgid') or ''}"
+
+    async def send_media(self, openid: str, kind: str, media_id: str) -> str:
+        """A customer-service image (or voice, video) message with uploaded media."""
+        data = await self.call(
+            "/cgi-bin/message/custom/send", json={"touser": openid, "msgtype": kind, kind: {"media_id": media_id}}
+        )
+        return f"cs:{data.get('msgid') or ''}"
+
+    async def send_template(self, openid: str, template_id: str, field: str, text: str) -> str:
+        """A template message: WeChat delivers it outside the customer-service window."""
+        body = {"touser": openid, "template_id": template_id, "data": {field: {"value": text}}}
+        data = await self.call("/cgi-bin/message/template/send", json=body)
+        return f"template:{data.get('msgid') or ''}"
+
+    async def upload(self, kind: str, data: bytes, filename: str) -> str:
+        """Temporary media for a message (WeChat keeps it 3 days): its media_id."""
+        token = await self.token()
+        form = aiohttp.FormData()
+        form.add_field("media", data, filename=filename)
+        try:
+            async with self._http().post(self.base + "/cgi-bin/media/upload", params={"access_token": token, "type": kind},
+                                         data=form) as response:
+                answer: dict[str, Any] = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise Temporary(f"upload: {error}") from error
+        if "media_id" not in answer:
+            raise Temporary(f"upload: {answer.get('errcode')} {answer.get('errmsg')}")
+        return str(answer["media_id"])
+
+    async def download(self, media_id: str, limit: int) -> bytes | None:
+        """A customer's image, voice or video from WeChat's media API; None if WeChat has none
+        (an error answer comes as JSON) or it is larger than `limit` bytes."""
+        token = await self.token()
+        async with self._http().get(self.base + "/cgi-bin/media/get",
+                                    params={"access_token": token, "media_id": media_id}) as response:
+            if response.status != 200 or response.content_type in ("application/json", "text/plain"):
+                return None
+            if (response.content_length or 0) > limit:
+                return None
+            data = await response.content.read(limit + 1)
+        return data if len(data) <= limit else None
 
     async def create_menu(self, body: dict[str, Any]) -> None:
         await self.call("/cgi-bin/menu/create", json=body)
@@ -321,7 +395,8 @@ class WeChat:
     def __init__(
         self, core: Dispatcher, api: API, engine: Store, *, token: str, app_id: str, aes_key: str | None = None,
         account: str | None = None, path: str = "/wechat", passive_budget: float = PASSIVE_BUDGET,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, template_id: str | None = None, template_field: str = "content",
+        media_max_bytes: int = 10 * 1024 * 1024, menu_messages: bool = False,
     ) -> None:
         self.core = core
         self.api = api
@@ -333,6 +408,12 @@ class WeChat:
         self._replay = ReplayGuard(clock)
         self.sender: Sender | None = None  # set by the app
         self._engine = engine
+        self.media: MediaStore | None = None  # set by the app: where customers' files are kept
+        self._media_max = media_max_bytes
+        self.template = (template_id, template_field) if template_id else None
+        self.menu_messages = menu_messages  # choices as WeChat's menu message, else a numbered list
+        self._book = AnswerBook(engine)
+        self._recording: set[asyncio.Task[None]] = set()
         self._closed: set[str] = set()  # chats whose replies wait for the window to open again
         self._passive: dict[str, list[str]] = {}  # chat -> texts collected for the open request
         self._answers: OrderedDict[str, asyncio.Future[str]] = OrderedDict()
@@ -344,7 +425,17 @@ class WeChat:
         return cls(
             core, api, engine, token=settings.wechat_token or "", app_id=settings.wechat_app_id or "",
             aes_key=settings.wechat_aes_key, account=settings.wechat_account, path=settings.wechat_path,
+            template_id=settings.wechat_template_id, template_field=settings.wechat_template_field,
+            media_max_bytes=settings.media_max_bytes, menu_messages=settings.wechat_menu_messages,
         )
+
+    async def warm_up(self) -> None:
+        """The access token before the first push needs it (not inside a customer's 5 seconds)."""
+        try:
+            async with asyncio.timeout(3.0):
+                await self.api.token()
+        except Exception:  # the first push tries again
+            log.warning("WeChat access token not fetched at start", exc_info=True)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [web.get(self.path, self.verify), web.post(self.path, self.push)]
@@ -377,6 +468,7 @@ class WeChat:
             return web.Response(status=refused.status, text=str(refused))  # not customer-facing
 
     async def _push(self, request: web.Request) -> web.Response:
+        deadline = asyncio.get_running_loop().time() + self._budget  # WeChat's clock starts now
         if (request.content_length or 0) > MAX_BODY:
             raise Rejected(413, "too large")
         body = await request.content.read(MAX_BODY + 1)
@@ -394,7 +486,7 @@ class WeChat:
         if not _OPENID.match(openid):
             raise Rejected(400, "bad FromUserName")
         key = delivery_key(fields)
-        answer = await self._answer(key, fields)
+        answer = await self._answer(key, fields, deadline)
         if answer == SUCCESS or self._crypto is None:
             return web.Response(text=answer, content_type="application/xml" if answer != SUCCESS else "text/plain")
         encrypted = self._crypto.encrypt_message(answer, nonce, str(int(self._clock())))
@@ -415,51 +507,87 @@ class WeChat:
             raise Rejected(400, "cannot decrypt") from None
         return parse_xml(inner)
 
-    async def _answer(self, key: str, fields: dict[str, str]) -> str:
+    async def _answer(self, key: str, fields: dict[str, str], deadline: float) -> str:
         """The reply XML (or `success`) for this push; a retry gets the first answer."""
         known = self._answers.get(key)
         if known is None:
-            known = self._answers[key] = asyncio.ensure_future(self._turn(fields))
+            known = self._answers[key] = asyncio.ensure_future(self._first(key, fields, deadline))
             while len(self._answers) > ANSWERS_KEPT:
                 self._answers.popitem(last=False)
         try:
-            async with asyncio.timeout(self._budget + 0.3):
+            async with asyncio.timeout_at(deadline + 0.3):
                 return await asyncio.shield(known)
         except TimeoutError:
             return SUCCESS
 
-    async def _turn(self, fields: dict[str, str]) -> str:
-        started = asyncio.get_running_loop().time()
+    async def _first(self, key: str, fields: dict[str, str], deadline: float) -> str:
+        """Across workers: the core processes a push once; a copy on another worker
+        gets the answer recorded there (or `success` when it is not ready in time)."""
+        answer, fresh = await self._turn(fields, deadline)
+        if not fresh:
+            return await self._book.wait(key, deadline - asyncio.get_running_loop().time()) or SUCCESS
+        # Written while WeChat reads the answer: a retry comes only after its 5 s.
+        task = asyncio.create_task(self._book.record(key, answer))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+        return answer
+
+    async def _turn(self, fields: dict[str, str], deadline: float) -> tuple[str, bool]:
+        """The passive reply (or `success`), and whether the core took the push as new."""
         openid = fields["FromUserName"]
         event = to_event(fields, await self._language(openid))
         if event is None:
-            return SUCCESS
+            return SUCCESS, True
         texts = self._passive.setdefault(openid, []) if openid not in self._passive else None
         handled = asyncio.ensure_future(self._handle(event))
+        fresh = True  # (a turn too slow to tell is taken as new: its replies follow as messages)
         try:
-            async with asyncio.timeout(self._budget - (asyncio.get_running_loop().time() - started)):
-                await asyncio.shield(handled)
+            async with asyncio.timeout_at(deadline):
+                fresh = await asyncio.shield(handled)
         except TimeoutError:
             log.warning("WeChat turn slower than %.1f s: the replies go as customer-service messages", self._budget)
         finally:
             if texts is not None and self._passive.get(openid) is texts:
                 del self._passive[openid]
         if not texts:
-            return SUCCESS
+            return SUCCESS, fresh
         reply = TextReply(source=fields.get("ToUserName", ""), target=openid, content=xml_safe("\n\n".join(texts)))
         rendered: str = reply.render()
-        return rendered
+        return rendered, fresh
 
-    async def _handle(self, event: Event) -> None:
+    async def _handle(self, event: Event) -> bool:
+        event = await self._keep_media(event)
         if event.chat_id in self._closed:
             # They wrote: the 48-hour window is open again, so what waited may go now.
             self._closed.discard(event.chat_id)
             await wake_waiting(self._engine, CHANNEL, event.chat_id, utcnow())
             if self.sender:
                 self.sender.unblock(CHANNEL, event.chat_id)
-        await self.core.handle(event)
+        fresh = await self.core.handle_delivery(event)
         if self.sender:
             await self.sender.drained(CHANNEL, event.chat_id)
+        return fresh
+
+    async def _keep_media(self, event: Event) -> Event:
+        """The customer's image, voice or video fetched from WeChat (which keeps it 3 days) into
+        the media store, like other channels' files; kept as WeChat's media id when that fails."""
+        if not event.attachments or self.media is None:
+            return event
+        kept = []
+        for attachment in event.attachments:
+            try:
+                async with asyncio.timeout(2.0):
+                    data = await self.api.download(attachment.ref, self._media_max)
+            except Exception:
+                log.info("a WeChat file could not be fetched", exc_info=True)
+                data = None
+            accepted = inbound_media(attachment.kind, data) if data else None
+            if data is None or accepted is None:
+                kept.append(replace(attachment, ref=MEDIA_ID + attachment.ref))
+                continue
+            ref = await self.media.save(data, accepted[1])
+            kept.append(replace(attachment, ref=ref, mime=accepted[0]))
+        return replace(event, attachments=tuple(kept))
 
     async def _language(self, openid: str) -> str | None:
         """The language set in the customer's WeChat (asked once per customer and process)."""
@@ -481,18 +609,69 @@ class WeChat:
     async def deliver(self, chat_id: str, reply: Reply, row_id: int) -> str | None:
         text = render(reply)
         texts = self._passive.get(chat_id)
-        if texts is not None and len("\n\n".join([*texts, text]).encode()) <= MAX_TEXT:
+        if self.menu_messages and reply.choices and not reply.attachments:
+            return await self._send_menu(chat_id, reply, texts)
+        if texts is not None and not reply.attachments and len("\n\n".join([*texts, text]).encode()) <= MAX_TEXT:
             texts.append(text)
             return f"passive:{row_id}"
         if texts is not None:
             del self._passive[chat_id]  # full: the rest follows in order as messages
         try:
+            if reply.attachments:
+                return await self._send_files(chat_id, text, reply.attachments)
             return await self.api.send_text(chat_id, _cut(text))
         except OutsideWindow:
+            if self.template and text:
+                # Beyond the window WeChat takes only a template message (configured per account).
+                return await self.api.send_template(chat_id, self.template[0], self.template[1], _cut(text, MAX_TEMPLATE))
             self._closed.add(chat_id)  # the row waits, with WeChat's reason as its error
             raise
 
+    async def _send_menu(self, chat_id: str, reply: Reply, texts: list[str] | None) -> str:
+        """A reply with choices as a menu message (a customer-service message: no passive reply can
+        carry one). What this turn had put in the passive reply goes first, in the menu's text."""
+        head = "\n\n".join([*(texts or []), reply.text])
+        try:
+            sent = await self.api.send_menu(chat_id, _cut(head), reply.choices)
+        except OutsideWindow:
+            if self.template:
+                return await self.api.send_template(chat_id, self.template[0], self.template[1],
+                                                    _cut(render(Reply(head, reply.choices)), MAX_TEMPLATE))
+            self._closed.add(chat_id)
+            raise
+        if texts is not None:  # they went in the menu's text: the passive reply is `success` now
+            texts.clear()
+            self._passive.pop(chat_id, None)
+        return sent
 
-def _cut(text: str) -> str:
+    async def _send_files(self, chat_id: str, caption: str, attachments: tuple[Attachment, ...]) -> str:
+        """An agent's photo (or video): uploaded to WeChat, then sent as a customer-service message;
+        the caption first. WeChat's customer-service messages carry no documents."""
+        sent = ""
+        if caption:
+            sent = await self.api.send_text(chat_id, _cut(caption))
+        for attachment in attachments:
+            kind = OUTBOUND_KINDS.get(attachment.kind)
+            data = await self.media.read(attachment.ref) if self.media and kind else None
+            if kind is None or data is None:
+                raise ValueError(f"WeChat cannot carry this file ({attachment.kind})")
+            media_id = await self.api.upload(kind, data, attachment.name or f"file.{attachment.ref.rsplit('.', 1)[-1]}")
+            sent = await self.api.send_media(chat_id, kind, media_id)
+        return sent
+
+
+def _cut(text: str, limit: int = MAX_TEXT) -> str:
     data = text.encode()
-    return text if len(data) <= MAX_TEXT else data[:MAX_TEXT].decode(errors="ignore")
+    return text if len(data) <= limit else data[:limit].decode(errors="ignore")
+
+
+def inbound_media(kind: str, data: bytes) -> tuple[str, str] | None:
+    """(mime, extension) of a file a customer sent, read from its first bytes; None if it is
+    not what WeChat says it is. Voice is AMR (or Speex) audio, which the upload check does not know."""
+    if kind == "voice":
+        return ("audio/amr", "amr") if data.startswith(b"#!AMR") else None
+    try:
+        accepted = check_upload(data[:16], len(data))
+    except MediaRejected:
+        return None
+    return (accepted.mime, accepted.extension) if accepted.kind.value == kind else None

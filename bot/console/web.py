@@ -30,6 +30,7 @@ from bot.channels.telegram import BotAPI
 from bot.company import Company
 from bot.console import auth, reports
 from bot.console import visits as visit_desk
+from bot.console import wechat as wechat_notes
 from bot.console.bus import LocalBus
 from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
@@ -50,6 +51,7 @@ from storage.db import Store
 from storage.jobs import dead_jobs
 from storage.models import utcnow
 from storage.products import customer_file
+from storage.wechat import window_of
 
 log = logging.getLogger(__name__)
 TYPING_SHOWN = 6.0  # seconds "X is typing" stays after their last keystroke report
@@ -121,6 +123,7 @@ class Console:
         self.breach_check_every = 30.0  # seconds
         self.report_thresholds = dict(reports.DEFAULT_THRESHOLDS)  # early warning (settings: EARLY_WARNING_*)
         self.report_cache = reports.ReportCache()
+        self.wechat_template = False  # WeChat: replies beyond the window go as a template message
 
     async def _end_streams(self, _app: web.Application) -> None:
         """At shutdown: end the live streams (they would otherwise hold the server open)."""
@@ -235,7 +238,8 @@ class Console:
             "_": t._, "t": t, "agent": agent, "csrf": request.get(CSRF, ""), "now": self.clock(),
             "when": lambda value: t.datetime(value, "short") if value else "",
             "may": (lambda permission: allowed(agent.role, Permission(permission))) if agent else (lambda _p: False),
-            "languages": locale_names(), **values,
+            "languages": locale_names(), "why_waiting": lambda error: wechat_notes.why_waiting(t, error),
+            "as_template": t._(wechat_notes.AS_TEMPLATE), **values,
         }
 
     # --- log-in --------------------------------------------------------------------------
@@ -384,6 +388,7 @@ class Console:
             channels=await customer_channels(self.engine, info.customer_id),
             **await visit_desk.desk(self.engine, self.company, info.id, Translator(agent.locale, agent.timezone),
                                     self.clock()),
+            wechat=await self._wechat(agent, info),
         ))
 
     async def visit_action(self, request: web.Request) -> web.StreamResponse:
@@ -394,6 +399,14 @@ class Console:
         problem = await visit_desk.act(self.engine, self.company, info.id, request.match_info["what"],
                                        await request.post(), t, self.clock())
         return self._answer(request, info.id, problem is None, problem or "")
+
+    async def _wechat(self, agent: AgentInfo, info: views.ConversationInfo) -> wechat_notes.WindowNotice | None:
+        """A WeChat customer's window, for the agent before they write."""
+        if info.channel != "wechat":
+            return None
+        now = self.clock()
+        window = await window_of(self.engine, info.id, now)
+        return wechat_notes.notice(Translator(agent.locale, agent.timezone), window, now, self.wechat_template)
 
     def _viewers(self, conversation_id: int, me: int) -> list[str]:
         return [name for agent_id, name in self.viewers.get(conversation_id, {}).items() if agent_id != me]
@@ -416,6 +429,7 @@ class Console:
         return aiohttp_jinja2.render_template("_transcript.html", request, self._context(
             request, c=info, lines=await views.transcript(self.engine, info.id), delivery=DELIVERY,
             viewers=self._viewers(info.id, agent.id), typing=self._typists(info.id, agent.id),
+            wechat=await self._wechat(agent, info),
         ))
 
     async def act(self, request: web.Request) -> web.StreamResponse:

@@ -46,9 +46,10 @@ from storage.surveys import plan_surveys
 from storage.turns import (
     ConversationRow,
     ConversationStore,
+    NewIdentity,
     Statements,
     accept_receipts,
-    find_or_create_identity,
+    find_or_create_identities,
     load_conversations,
 )
 
@@ -151,6 +152,12 @@ class Dispatcher:
         """Process `event`; returns when its turn is committed. Raises
         `StoreUnavailable` when the store failed and nothing was committed."""
         await self._enqueue(event)
+
+    async def handle_delivery(self, event: Event) -> bool:
+        """`handle`, saying whether the event was new: False for a delivery already
+        processed (a channel's retry, dropped by the receipts)."""
+        fresh: bool = await self._enqueue(event)
+        return fresh
 
     async def act(self, action: Action) -> ActionResult:
         """Apply an agent's action; returns once it is committed (or refused, with the reason)."""
@@ -265,7 +272,8 @@ class Dispatcher:
 
     async def _commit(self, batch: list[_Item], safe: bool = False) -> None:
         try:
-            queued, identities = await self._transaction([item.event for item in batch if isinstance(item.event, Event)], safe)
+            queued, identities, fresh = await self._transaction(
+                [item.event for item in batch if isinstance(item.event, Event)], safe)
         except Exception as error:
             if is_store_failure(error):
                 # The store, not the turn: no apology, no one-by-one retry; the channels
@@ -290,43 +298,41 @@ class Dispatcher:
         self._identities.update(identities)
         for item in batch:
             if not item.done.done():
-                item.done.set_result(None)
+                item.done.set_result(id(item.event) in fresh)
         if queued and self.outbox:
             self.outbox.queued(queued)
         if self.bus and self._people:
             self.bus.changed(self._people)
             self._people = set()
 
-    async def _transaction(self, events: list[Event], safe: bool) -> tuple[list[Queued], dict[tuple[str, str], tuple[int, int]]]:
+    async def _transaction(
+        self, events: list[Event], safe: bool,
+    ) -> tuple[list[Queued], dict[tuple[str, str], tuple[int, int]], set[int]]:
         now = self._clock()
         async with self._engine.begin() as conn:
             self._people = set()
             fresh = await self._deduplicate(conn, events, now)
-            identities = {}
+            wanted: dict[tuple[str, str], NewIdentity] = {}
             for event in fresh:
                 key = (event.channel, event.user_id)
-                if key not in self._identities and key not in identities:
-                    identities[key] = await self._identity(conn, event, now)
+                if key not in self._identities and key not in wanted:
+                    wanted[key] = _new_identity(event)
+            identities = await find_or_create_identities(conn, self._st, list(wanted.values()), now)
             known = {**self._identities, **identities}
             rows = await load_conversations(conn, self._st, [known[(e.channel, e.user_id)][1] for e in fresh])
-            # A chat cached here whose customer's data was erased (by another worker): a new file.
-            for event in fresh:
-                key = (event.channel, event.user_id)
-                if rows[known[key][1]].external_id != event.user_id:
-                    identities[key] = known[key] = await self._identity(conn, event, now)
-                    rows.update(await load_conversations(conn, self._st, [known[key][1]]))
+            # Chats cached here whose customer's data was erased (by any worker): a new file each.
+            stale = {(e.channel, e.user_id): _new_identity(e) for e in fresh if rows[known[(e.channel, e.user_id)][1]].external_id != e.user_id}
+            if stale:
+                renewed = await find_or_create_identities(conn, self._st, list(stale.values()), now)
+                identities.update(renewed)
+                known.update(renewed)
+                rows.update(await load_conversations(conn, self._st, [ids[1] for ids in renewed.values()]))
             writes = _Writes(now, self.outbox)
             for event in fresh:
                 row = rows[known[(event.channel, event.user_id)][1]]
                 await self._turn(conn, row, event, now, writes, safe)
             queued = await writes.flush(conn, self._st)
-        return queued, identities
-
-    async def _identity(self, conn: StoreConnection, event: Event, now: datetime) -> tuple[int, int]:
-        return await find_or_create_identity(
-            conn, self._st, channel=event.channel, external_id=event.user_id, chat_id=event.chat_id,
-            locale=normalize_locale(detect(event.language_hint, event.text)), display_name=event.display_name, now=now,
-        )
+        return queued, identities, {id(event) for event in fresh}
 
     async def _deduplicate(self, conn: StoreConnection, events: list[Event], now: datetime) -> list[Event]:
         keyed = {(e.channel, e.delivery_id) for e in events if e.delivery_id is not None}
@@ -374,6 +380,12 @@ class Dispatcher:
         if self.mirror is not None:
             for chat_id, payload in self.mirror.for_turn(before, row, event):
                 writes.post(self.mirror.channel, chat_id, row.id, payload)
+
+
+def _new_identity(event: Event) -> NewIdentity:
+    """The channel identity of an event's sender, as created on first contact."""
+    return NewIdentity(event.channel, event.user_id, event.chat_id,
+                       normalize_locale(detect(event.language_hint, event.text)), event.display_name)
 
 
 class _Writes:

@@ -1,7 +1,7 @@
 """One customer across channels (issue 18): link codes, joined and erased files
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0013
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import storage.models
 
 revision = "0017"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
