@@ -11,7 +11,7 @@ import csv
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +20,10 @@ from services.entities import TICKET_RE, Details, ProductTerms, find_details
 from services.intents import Intent, Recogniser, Recognition
 
 PRODUCT_ALONE = 0.5  # a product or serial named with nothing else: probably a repair, ask
-DAY_NAMED = 0.5  # "tomorrow evening?": probably about a visit
+DAY_NAMED = 1.0  # "tomorrow evening?", "мастера в пятницу?": about a visit (a fault makes it a repair)
+# A day named in other requests is when something happened, not a visit wanted ("nobody came on Tuesday").
+DAY_FOR = {Intent.REPAIR, Intent.VISIT, Intent.OTHER}
+NO_PRODUCT = {Intent.LANGUAGE, Intent.GREETING, Intent.THANKS, Intent.CANCEL, Intent.MY_DATA}
 TICKET_NUMBER = 1.0  # "R-2026-000042 where is it": the customer's tickets
 
 
@@ -39,7 +42,8 @@ def understand(recogniser: Recogniser, terms: ProductTerms, text: str, locale: s
                today: date, default_region: str) -> Understood:
     """`text`'s intent and details; `locale` None: detected from the text (English if it does not tell)."""
     locale = locale or from_text(text) or "en"
-    details = find_details(text, locale, terms, today=today, when=recogniser.data.when, default_region=default_region)
+    details = find_details(text, locale, terms, today=today, when=recogniser.data.when, default_region=default_region,
+                           parts=recogniser.data.product_part_words)
     extra: dict[Intent, tuple[float, str]] = {}
     if TICKET_RE.search(text):
         extra[Intent.TICKETS] = (TICKET_NUMBER, "a ticket number")
@@ -48,6 +52,10 @@ def understand(recogniser: Recogniser, terms: ProductTerms, text: str, locale: s
     if details.day:
         extra[Intent.VISIT] = (DAY_NAMED, "a day named")
     recognition = recogniser.recognise(text, extra=extra)
+    if details.day and recognition.intent not in DAY_FOR:
+        details = replace(details, day=None, part=None)
+    if recognition.intent in NO_PRODUCT:  # "switch to Russian" names no network switch
+        details = replace(details, product_line=None, model=None)
     return Understood(locale, recognition, details)
 
 
