@@ -9,8 +9,9 @@ from bot.core.actions import END_CHOICE, LEAVE_CHOICE
 from bot.core.events import MAX_TEXT, Choice, Event, Kind
 from bot.core.turn import Turn
 from bot.i18n import N_
-from handlers import complaint, customer_file, handoff, menu, repair, tickets, timezone, typed, warranty
+from handlers import complaint, customer_file, handoff, language_offer, menu, repair, tickets, timezone, typed, warranty
 from services.handoff import MISUNDERSTANDINGS_BEFORE_PERSON, Mode, TicketKind, asks_for_person
+from services.intents import Intent
 from services.serials import find_serial
 from services.tickets import find_number
 
@@ -50,6 +51,13 @@ def _form(turn: Turn) -> forms.Form | None:
 
 
 async def route(turn: Turn) -> None:
+    locale = turn.customer.locale
+    await _route(turn)
+    if turn.mode != Mode.AGENT:  # with a person, the person answers (and may switch language)
+        await language_offer.notice(turn, locale)
+
+
+async def _route(turn: Turn) -> None:
     event = turn.event
     if event.kind is Kind.CHOICE and event.choice == END_CHOICE:
         await handoff.end(turn)
@@ -108,9 +116,20 @@ async def route(turn: Turn) -> None:
         await handoff.talk_to_person(turn)
         return
     # Waiting for a person: what the bot understands it still answers; the rest goes to the request.
+    if turn.mode == Mode.QUEUED and (intent := typed.command_while_waiting(turn)):
+        await _while_waiting(turn, intent)
+        return
     if turn.mode == Mode.QUEUED and not _understood(turn) and await handoff.while_queued(turn):
         return
     await _free_text(turn)
+
+
+async def _while_waiting(turn: Turn, intent: Intent) -> None:
+    """A plain "cancel", "my tickets", "my data", "language" typed while waiting for a person."""
+    if intent is Intent.CANCEL:
+        await handoff.end(turn)  # as the "Back to the assistant" button: no longer waiting
+    else:
+        await _menu_entry(turn, typed.ENTRY[intent])
 
 
 async def resume(turn: Turn, note: str) -> None:
@@ -134,7 +153,7 @@ async def resume(turn: Turn, note: str) -> None:
 async def _command(turn: Turn, command: str) -> None:
     if command in COMMAND_NAV and _form(turn):
         turn.event = _as_choice(turn, forms.nav_id(COMMAND_NAV[command], turn.state))
-        await route(turn)
+        await _route(turn)
     elif command in PERSON_COMMANDS:
         await handoff.talk_to_person(turn)
     elif command in ("start", "menu", "cancel", "restart"):

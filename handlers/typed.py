@@ -32,6 +32,8 @@ ASKED_BY_DEFAULT = ("repair", "complaint")  # "did you mean" when nothing points
 MAX_OFFERED = 3  # besides "talk to a person", always offered
 MIN_DESCRIPTION = 5  # as the repair form's fault question
 # A part of the day that names one visit window (repair.VISIT_WINDOWS); the afternoon has two: asked.
+# What a customer waiting for a person may still ask the bot (the rest is added to their request).
+WHILE_WAITING = frozenset({Intent.CANCEL, Intent.PERSON, Intent.TICKETS, Intent.MY_DATA, Intent.LANGUAGE})
 PART_WINDOW = {PartOfDay.MORNING: "09-12", PartOfDay.EVENING: "18-21"}
 
 
@@ -58,6 +60,18 @@ def command_in_form(turn: Turn) -> str | None:
         return None
     log.info("typed in a form: %s", recognition.explain())
     return "person" if recognition.intent is Intent.PERSON else "cancel"
+
+
+def command_while_waiting(turn: Turn) -> Intent | None:
+    """What a customer waiting for a person asked the bot itself, typed plainly ("cancel", "my
+    tickets"); None for the rest, which is for the person ("still dripping, please hurry")."""
+    if turn.event.kind is not Kind.TEXT:
+        return None
+    recognition = turn.company.intents.recognise(turn.event.text)
+    if not acts_in_form(recognition, WHILE_WAITING):
+        return None
+    log.info("typed while waiting for a person: %s", recognition.explain())
+    return recognition.intent
 
 
 def repair_prefill(turn: Turn, understood: Understood) -> dict[str, Any]:

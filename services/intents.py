@@ -386,11 +386,12 @@ class Recogniser:
         return result
 
 
-def acts_in_form(result: Recognition) -> bool:
-    """In the middle of a form, only a short, plain "a person, please" or "cancel" is a
-    command; anything else is the answer to the question ("the operator panel is broken")."""
+def acts_in_form(result: Recognition, commands: frozenset[Intent] | set[Intent] = IN_FORM) -> bool:
+    """In the middle of a form (or of a wait), only a short, plain "a person, please" or "cancel"
+    (or another of `commands`) is a command; anything else is the answer to the question ("the
+    operator panel is broken")."""
     return (
-        result.intent in IN_FORM
+        result.intent in commands
         and result.sure
         and not result.fault
         and len(result.scores) == 1

@@ -88,6 +88,10 @@ class Customer(Base):
     # A phone the customer proved is theirs (Telegram: their own contact card). Only this
     # one links units: sales records are matched to it, a typed number never counts.
     verified_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    # Typed messages in another of our languages: "ru:2" (the latest in a row), and the
+    # languages already offered ("ru,ka"), so the offer to switch comes once (handlers/language_offer.py).
+    language_streak: Mapped[str | None] = mapped_column(String(24))
+    language_offered: Mapped[str | None] = mapped_column(String(64))
 
 
 class Product(Base):
