@@ -20,12 +20,16 @@ from handlers.menu import menu_choices, show_menu
 from handlers.promises import describe, promise, settle_time_zone
 from handlers.warranty import paid_visit_note, record_repair_claim, verdict_for_repair
 from services.contact import find_phone
+from services.entities import find_when
+from services.intents import PartOfDay
 from services.product_match import match_lines
 from services.serials import find_serial, parse_serial, read_serial
 from services.timezones import effective_zone
 
 VISIT_DAYS_AHEAD = 14  # the furthest day a customer can ask for
 VISIT_WINDOWS = {"09-12": (9, 12), "12-15": (12, 15), "15-18": (15, 18), "18-21": (18, 21)}
+# A part of the day that names one visit window; the afternoon has two: asked.
+PART_WINDOW = {PartOfDay.MORNING: "09-12", PartOfDay.EVENING: "18-21"}
 # --- product -----------------------------------------------------------------
 
 
@@ -210,24 +214,25 @@ _DATE_FORMS = (
 
 
 def _parse_day(turn: Turn) -> str:
-    text = text_answer(turn, max_len=20).replace(" ", "")
+    text = text_answer(turn, max_len=60).replace(" ", "")
     first, last = _first_day(turn), _first_day(turn) + timedelta(days=VISIT_DAYS_AHEAD - 1)
+    # "tomorrow morning", "в пятницу", "下周二下午", "ხვალ დილით": from today where the customer is.
+    day, part = find_when(turn.event.text, turn.company.intents.data.when, first - timedelta(days=1))
     for form in _DATE_FORMS:
-        match = form.match(text)
+        match = form.match(text) if day is None else None
         if match:
             try:
                 day = date(int(match["y"]), int(match["m"]), int(match["d"]))
             except ValueError:
                 raise Invalid(N_("That date does not exist. Please choose a day with the buttons.")) from None
-            if not first <= day <= last:
-                raise Invalid(
-                    N_("We can book a visit between %(first)s and %(last)s."),
-                    first=turn.t.day(first),
-                    last=turn.t.day(last),
-                )
-            return day.isoformat()
-    example = format_date(first, DATE_EXAMPLE.get(turn.customer.locale, "yyyy-MM-dd"), locale=turn.t.locale)
-    raise Invalid(N_("Please choose a day with the buttons, or type a date like %(example)s."), example=example)
+    if day is None:
+        example = format_date(first, DATE_EXAMPLE.get(turn.customer.locale, "yyyy-MM-dd"), locale=turn.t.locale)
+        raise Invalid(N_("Please choose a day with the buttons, or type a date like %(example)s."), example=example)
+    if not first <= day <= last:
+        raise Invalid(N_("We can book a visit between %(first)s and %(last)s."), first=turn.t.day(first), last=turn.t.day(last))
+    if part in PART_WINDOW:  # "утром": the window is known too
+        turn.slots.setdefault("values", {}).setdefault("visit_window", PART_WINDOW[part])
+    return day.isoformat()
 
 
 def _show_day(turn: Turn, value: str) -> str:

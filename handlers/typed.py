@@ -18,7 +18,7 @@ from bot.core.turn import Turn
 from bot.i18n import N_
 from bot.nlu import Understood, understand
 from handlers import complaint, menu, repair, tickets, warranty
-from services.intents import Intent, PartOfDay, acts_in_form
+from services.intents import Intent, acts_in_form
 from services.timezones import effective_zone
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,8 @@ ENTRY = {
 ASKED_BY_DEFAULT = ("repair", "complaint")  # "did you mean" when nothing points anywhere
 MAX_OFFERED = 3  # besides "talk to a person", always offered
 MIN_DESCRIPTION = 5  # as the repair form's fault question
-# A part of the day that names one visit window (repair.VISIT_WINDOWS); the afternoon has two: asked.
 # What a customer waiting for a person may still ask the bot (the rest is added to their request).
 WHILE_WAITING = frozenset({Intent.CANCEL, Intent.PERSON, Intent.TICKETS, Intent.MY_DATA, Intent.LANGUAGE})
-PART_WINDOW = {PartOfDay.MORNING: "09-12", PartOfDay.EVENING: "18-21"}
 
 
 def _today(turn: Turn) -> date:
@@ -85,7 +83,7 @@ def repair_prefill(turn: Turn, understood: Understood) -> dict[str, Any]:
     first = _today(turn) + timedelta(days=1)
     if details.day and first <= details.day < first + timedelta(days=repair.VISIT_DAYS_AHEAD):
         found["visit_day"] = details.day.isoformat()
-        found["visit_window"] = PART_WINDOW.get(details.part) if details.part else None
+        found["visit_window"] = repair.PART_WINDOW.get(details.part) if details.part else None
     return {**turn.slots.get("prefill", {}), **{k: v for k, v in found.items() if v}}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -138,3 +138,36 @@ async def test_every_phrase_of_the_evaluation_set_gets_a_sensible_answer(new_cha
             assert chat.text != t._(GREETING) and not chat.text.startswith(t._(GREETING)), row
         if row["intent"] == "person":
             assert "H-" in chat.text, row  # the person ticket's number
+
+
+@pytest.mark.parametrize(("language", "typed", "day", "window"), [
+    ("en", "friday morning", date(2026, 12, 4), True),
+    ("ru", "в пятницу утром", date(2026, 12, 4), True),
+    ("zh-hans", "周五上午", date(2026, 12, 4), True),
+    ("zh-hant", "星期五上午", date(2026, 12, 4), True),
+    ("ka", "პარასკევს დილით", date(2026, 12, 4), True),
+    ("en", "on monday", date(2026, 12, 7), False),  # the window is still asked
+    ("ru", "послезавтра после обеда", date(2026, 12, 5), False),  # the afternoon has two windows
+])
+async def test_a_typed_day_answers_the_day_question(
+    new_chat: Callable[..., Chat], language: str, typed: str, day: date, window: bool,
+) -> None:
+    """Thursday 3 December in Shanghai, where the customer's phone is: "Friday" is tomorrow."""
+    chat = new_chat(language=language)
+    await chat.say("/start")
+    await chat.press("menu:repair")
+    await chat.press("repair.product_line:household_ac")
+    await chat.press(chat.last[0].choices[0].id)  # the first model
+    await chat.press("repair.serial:skip")
+    await chat.say("It stopped working this morning")
+    await chat.press("repair.files:skip")
+    await chat.say("Shanghai, Huaihai Road 1")
+    await chat.say("+86 138 0013 8000")
+    await chat.say(typed)
+    t = t_for(language)
+    if window:
+        assert t.day(day) in chat.text and t._(REPAIR.slot("visit_window").prompt) not in chat.text, chat.text
+    else:
+        assert t._(REPAIR.slot("visit_window").prompt) in chat.text, chat.text
+        await chat.press(chat.last[0].choices[0].id)
+        assert t.day(day) in chat.text
