@@ -43,7 +43,7 @@ def understand(recogniser: Recogniser, terms: ProductTerms, text: str, locale: s
     """`text`'s intent and details; `locale` None: detected from the text (English if it does not tell)."""
     locale = locale or from_text(text) or "en"
     details = find_details(text, locale, terms, today=today, when=recogniser.data.when, default_region=default_region,
-                           parts=recogniser.data.product_part_words)
+                           parts=recogniser.data.product_part_words, address=recogniser.data.addresses)
     extra: dict[Intent, tuple[float, str]] = {}
     if TICKET_RE.search(text):
         extra[Intent.TICKETS] = (TICKET_NUMBER, "a ticket number")
@@ -69,7 +69,7 @@ def warm_up(recogniser: Recogniser, terms: ProductTerms, today: date, default_re
 
 # --- evaluation -------------------------------------------------------------------------------
 
-ENTITIES = ("serial", "phone", "product_line", "model", "when")
+ENTITIES = ("serial", "phone", "product_line", "model", "when", "address")
 
 
 @dataclass
@@ -123,6 +123,8 @@ class Report:
 
 def _entity(report: Report, name: str, want: str, got: str | None) -> None:
     counts = report.entity[name]
+    if name == "address":  # as written, but spacing, case and end punctuation do not matter
+        want, got = _plain(want), _plain(got) if got else got
     if got and want and got == want:
         counts["tp"] += 1
         return
@@ -130,6 +132,10 @@ def _entity(report: Report, name: str, want: str, got: str | None) -> None:
         counts["fp"] += 1
     if want:
         counts["fn"] += 1
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.casefold().split()).strip(" .,")
 
 
 def evaluate(path: Path, recogniser: Recogniser, terms: ProductTerms, *, today: date, default_region: str) -> Report:

@@ -78,6 +78,8 @@ def repair_prefill(turn: Turn, understood: Understood) -> dict[str, Any]:
     found: dict[str, Any] = {
         "product_line": details.product_line, "model": details.model, "serial": details.serial, "phone": details.phone,
     }
+    if details.address and len(details.address) >= MIN_DESCRIPTION:  # as the address question takes it
+        found["place"] = {"address": details.address[:300]}
     if understood.recognition.fault and len(text) >= MIN_DESCRIPTION:
         found["description"] = text[:2000]
     first = _today(turn) + timedelta(days=1)

@@ -16,6 +16,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from services.address import AddressFinder
 from services.contact import find_phone, region_for_locale
 from services.intents import PartOfDay, WhenKind, WhenTerm, WhenTerms, spaceless, words
 from services.serials import find_serial, normalize
@@ -33,6 +34,7 @@ class Details:
     model: str | None = None
     day: date | None = None
     part: PartOfDay | None = None
+    address: str | None = None
 
     @property
     def when(self) -> str | None:
@@ -189,7 +191,7 @@ def _days_ahead(term: WhenTerm, today: date, next_week: bool) -> int:
 
 
 def find_details(text: str, locale: str, catalog: ProductTerms, *, today: date, when: WhenTerms,
-                 default_region: str, parts: frozenset[str] = frozenset()) -> Details:
+                 default_region: str, parts: frozenset[str] = frozenset(), address: AddressFinder | None = None) -> Details:
     info = find_serial(text)
     serial = info.serial if info and info.prefix in catalog.prefixes.values() else None
     rest = TICKET_RE.sub(" ", text)  # a ticket number is no phone number either
@@ -204,4 +206,4 @@ def find_details(text: str, locale: str, catalog: ProductTerms, *, today: date, 
     model_line, model = catalog.model(text, line) or (None, None)
     line = line or model_line
     day, part = find_when(text, when, today)
-    return Details(serial, phone, line, model, day, part)
+    return Details(serial, phone, line, model, day, part, address.find(text) if address else None)

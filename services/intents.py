@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from services.address import AddressFinder
 from services.datafile import load_model, problem
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,12 @@ class IntentsFile(_Strict):
     when: WhenTerms
     # Words for a part many products have ("screen"): another product named beside one is the one meant.
     product_parts: dict[str, tuple[str, ...]] = {}
+    # Street words that mark an address (services/address.py).
+    address: dict[str, tuple[str, ...]] = {}
+
+    @cached_property
+    def addresses(self) -> AddressFinder:
+        return AddressFinder(term for terms in self.address.values() for term in terms)
 
     @cached_property
     def product_part_words(self) -> frozenset[str]:
@@ -195,7 +202,7 @@ class IntentsFile(_Strict):
             _check_terms(terms, (intent.value,))
         return v
 
-    @field_validator("faults", "product_parts")
+    @field_validator("faults", "product_parts", "address")
     @classmethod
     def _faults(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         return _check_terms(v)

@@ -171,3 +171,23 @@ async def test_a_typed_day_answers_the_day_question(
         assert t._(REPAIR.slot("visit_window").prompt) in chat.text, chat.text
         await chat.press(chat.last[0].choices[0].id)
         assert t.day(day) in chat.text
+
+
+@pytest.mark.parametrize(("language", "typed", "address"), [
+    ("zh-hans", "KFR-35GW空调漏水，明天上午来，地址浦东新区张江路100号，电话13812345678", "浦东新区张江路100号"),
+    ("ru", "кондиционер KFR-35GW течёт, приходите в пятницу утром, ул. Ленина 5, кв. 12, телефон 8 912 345-67-89",
+     "ул. Ленина 5, кв. 12"),
+    ("ka", "კონდიციონერი KFR-35GW ჟონავს, ხვალ დილით მოდით, რუსთაველის გამზირი 12, 599 12 34 56", "რუსთაველის გამზირი 12"),
+])
+async def test_an_address_in_the_first_message_is_not_asked_again(
+    new_chat: Callable[..., Chat], language: str, typed: str, address: str,
+) -> None:
+    t = t_for(language)
+    chat = new_chat(language=language)
+    await chat.say(typed)
+    assert t._("I noted from your message:") in chat.text and address in chat.text, chat.text
+    await chat.press("repair.serial:skip")
+    await chat.press("repair.files:skip")
+    summary = chat.text  # place, phone, day and window known: the summary to confirm
+    assert t._(REPAIR.slot("place").prompt) not in summary and address in summary, summary
+    assert t.day(date(2026, 12, 4)) in summary
