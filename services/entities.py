@@ -167,7 +167,7 @@ def find_when(text: str, terms: WhenTerms, today: date) -> tuple[date | None, Pa
         for i, ch in enumerate(joined):
             for term in chinese.get(ch, ()):
                 if joined.startswith(term.parts[0], i):
-                    if not (term.kind is WhenKind.WEEKDAY and any(joined.endswith(run, 0, i) for run in past_runs)):
+                    if not (term.kind is WhenKind.WEEKDAY and _after(joined, i, past_runs)):
                         found.append(term)
     best: dict[WhenKind, WhenTerm] = {}
     for term in found:
@@ -179,6 +179,11 @@ def find_when(text: str, terms: WhenTerms, today: date) -> tuple[date | None, Pa
         day = today + timedelta(days=_days_ahead(named, today, WhenKind.NEXT_WEEK in best))
     part = best.get(WhenKind.PART)
     return day, part.value if part is not None and isinstance(part.value, PartOfDay) else None
+
+
+def _after(joined: str, at: int, runs: tuple[str, ...]) -> bool:
+    """One of `runs` starts just before `at` (it may share a character: "上周" in "上周五")."""
+    return any(joined.find(run, max(0, at - len(run)), at - 1 + len(run)) != -1 for run in runs)
 
 
 def _days_ahead(term: WhenTerm, today: date, next_week: bool) -> int:
