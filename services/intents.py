@@ -222,10 +222,10 @@ class _Term:
     text: str  # as written in the data file
     parts: tuple[str, ...]  # folded words ("ремонт*" a stem); one run of characters for Chinese
     fault: bool = False
+    size: float = field(init=False)  # words in it; Chinese: half its characters
 
-    @property
-    def size(self) -> float:
-        return len(self.parts[0]) / 2 if spaceless(self.text) else float(len(self.parts))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", len(self.parts[0]) / 2 if spaceless(self.text) else float(len(self.parts)))
 
 
 @dataclass
