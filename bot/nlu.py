@@ -59,6 +59,21 @@ def understand(recogniser: Recogniser, terms: ProductTerms, text: str, locale: s
     return Understood(locale, recognition, details)
 
 
+def explain(recogniser: Recogniser, terms: ProductTerms, text: str, locale: str | None, *,
+            today: date, default_region: str) -> list[str]:
+    """For an operator: the intent, every term that counted (data/intents.yaml), the details."""
+    got = understand(recogniser, terms, text, locale, today=today, default_region=default_region)
+    scores = ", ".join(f"{i.value} {got.recognition.scores[i]:.2f}" for i in got.recognition.ranked()) or "none"
+    found = {name: getattr(got.details, name) for name in ENTITIES if getattr(got.details, name)}
+    return [
+        f"language: {got.locale}{'' if locale else ' (from the text)'}",
+        f"intent: {got.intent.value} ({'sure: acted on' if got.recognition.sure else 'unsure: the customer is asked'})",
+        f"scores: {scores}",
+        *(f"  {reason}" for reason in got.recognition.why),
+        "details: " + (", ".join(f"{k} {v}" for k, v in found.items()) or "none"),
+    ]
+
+
 def warm_up(recogniser: Recogniser, terms: ProductTerms, today: date, default_region: str) -> None:
     """Load what is loaded once per process (each region's phone-number metadata), so that
     timings are of messages, not of start-up."""

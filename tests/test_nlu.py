@@ -208,3 +208,11 @@ def test_weekdays_in_the_data_file_are_checked(tmp_path: Path) -> None:
     bad.write_text(good.replace("friday: 5,", "friday: 8,", 1), encoding="utf-8")
     with pytest.raises(ValueError, match=r"when\.weekdays\.en\.friday: must be a weekday from 1 \(Monday\) to 7 \(Sunday\)"):
         load_intents(bad)
+
+
+def test_nlu_explain_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """An operator asks why: the intent, each term with its language and weight, the details."""
+    assert main(["nlu", "explain", "кондиционер течёт, приходите в пятницу утром", "--today", "2026-12-03"]) == 0
+    out = capsys.readouterr().out
+    assert "intent: repair (sure: acted on)" in out and "repair +1.00 fault 'теч*' (ru)" in out
+    assert "product_line household_ac" in out and "when 2026-12-04 morning" in out
