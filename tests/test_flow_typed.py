@@ -124,6 +124,28 @@ async def test_a_person_or_cancel_typed_in_a_form_acts(chat: Chat, engine: Async
         assert "Nothing was saved" in chat.text and await tickets(engine) == []
 
 
+CUSTOMERS = Path(__file__).parent / "data" / "nlu_customers.csv"
+
+
+def customer_rows(locale: str, every: int = 1) -> list[dict[str, str]]:
+    """Rows of the held-out set in `locale` (every `every`th)."""
+    rows = [row for row in csv.DictReader(CUSTOMERS.open(encoding="utf-8")) if row["locale"] == locale]
+    return rows[::every]
+
+
+def assert_sensible(row: dict[str, str], answer: str, t: Translator) -> None:
+    """Never an error, never the bare greeting for a request; a repair starts (or is offered),
+    a request for a person reaches one."""
+    assert answer and t._("Sorry, something went wrong on our side.")[:20] not in answer, row
+    if row["intent"] not in ("greeting", "other"):
+        assert not answer.startswith(t._(GREETING)), (row, answer)
+    if row["intent"] == "repair":
+        offered = t._(NOT_SURE) in answer or bool(row["serial"] and row["serial"] in answer)  # asked, or "PC…: what to do?"
+        assert offered or any(t._(slot.prompt) in answer for slot in REPAIR.slots), (row, answer)
+    if row["intent"] == "person":
+        assert "H-" in answer, (row, answer)  # the person ticket's number
+
+
 async def test_every_phrase_of_the_evaluation_set_gets_a_sensible_answer(new_chat: Callable[..., Chat]) -> None:
     """Through the real dispatcher and store: never the bare greeting, never an error;
     a request for a person always reaches one."""
@@ -191,3 +213,12 @@ async def test_an_address_in_the_first_message_is_not_asked_again(
     summary = chat.text  # place, phone, day and window known: the summary to confirm
     assert t._(REPAIR.slot("place").prompt) not in summary and address in summary, summary
     assert t.day(date(2026, 12, 4)) in summary
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+async def test_the_held_out_set_gets_sensible_answers(new_chat: Callable[..., Chat], language: str) -> None:
+    t = t_for(language)
+    for i, row in enumerate(customer_rows(LANGUAGES[language])):
+        chat = new_chat(user_id=f"held{i}", language=language)
+        await chat.say(row["text"])
+        assert_sensible(row, chat.text, t)
