@@ -132,8 +132,10 @@ async def test_nonsense_dates(chat: Chat) -> None:
     assert "does not exist" in chat.text
     await chat.say("1999-01-01")
     assert "between" in chat.text
-    await chat.say("next tuesday-ish")
+    await chat.say("sometime soon-ish")
     assert "type a date like" in chat.text
+    await chat.say("next tuesday")  # a weekday is understood (issue 16)
+    assert "Which time window suits you?" in chat.text
 
 
 async def test_a_10000_character_message(chat: Chat, engine: AsyncEngine) -> None:

@@ -43,10 +43,10 @@ def from_text(text: str) -> str | None:
 
 
 # Common English words: Latin letters alone do not tell English (serials, model codes, names).
-_ENGLISH = frozenset(
-    "the my is it not and to a i you me please pls can with have has this that what how my is are was "
-    "do does dont don't doesnt doesn't want need help of on in for your yes no hello hi thanks thank".split()
-)
+_ENGLISH = frozenset((
+    "the my is it not and to a i you me please pls can with have has this that what how are was "  # not customer-facing
+    "do does dont don't doesnt doesn't want need help of on in for your yes no hello hi thanks thank"  # not customer-facing
+).split())
 ENGLISH_WORDS_MIN = 2
 
 
