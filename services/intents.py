@@ -69,7 +69,8 @@ WORD_CACHE = 50_000
 IN_FORM = {Intent.PERSON, Intent.CANCEL}  # the intents that act in the middle of a form
 IN_FORM_MAX_WORDS = 8  # longer than this, a message in a form is an answer
 
-_WORD = re.compile(r"\w+")
+# Words; a run of Chinese characters is a word of its own, also glued to Latin ("UPS一直在叫").
+_WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\W\u3400-\u9fff\uf900-\ufaff]+")
 _TERM_WORD = re.compile(r"[^\W_]+\*?|\d+")
 
 

@@ -49,7 +49,12 @@ def test_the_issue_phrases(company, text: str, intent: Intent) -> None:
         assert got.recognition.fault  # the message is the fault description
 
 
-@pytest.mark.parametrize(("path", "least"), [(EVAL, 60), (CUSTOMERS, 40)])
+# Written after the method was tuned on CUSTOMERS, measured once (87%, a person 7/10), then the
+# gaps it showed in more than one language fixed (Chinese glued to Latin, "support" in ru/ka/zh).
+FRESH = Path(__file__).parent / "data" / "nlu_fresh.csv"
+
+
+@pytest.mark.parametrize(("path", "least"), [(EVAL, 60), (CUSTOMERS, 40), (FRESH, 20)])
 def test_the_evaluation_meets_the_targets(company, path: Path, least: int) -> None:
     report = evaluate(path, company.intents, company.products, today=TODAY, default_region="CN")
     assert set(report.total) == set(SUPPORTED_LOCALES)
@@ -216,3 +221,8 @@ def test_nlu_explain_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "intent: repair (sure: acted on)" in out and "repair +1.00 fault 'теч*' (ru)" in out
     assert "product_line household_ac" in out and "when 2026-12-04 morning" in out
+
+
+def test_latin_glued_to_chinese_is_a_word_of_its_own(company) -> None:
+    got = _understand(company, "UPS一直在叫")
+    assert got.details.product_line == "it_project" and got.intent is Intent.REPAIR
