@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import resource
 import statistics
 import time
@@ -55,9 +56,11 @@ def main() -> None:
             understand(recogniser, terms, row["text"], row["locale"] or None, today=today, default_region="CN")
             millis.append((time.perf_counter() - started) * 1000)
             cpu.append((time.thread_time() - started_cpu) * 1000)
+        waited = sum(w - c > 1.0 for w, c in zip(millis, cpu, strict=True))  # off the CPU for over 1 ms
         print(f"round {round_} ({'cold' if round_ == 1 else 'warm'} word cache): {len(rows)} messages, "
               f"wall p50 {statistics.median(millis):.3f} ms, p99 {_percentile(millis, 0.99):.3f} ms, max {max(millis):.3f} ms; "
-              f"CPU p50 {statistics.median(cpu):.3f} ms, p99 {_percentile(cpu, 0.99):.3f} ms, max {max(cpu):.3f} ms")
+              f"CPU p50 {statistics.median(cpu):.3f} ms, p99 {_percentile(cpu, 0.99):.3f} ms, max {max(cpu):.3f} ms; "
+              f"{waited} waited > 1 ms for a CPU (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     tracemalloc.start()
     recogniser = load_intents(settings.data_dir / "intents.yaml")
     for row in rows:

@@ -15,6 +15,7 @@
     aftersales agent add LOGIN --name NAME [--role agent|supervisor|admin] [--languages ru,en] ...
     aftersales agent disable LOGIN | agent password LOGIN   # the password is asked for (or read from stdin)
     aftersales nlu eval FILE.csv [--today YYYY-MM-DD]   # score the typed-message recogniser
+    aftersales nlu explain "TEXT" [--locale ru]        # what the bot makes of a message, and why
     aftersales wechat menu [--locale zh_Hans]            # the Official Account's custom menu
     aftersales worker [--once]      # run only the durable jobs, as a process of its own
     aftersales jobs [list] [--status dead] [--cause visit:42] | jobs retry ID   # durable jobs (JSON lines)
@@ -108,6 +109,16 @@ def _nlu_eval(settings: Settings, file: str, today: date) -> int:
         print(f"nlu eval: {error}", file=sys.stderr)
         return 1
     print("\n".join(report.lines()))
+    return 0
+
+
+def _nlu_explain(settings: Settings, text: str, locale: str | None, today: date) -> int:
+    from bot.company import load_company
+    from bot.nlu import explain
+
+    company = load_company(settings)
+    print("\n".join(explain(company.intents, company.products, text, locale, today=today,
+                            default_region=company.phone_region)))
     return 0
 
 
@@ -441,6 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     nlu_eval = nlu.add_parser("eval", help="score the recogniser on rows locale,text,intent[,serial,phone,product_line,model,when]")
     nlu_eval.add_argument("file", help="UTF-8 CSV with a header row")
     nlu_eval.add_argument("--today", type=_day, metavar="YYYY-MM-DD", help="the day relative expressions count from")
+    nlu_explain = nlu.add_parser("explain", help="what a typed message means, with the terms that made it")
+    nlu_explain.add_argument("text")
+    nlu_explain.add_argument("--locale", help="the customer's language (default: from the text)")
+    nlu_explain.add_argument("--today", type=_day, metavar="YYYY-MM-DD", help="the day relative expressions count from")
     wechat = commands.add_parser("wechat", help="WeChat Official Account").add_subparsers(dest="action", required=True)
     wechat.add_parser("menu", help="create the custom menu").add_argument("--locale", default="zh_Hans")
     from bot import worker
@@ -480,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
             return _customer(settings, args)
         if args.command == "agent":
             return _agent(settings, args)
+        if args.command == "nlu" and args.action == "explain":
+            return _nlu_explain(settings, args.text, args.locale, args.today or date.today())
         if args.command == "nlu":
             return _nlu_eval(settings, args.file, args.today or date.today())
         if args.command == "wechat":

@@ -11,7 +11,7 @@ import csv
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +20,10 @@ from services.entities import TICKET_RE, Details, ProductTerms, find_details
 from services.intents import Intent, Recogniser, Recognition
 
 PRODUCT_ALONE = 0.5  # a product or serial named with nothing else: probably a repair, ask
-DAY_NAMED = 0.5  # "tomorrow evening?": probably about a visit
+DAY_NAMED = 1.0  # "tomorrow evening?", "мастера в пятницу?": about a visit (a fault makes it a repair)
+# A day named in other requests is when something happened, not a visit wanted ("nobody came on Tuesday").
+DAY_FOR = {Intent.REPAIR, Intent.VISIT, Intent.OTHER}
+NO_PRODUCT = {Intent.LANGUAGE, Intent.GREETING, Intent.THANKS, Intent.CANCEL, Intent.MY_DATA}
 TICKET_NUMBER = 1.0  # "R-2026-000042 where is it": the customer's tickets
 
 
@@ -39,7 +42,8 @@ def understand(recogniser: Recogniser, terms: ProductTerms, text: str, locale: s
                today: date, default_region: str) -> Understood:
     """`text`'s intent and details; `locale` None: detected from the text (English if it does not tell)."""
     locale = locale or from_text(text) or "en"
-    details = find_details(text, locale, terms, today=today, when=recogniser.data.when, default_region=default_region)
+    details = find_details(text, locale, terms, today=today, when=recogniser.data.when, default_region=default_region,
+                           parts=recogniser.data.product_part_words, address=recogniser.data.addresses)
     extra: dict[Intent, tuple[float, str]] = {}
     if TICKET_RE.search(text):
         extra[Intent.TICKETS] = (TICKET_NUMBER, "a ticket number")
@@ -48,7 +52,26 @@ def understand(recogniser: Recogniser, terms: ProductTerms, text: str, locale: s
     if details.day:
         extra[Intent.VISIT] = (DAY_NAMED, "a day named")
     recognition = recogniser.recognise(text, extra=extra)
+    if details.day and recognition.intent not in DAY_FOR:
+        details = replace(details, day=None, part=None)
+    if recognition.intent in NO_PRODUCT:  # "switch to Russian" names no network switch
+        details = replace(details, product_line=None, model=None)
     return Understood(locale, recognition, details)
+
+
+def explain(recogniser: Recogniser, terms: ProductTerms, text: str, locale: str | None, *,
+            today: date, default_region: str) -> list[str]:
+    """For an operator: the intent, every term that counted (data/intents.yaml), the details."""
+    got = understand(recogniser, terms, text, locale, today=today, default_region=default_region)
+    scores = ", ".join(f"{i.value} {got.recognition.scores[i]:.2f}" for i in got.recognition.ranked()) or "none"
+    found = {name: getattr(got.details, name) for name in ENTITIES if getattr(got.details, name)}
+    return [
+        f"language: {got.locale}{'' if locale else ' (from the text)'}",
+        f"intent: {got.intent.value} ({'sure: acted on' if got.recognition.sure else 'unsure: the customer is asked'})",
+        f"scores: {scores}",
+        *(f"  {reason}" for reason in got.recognition.why),
+        "details: " + (", ".join(f"{k} {v}" for k, v in found.items()) or "none"),
+    ]
 
 
 def warm_up(recogniser: Recogniser, terms: ProductTerms, today: date, default_region: str) -> None:
@@ -61,7 +84,7 @@ def warm_up(recogniser: Recogniser, terms: ProductTerms, today: date, default_re
 
 # --- evaluation -------------------------------------------------------------------------------
 
-ENTITIES = ("serial", "phone", "product_line", "model", "when")
+ENTITIES = ("serial", "phone", "product_line", "model", "when", "address")
 
 
 @dataclass
@@ -115,6 +138,8 @@ class Report:
 
 def _entity(report: Report, name: str, want: str, got: str | None) -> None:
     counts = report.entity[name]
+    if name == "address":  # as written, but spacing, case and end punctuation do not matter
+        want, got = _plain(want), _plain(got) if got else got
     if got and want and got == want:
         counts["tp"] += 1
         return
@@ -122,6 +147,10 @@ def _entity(report: Report, name: str, want: str, got: str | None) -> None:
         counts["fp"] += 1
     if want:
         counts["fn"] += 1
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.casefold().split()).strip(" .,")
 
 
 def evaluate(path: Path, recogniser: Recogniser, terms: ProductTerms, *, today: date, default_region: str) -> Report:

@@ -13,6 +13,7 @@ from handlers import (
     complaint,
     customer_file,
     handoff,
+    language_offer,
     menu,
     my_file,
     repair,
@@ -24,6 +25,7 @@ from handlers import (
     warranty,
 )
 from services.handoff import MISUNDERSTANDINGS_BEFORE_PERSON, Mode, TicketKind, asks_for_person
+from services.intents import Intent
 from services.serials import find_serial
 from services.tickets import find_number
 
@@ -67,8 +69,11 @@ def _form(turn: Turn) -> forms.Form | None:
 
 
 async def route(turn: Turn) -> None:
+    locale = turn.customer.locale
     await _route(turn)
     my_file.offer_join(turn)  # a proven phone that another file of theirs holds too
+    if turn.mode != Mode.AGENT:  # with a person, the person answers (and may switch language)
+        await language_offer.notice(turn, locale)
 
 
 async def _route(turn: Turn) -> None:
@@ -138,9 +143,20 @@ async def _route(turn: Turn) -> None:
         await handoff.talk_to_person(turn)
         return
     # Waiting for a person: what the bot understands it still answers; the rest goes to the request.
+    if turn.mode == Mode.QUEUED and (intent := typed.command_while_waiting(turn)):
+        await _while_waiting(turn, intent)
+        return
     if turn.mode == Mode.QUEUED and not _understood(turn) and await handoff.while_queued(turn):
         return
     await _free_text(turn)
+
+
+async def _while_waiting(turn: Turn, intent: Intent) -> None:
+    """A plain "cancel", "my tickets", "my data", "language" typed while waiting for a person."""
+    if intent is Intent.CANCEL:
+        await handoff.end(turn)  # as the "Back to the assistant" button: no longer waiting
+    else:
+        await _menu_entry(turn, typed.ENTRY[intent])
 
 
 async def resume(turn: Turn, note: str) -> None:
@@ -166,7 +182,7 @@ async def resume(turn: Turn, note: str) -> None:
 async def _command(turn: Turn, command: str) -> None:
     if command in COMMAND_NAV and _form(turn):
         turn.event = _as_choice(turn, forms.nav_id(COMMAND_NAV[command], turn.state))
-        await route(turn)
+        await _route(turn)
     elif command in PERSON_COMMANDS:
         await handoff.talk_to_person(turn)
     elif command in ("start", "menu", "cancel", "restart"):

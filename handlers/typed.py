@@ -31,6 +31,8 @@ ENTRY = {
 ASKED_BY_DEFAULT = ("repair", "complaint")  # "did you mean" when nothing points anywhere
 MAX_OFFERED = 3  # besides "talk to a person", always offered
 MIN_DESCRIPTION = 5  # as the repair form's fault question
+# What a customer waiting for a person may still ask the bot (the rest is added to their request).
+WHILE_WAITING = frozenset({Intent.CANCEL, Intent.PERSON, Intent.TICKETS, Intent.MY_DATA, Intent.LANGUAGE})
 
 
 def _today(turn: Turn) -> date:
@@ -58,12 +60,26 @@ def command_in_form(turn: Turn) -> str | None:
     return "person" if recognition.intent is Intent.PERSON else "cancel"
 
 
+def command_while_waiting(turn: Turn) -> Intent | None:
+    """What a customer waiting for a person asked the bot itself, typed plainly ("cancel", "my
+    tickets"); None for the rest, which is for the person ("still dripping, please hurry")."""
+    if turn.event.kind is not Kind.TEXT:
+        return None
+    recognition = turn.company.intents.recognise(turn.event.text)
+    if not acts_in_form(recognition, WHILE_WAITING):
+        return None
+    log.info("typed while waiting for a person: %s", recognition.explain())
+    return recognition.intent
+
+
 def repair_prefill(turn: Turn, understood: Understood) -> dict[str, Any]:
     """What the repair form need not ask again."""
     details, text = understood.details, " ".join(turn.event.text.split())
     found: dict[str, Any] = {
         "product_line": details.product_line, "model": details.model, "serial": details.serial, "phone": details.phone,
     }
+    if details.address and len(details.address) >= MIN_DESCRIPTION:  # as the address question takes it
+        found["place"] = {"address": details.address[:300]}
     if understood.recognition.fault and len(text) >= MIN_DESCRIPTION:
         found["description"] = text[:2000]
     return {**turn.slots.get("prefill", {}), **{k: v for k, v in found.items() if v}}

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from services.address import AddressFinder
 from services.datafile import load_model, problem
 
 log = logging.getLogger(__name__)
@@ -61,11 +63,14 @@ SURE = 0.8  # the least score of a recognised intent (small talk: its own weight
 TYPO = 0.85  # a term matched with a typo counts this much
 FUZZY_MIN = 5  # words this long or longer match with a typo
 TYPOS = 1  # edits allowed (optimal string alignment: a swap is one)
+LOOSE, LOOSE_MIN = 0.9, 4  # a term's words in another order count this much; only words this long
+CANCEL_BESIDE = 0.4  # "cancel" beside another intent counts this much (below a one-word term) ("I don't want to talk to a bot")
 WORD_CACHE = 50_000
 IN_FORM = {Intent.PERSON, Intent.CANCEL}  # the intents that act in the middle of a form
 IN_FORM_MAX_WORDS = 8  # longer than this, a message in a form is an answer
 
-_WORD = re.compile(r"\w+")
+# Words; a run of Chinese characters is a word of its own, also glued to Latin ("UPS一直在叫").
+_WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[^\W\u3400-\u9fff\uf900-\ufaff]+")
 _TERM_WORD = re.compile(r"[^\W_]+\*?|\d+")
 
 
@@ -102,39 +107,92 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+class WhenKind(StrEnum):
+    DAYS = "days"  # days from today
+    WEEKDAY = "weekday"  # ISO weekday, 1 Monday .. 7 Sunday: the next one after today
+    NEXT_WEEK = "next_week"  # puts the weekday in the next calendar week ("下周二")
+    PART = "part"  # part of the day
+
+
+@dataclass(frozen=True, slots=True)
+class WhenTerm:
+    parts: tuple[str, ...]  # folded words; one run of characters for Chinese
+    chinese: bool
+    kind: WhenKind
+    value: int | PartOfDay
+
+    @property
+    def size(self) -> int:
+        """How much of the message it covers: the longest of a kind wins ("послезавтра" over "завтра")."""
+        return len(self.parts[0]) * 2 if self.chinese else sum(map(len, self.parts))
+
+
 class WhenTerms(_Strict):
     days: dict[str, dict[str, int]]  # locale -> term -> days from today
     parts: dict[str, dict[str, PartOfDay]]  # locale -> term -> part of the day
+    weekdays: dict[str, dict[str, int]] = {}  # locale -> term -> ISO weekday (1 Monday .. 7 Sunday)
+    next_week: dict[str, tuple[str, ...]] = {}  # locale -> terms that put a weekday in next week
+    past: dict[str, tuple[str, ...]] = {}  # locale -> words right before a weekday that put it in the past
 
-    @field_validator("days", "parts")
+    @field_validator("days", "parts", "weekdays", "next_week", "past")
     @classmethod
-    def _locales(cls, v: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    def _locales(cls, v: dict[str, object], info: ValidationInfo) -> dict[str, object]:
         for loc, terms in v.items():
             if loc not in LOCALES:
                 raise problem(f"unknown locale (expected {', '.join(LOCALES)})", (loc,))
+            if not isinstance(terms, dict):
+                continue
             for term, value in terms.items():
-                if isinstance(value, int) and not 1 <= value <= 14:
+                if info.field_name == "days" and not 1 <= value <= 14:
                     raise problem("must be 1 to 14 days from today (visits are booked from tomorrow)", (loc, term))
+                if info.field_name == "weekdays" and not 1 <= value <= 7:
+                    raise problem("must be a weekday from 1 (Monday) to 7 (Sunday)", (loc, term))
         return v
 
+    @cached_property
+    def index(self) -> tuple[dict[str, list[WhenTerm]], dict[str, list[WhenTerm]]]:
+        """Every term folded once, by its first character (Chinese) or first word (the rest)."""
+        chinese: dict[str, list[WhenTerm]] = defaultdict(list)
+        by_word: dict[str, list[WhenTerm]] = defaultdict(list)
+        tables: list[tuple[WhenKind, dict[str, dict[str, Any]]]] = [
+            (WhenKind.DAYS, self.days), (WhenKind.WEEKDAY, self.weekdays), (WhenKind.PART, self.parts),
+            (WhenKind.NEXT_WEEK, {loc: dict.fromkeys(terms, 0) for loc, terms in self.next_week.items()}),
+        ]
+        for kind, table in tables:
+            for terms in table.values():
+                for text, value in terms.items():
+                    folded = words(text)
+                    if spaceless(text):
+                        run = "".join(folded)
+                        chinese[run[0]].append(WhenTerm((run,), True, kind, value))
+                    else:
+                        by_word[folded[0]].append(WhenTerm(tuple(folded), False, kind, value))
+        return dict(chinese), dict(by_word)
 
     @cached_property
-    def terms(self) -> list[tuple[tuple[str, ...], bool, int | PartOfDay]]:
-        """Every term folded once: (words, or one run of Chinese characters; Chinese?; value)."""
-        out: list[tuple[tuple[str, ...], bool, int | PartOfDay]] = []
-        for table in (self.days, self.parts):
-            for terms in table.values():
-                for term, value in terms.items():
-                    folded = words(term)
-                    chinese = spaceless(term)
-                    out.append((("".join(folded),) if chinese else tuple(folded), chinese, value))
-        return out
+    def past_words(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        """The `past` terms folded: (words, Chinese runs)."""
+        terms = [term for per_locale in self.past.values() for term in per_locale]
+        return (frozenset("".join(words(t)) for t in terms if not spaceless(t)),
+                tuple("".join(words(t)) for t in terms if spaceless(t)))
 
 
 class IntentsFile(_Strict):
     intents: dict[Intent, dict[str, tuple[str, ...]]]
     faults: dict[str, tuple[str, ...]]
     when: WhenTerms
+    # Words for a part many products have ("screen"): another product named beside one is the one meant.
+    product_parts: dict[str, tuple[str, ...]] = {}
+    # Street words that mark an address (services/address.py).
+    address: dict[str, tuple[str, ...]] = {}
+
+    @cached_property
+    def addresses(self) -> AddressFinder:
+        return AddressFinder(term for terms in self.address.values() for term in terms)
+
+    @cached_property
+    def product_part_words(self) -> frozenset[str]:
+        return frozenset("".join(words(term)) for terms in self.product_parts.values() for term in terms)
 
     @field_validator("intents")
     @classmethod
@@ -145,7 +203,7 @@ class IntentsFile(_Strict):
             _check_terms(terms, (intent.value,))
         return v
 
-    @field_validator("faults")
+    @field_validator("faults", "product_parts", "address")
     @classmethod
     def _faults(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
         return _check_terms(v)
@@ -165,10 +223,10 @@ class _Term:
     text: str  # as written in the data file
     parts: tuple[str, ...]  # folded words ("ремонт*" a stem); one run of characters for Chinese
     fault: bool = False
+    size: float = field(init=False)  # words in it; Chinese: half its characters
 
-    @property
-    def size(self) -> float:
-        return len(self.parts[0]) / 2 if spaceless(self.text) else float(len(self.parts))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", len(self.parts[0]) / 2 if spaceless(self.text) else float(len(self.parts)))
 
 
 @dataclass
@@ -191,7 +249,8 @@ class Recognition:
 class Recogniser:
     def __init__(self, data: IntentsFile) -> None:
         self.data = data
-        self._chinese: list[_Term] = []
+        self._chinese: dict[str, list[_Term]] = defaultdict(list)  # by first character
+        self._loose: list[_Term] = []  # terms of several content words, found in any order too
         self._by_first: dict[str, list[_Term]] = defaultdict(list)
         self._language: dict[str, str] = {}  # term text -> locale, for the explanation
         self._keys: set[tuple[Intent, tuple[str, ...], bool]] = set()
@@ -236,8 +295,10 @@ class Recogniser:
         self._keys.add(key)
         self._language[term.text] = loc
         if spaceless(term.text):
-            self._chinese.append(term)
+            self._chinese[term.parts[0][0]].append(term)
         else:
+            if len(term.parts) > 1 and all(len(part.rstrip("*")) >= LOOSE_MIN for part in term.parts):
+                self._loose.append(term)
             self._by_first[term.parts[0]].append(term)
 
     def _match_word(self, word: str) -> dict[str, float]:
@@ -274,11 +335,19 @@ class Recogniser:
         # (term, positions it covers, quality, as seen); a term counts only for positions
         # no longer term of its intent covered ("人工客服" then not "人工" again).
         found: list[tuple[_Term, set[tuple[str, int]], float, str]] = []
-        for term in self._chinese:
-            at = joined.find(term.parts[0])
-            if at >= 0:
-                found.append((term, {("c", k) for k in range(at, at + len(term.parts[0]))}, 1.0, term.parts[0]))
+        if spaceless(text):  # Chinese terms, by the character they start with
+            seen_terms: set[int] = set()
+            for at, ch in enumerate(joined):
+                for term in self._chinese.get(ch, ()):
+                    run = term.parts[0]
+                    if id(term) not in seen_terms and joined.startswith(run, at):
+                        seen_terms.add(id(term))
+                        found.append((term, {("c", k) for k in range(at, at + len(run))}, 1.0, run))
         matches = [self._cached(w) for w in tokens]
+        present: dict[str, tuple[int, float]] = {}  # data word -> (first position, quality)
+        for i, here in enumerate(matches):
+            for word, quality in here.items():
+                present.setdefault(word, (i, quality))
         for i, here in enumerate(matches):
             for first in here:
                 for term in self._by_first.get(first, ()):
@@ -286,6 +355,13 @@ class Recogniser:
                     qualities = [matches[i + j].get(part) for j, part in enumerate(term.parts)] if i + n <= len(tokens) else [None]
                     if None not in qualities:
                         found.append((term, {("w", k) for k in range(i, i + n)}, min(q for q in qualities if q), " ".join(tokens[i : i + n])))
+        # Content words of a longer term in another order or apart ("ремонт будет бесплатный",
+        # "screen went black"): Russian and Georgian order words freely; counts a little less.
+        for term in self._loose:
+            if term.parts[0] in present and all(part in present for part in term.parts):
+                spots = sorted(present[part] for part in term.parts)
+                found.append((term, {("w", k) for k, _q in spots}, LOOSE * min(q for _k, q in spots),
+                              " … ".join(tokens[k] for k, _q in spots)))
         covered: dict[Intent, set[tuple[str, int]]] = defaultdict(set)
         for term, positions, quality, seen in sorted(found, key=lambda f: (-f[0].size, -f[2])):
             if positions <= covered[term.intent]:
@@ -301,6 +377,9 @@ class Recogniser:
             scores[intent] += gain
             why.append(f"{intent.value} +{gain:.2f} {reason}")
 
+        if Intent.CANCEL in scores and any(i not in SOCIAL and i is not Intent.CANCEL for i in scores):
+            scores[Intent.CANCEL] *= CANCEL_BESIDE
+            why.append(f"cancel x{CANCEL_BESIDE} beside another intent")
         result = Recognition(Intent.OTHER, False, dict(scores), why, fault, len(tokens) if not spaceless(text) else len(joined) // 2)
         ranked = result.ranked()
         if ranked:
@@ -315,11 +394,12 @@ class Recogniser:
         return result
 
 
-def acts_in_form(result: Recognition) -> bool:
-    """In the middle of a form, only a short, plain "a person, please" or "cancel" is a
-    command; anything else is the answer to the question ("the operator panel is broken")."""
+def acts_in_form(result: Recognition, commands: frozenset[Intent] | set[Intent] = IN_FORM) -> bool:
+    """In the middle of a form (or of a wait), only a short, plain "a person, please" or "cancel"
+    (or another of `commands`) is a command; anything else is the answer to the question ("the
+    operator panel is broken")."""
     return (
-        result.intent in IN_FORM
+        result.intent in commands
         and result.sure
         and not result.fault
         and len(result.scores) == 1

@@ -92,6 +92,10 @@ class Customer(Base):
     # it and holds nothing more; an erased file keeps only what the statistics need.
     merged_into: Mapped[int | None] = mapped_column(BigId)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Typed messages in another of our languages: "ru:2" (the latest in a row), and the
+    # languages already offered ("ru,ka"), so the offer to switch comes once (handlers/language_offer.py).
+    language_streak: Mapped[str | None] = mapped_column(String(24))
+    language_offered: Mapped[str | None] = mapped_column(String(64))
 
 
 class Product(Base):

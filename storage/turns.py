@@ -71,6 +71,8 @@ class ConversationRow:
     display_name: str | None
     timezone_hint: str | None = None
     external_id: str = ""  # the channel's id of the person ("erased:N" once their data was erased)
+    language_streak: str | None = None
+    language_offered: str | None = None
 
 
 class Statements:
@@ -90,6 +92,7 @@ class Statements:
                 conversations.c.ticket_id, conversations.c.customer_id, conversations.c.identity_id,
                 identities.c.unreachable_at, identities.c.external_id, customers.c.locale, customers.c.locale_chosen,
                 customers.c.timezone, customers.c.phone, customers.c.display_name, customers.c.timezone_hint,
+                customers.c.language_streak, customers.c.language_offered,
             )
             .join(customers, customers.c.id == conversations.c.customer_id)
             .join(identities, identities.c.id == conversations.c.identity_id)
@@ -229,7 +232,8 @@ async def load_conversations(conn: StoreConnection, st: Statements, ids: list[in
             customer_id=r.customer_id, identity_id=r.identity_id,
             identity_unreachable=r.unreachable_at is not None, locale=r.locale,
             locale_chosen=r.locale_chosen, timezone=r.timezone, phone=r.phone, display_name=r.display_name,
-            timezone_hint=r.timezone_hint, external_id=r.external_id,
+            timezone_hint=r.timezone_hint, external_id=r.external_id, language_streak=r.language_streak,
+            language_offered=r.language_offered,
         )
     return loaded
 

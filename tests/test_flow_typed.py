@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -124,6 +124,28 @@ async def test_a_person_or_cancel_typed_in_a_form_acts(chat: Chat, engine: Async
         assert "Nothing was saved" in chat.text and await tickets(engine) == []
 
 
+CUSTOMERS = Path(__file__).parent / "data" / "nlu_customers.csv"
+
+
+def customer_rows(locale: str, every: int = 1) -> list[dict[str, str]]:
+    """Rows of the held-out set in `locale` (every `every`th)."""
+    rows = [row for row in csv.DictReader(CUSTOMERS.open(encoding="utf-8")) if row["locale"] == locale]
+    return rows[::every]
+
+
+def assert_sensible(row: dict[str, str], answer: str, t: Translator) -> None:
+    """Never an error, never the bare greeting for a request; a repair starts (or is offered),
+    a request for a person reaches one."""
+    assert answer and t._("Sorry, something went wrong on our side.")[:20] not in answer, row
+    if row["intent"] not in ("greeting", "other"):
+        assert not answer.startswith(t._(GREETING)), (row, answer)
+    if row["intent"] == "repair":
+        offered = t._(NOT_SURE) in answer or bool(row["serial"] and row["serial"] in answer)  # asked, or "PC…: what to do?"
+        assert offered or any(t._(slot.prompt) in answer for slot in REPAIR.slots), (row, answer)
+    if row["intent"] == "person":
+        assert "H-" in answer, (row, answer)  # the person ticket's number
+
+
 async def test_every_phrase_of_the_evaluation_set_gets_a_sensible_answer(new_chat: Callable[..., Chat]) -> None:
     """Through the real dispatcher and store: never the bare greeting, never an error;
     a request for a person always reaches one."""
@@ -138,3 +160,65 @@ async def test_every_phrase_of_the_evaluation_set_gets_a_sensible_answer(new_cha
             assert chat.text != t._(GREETING) and not chat.text.startswith(t._(GREETING)), row
         if row["intent"] == "person":
             assert "H-" in chat.text, row  # the person ticket's number
+
+
+@pytest.mark.parametrize(("language", "typed", "day", "window"), [
+    ("en", "friday morning", date(2026, 12, 4), True),
+    ("ru", "в пятницу утром", date(2026, 12, 4), True),
+    ("zh-hans", "周五上午", date(2026, 12, 4), True),
+    ("zh-hant", "星期五上午", date(2026, 12, 4), True),
+    ("ka", "პარასკევს დილით", date(2026, 12, 4), True),
+    ("en", "on monday", date(2026, 12, 7), False),  # the window is still asked
+    ("ru", "послезавтра после обеда", date(2026, 12, 5), False),  # the afternoon has two windows
+])
+async def test_a_typed_day_answers_the_day_question(
+    new_chat: Callable[..., Chat], language: str, typed: str, day: date, window: bool,
+) -> None:
+    """Thursday 3 December in Shanghai, where the customer's phone is: "Friday" is tomorrow."""
+    chat = new_chat(language=language)
+    await chat.say("/start")
+    await chat.press("menu:repair")
+    await chat.press("repair.product_line:household_ac")
+    await chat.press(chat.last[0].choices[0].id)  # the first model
+    await chat.press("repair.serial:skip")
+    await chat.say("It stopped working this morning")
+    await chat.press("repair.files:skip")
+    await chat.say("Shanghai, Huaihai Road 1")
+    await chat.say("+86 138 0013 8000")
+    await chat.say(typed)
+    t = t_for(language)
+    if window:
+        assert t.day(day) in chat.text and t._(REPAIR.slot("visit_window").prompt) not in chat.text, chat.text
+    else:
+        assert t._(REPAIR.slot("visit_window").prompt) in chat.text, chat.text
+        await chat.press(chat.last[0].choices[0].id)
+        assert t.day(day) in chat.text
+
+
+@pytest.mark.parametrize(("language", "typed", "address"), [
+    ("zh-hans", "KFR-35GW空调漏水，明天上午来，地址浦东新区张江路100号，电话13812345678", "浦东新区张江路100号"),
+    ("ru", "кондиционер KFR-35GW течёт, приходите в пятницу утром, ул. Ленина 5, кв. 12, телефон 8 912 345-67-89",
+     "ул. Ленина 5, кв. 12"),
+    ("ka", "კონდიციონერი KFR-35GW ჟონავს, ხვალ დილით მოდით, რუსთაველის გამზირი 12, 599 12 34 56", "რუსთაველის გამზირი 12"),
+])
+async def test_an_address_in_the_first_message_is_not_asked_again(
+    new_chat: Callable[..., Chat], language: str, typed: str, address: str,
+) -> None:
+    t = t_for(language)
+    chat = new_chat(language=language)
+    await chat.say(typed)
+    assert t._("I noted from your message:") in chat.text and address in chat.text, chat.text
+    await chat.press("repair.serial:skip")
+    await chat.press("repair.files:skip")
+    summary = chat.text  # place, phone, day and window known: the summary to confirm
+    assert t._(REPAIR.slot("place").prompt) not in summary and address in summary, summary
+    assert t.day(date(2026, 12, 4)) in summary
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+async def test_the_held_out_set_gets_sensible_answers(new_chat: Callable[..., Chat], language: str) -> None:
+    t = t_for(language)
+    for i, row in enumerate(customer_rows(LANGUAGES[language])):
+        chat = new_chat(user_id=f"held{i}", language=language)
+        await chat.say(row["text"])
+        assert_sensible(row, chat.text, t)

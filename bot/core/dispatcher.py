@@ -356,6 +356,7 @@ class Dispatcher:
             await store.update_customer(timezone_hint=hint)
         customer = CustomerView(
             row.customer_id, row.locale, row.locale_chosen, row.timezone, row.phone, row.display_name, row.timezone_hint,
+            language_streak=row.language_streak, language_offered=row.language_offered,
         )
         turn = Turn(
             event=numbered.resolve(event, row.slots), customer=customer, company=company, store=store,

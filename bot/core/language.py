@@ -42,5 +42,29 @@ def from_text(text: str) -> str | None:
     return "zh_Hant" if hant > hans else "zh_Hans"
 
 
+# Common English words: Latin letters alone do not tell English (serials, model codes, names).
+_ENGLISH = frozenset((
+    "the my is it not and to a i you me please pls can with have has this that what how are was "  # not customer-facing
+    "do does dont don't doesnt doesn't want need help of on in for your yes no hello hi thanks thank"  # not customer-facing
+).split())
+ENGLISH_WORDS_MIN = 2
+
+
+def written_in(text: str, current: str) -> str | None:
+    """The language a typed message is written in, as far as it tells, for a customer spoken to
+    in `current`: the script; English by its common words; Chinese of the other script only when
+    its own characters say so (most characters are the same in both)."""
+    found = from_text(text)
+    if found is None:
+        latin = [w for w in "".join(ch if ch.isascii() and (ch.isalpha() or ch == "'") else " " for ch in text.casefold()).split()]
+        return "en" if sum(w in _ENGLISH for w in latin) >= ENGLISH_WORDS_MIN else None
+    if found.startswith("zh") and current.startswith("zh"):
+        own = _HANT_ONLY if current == "zh_Hant" else _HANS_ONLY
+        other = _HANS_ONLY if current == "zh_Hant" else _HANT_ONLY
+        if any(ch in own for ch in text) or not any(ch in other for ch in text):
+            return current
+    return found
+
+
 def detect(language_code: str | None, text: str) -> str | None:
     return from_language_code(language_code) or from_text(text)

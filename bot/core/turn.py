@@ -35,6 +35,8 @@ class CustomerView:
     phone: str | None
     display_name: str | None
     timezone_hint: str | None = None  # the zone their device reports (web chat)
+    language_streak: str | None = None  # services/language_offer.py
+    language_offered: str | None = None
 
     def zone(self, company_zone: str) -> str:
         """The zone to give times in: theirs, else their device's, else their phone's country's, else ours."""
