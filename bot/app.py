@@ -63,6 +63,7 @@ class Service:
             max_batch=settings.commit_max_batch, window=settings.commit_window,
         )
         self.web = WebChat(self.core, self.engine, settings.company_timezone, settings=settings)
+        self.web.company = self.company
         self.bus = build_bus(settings.database_url)  # live updates: in-process, or PostgreSQL LISTEN/NOTIFY
         web_out = WebAcrossWorkers(self.web, self.bus, self.engine) if isinstance(self.bus, PgBus) else self.web
         transports: list[Transport] = [web_out]

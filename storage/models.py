@@ -88,6 +88,8 @@ class Customer(Base):
     # A phone the customer proved is theirs (Telegram: their own contact card). Only this
     # one links units: sales records are matched to it, a typed number never counts.
     verified_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    # An e-mail address the customer left to be reached at (the web chat's away form).
+    email: Mapped[str | None] = mapped_column(String(254))
 
 
 class Product(Base):
@@ -327,6 +329,8 @@ class OutboxRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the customer's page showed it (the web chat reports it): the reply's "seen" state.
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Job(Base):
