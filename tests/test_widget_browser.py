@@ -72,9 +72,9 @@ async def site() -> AsyncIterator[dict[str, Any]]:
     await runner.cleanup()
 
 
-async def start_service(url: str, site: dict[str, Any], now: datetime) -> Service:
+async def start_service(url: str, site: dict[str, Any], now: datetime, media: Path) -> Service:
     service = Service(Settings(database_url=url, host="127.0.0.1", port=0, telegram_bot_token=None,
-                               web_allowed_origins=site["origin"]))
+                               web_allowed_origins=site["origin"], media_dir=media))
     service.web.clock = lambda: now  # the agents' hours are read at this time
     await service.start()
     site["chat"] = service.port
@@ -82,8 +82,8 @@ async def start_service(url: str, site: dict[str, Any], now: datetime) -> Servic
 
 
 @pytest.fixture
-async def service(sqlite_url: str, site: dict[str, Any]) -> AsyncIterator[Service]:
-    service = await start_service(sqlite_url, site, AT_WORK)
+async def service(sqlite_url: str, site: dict[str, Any], tmp_path: Path) -> AsyncIterator[Service]:
+    service = await start_service(sqlite_url, site, AT_WORK, tmp_path / "media")
     yield service
     await service.stop()
 
@@ -108,11 +108,12 @@ def chat_frame(page: Page) -> Frame:
 
 async def open_widget(page: Page, path: str = "/") -> FrameLocator:
     await page.goto(path)
-    bubble = page.get_by_role("button", name=re.compile("Open the chat"))
-    await expect(bubble).to_be_visible()
+    bubble = page.locator(".bubble")
+    await expect(page.get_by_role("button", name=re.compile("Open the chat"))).to_be_visible()
     await expect(bubble).to_have_attribute("aria-expanded", "false")
     await bubble.press("Enter")  # keyboard: the bubble is a real button
-    await expect(page.get_by_role("button", name=re.compile("Close the chat"))).to_have_attribute("aria-expanded", "true")
+    await expect(page.get_by_role("dialog")).to_be_visible()
+    await expect(bubble).to_have_attribute("aria-expanded", "true")
     frame = chat(page)
     await expect(frame.locator("#status")).to_be_hidden()
     return frame
@@ -268,9 +269,9 @@ async def test_the_widget_on_another_site_walks_a_repair_and_keeps_the_conversat
 
 
 async def test_away_the_widget_asks_how_to_reach_the_customer(
-    browser: Browser, sqlite_url: str, site: dict[str, Any],
+    browser: Browser, sqlite_url: str, site: dict[str, Any], tmp_path: Path,
 ) -> None:
-    service = await start_service(sqlite_url, site, AWAY)
+    service = await start_service(sqlite_url, site, AWAY, tmp_path / "media")
     try:
         context, page, problems = await visitor(browser, site, viewport={"width": 1280, "height": 860})
         frame = await open_widget(page)

@@ -187,13 +187,18 @@ class WebChat:
             web.get(WIDGET + "ws", self.socket),
             web.static(WIDGET + "static", STATIC),
             web.get("/widget.js", self.loader),
+            web.get("/widget.css", self.loader),
             web.get(LOGO_URL, self.logo),
         ]
 
-    async def loader(self, _request: web.Request) -> web.StreamResponse:
-        """The one script a company puts on its pages: draws the bubble, opens the chat's iframe."""
-        return web.FileResponse(STATIC / "widget.js", headers={"Cache-Control": "public, max-age=300",
-                                                               "Cross-Origin-Resource-Policy": "cross-origin"})
+    async def loader(self, request: web.Request) -> web.StreamResponse:
+        """The one script a company puts on its pages (draws the bubble, opens the chat's iframe)
+        and the bubble's style: public files, readable from any page (a checker such as axe
+        reads stylesheets with CORS)."""
+        return web.FileResponse(STATIC / request.path.lstrip("/"), headers={
+            "Cache-Control": "public, max-age=300", "Cross-Origin-Resource-Policy": "cross-origin",
+            "Access-Control-Allow-Origin": "*",
+        })
 
     async def logo(self, _request: web.Request) -> web.Response:
         if not (self.company and self.company.brand):
@@ -234,8 +239,9 @@ class WebChat:
             # Inside another site's page only a SameSite=None cookie is sent, which must be Secure;
             # Partitioned (CHIPS) keys it to the embedding site, so browsers that block
             # third-party cookies still keep it, and it cannot follow the visitor to other sites.
-            response.set_cookie(WIDGET_COOKIE, token, max_age=age, path=WIDGET, httponly=True, samesite="None",
-                                secure=True, partitioned=True)
+            # (Written by hand: Python before 3.14 has no Partitioned attribute; the token is URL-safe.)
+            response.headers.add("Set-Cookie", f"{WIDGET_COOKIE}={token}; Max-Age={age}; Path={WIDGET}; HttpOnly; Secure; "
+                                               "SameSite=None; Partitioned")
         else:  # plain http (a test set-up): only same-site pages can embed the widget
             response.set_cookie(WIDGET_COOKIE, token, max_age=age, path=WIDGET, httponly=True, samesite="Lax")
 

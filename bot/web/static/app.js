@@ -26,10 +26,19 @@
   let more = null;              // cursor of the history page before the oldest shown
   let unread = 0, lastSeen = 0, newest = 0;
   let typingTimer = null;
-  let sound = localStorage.getItem("chat-sound") === "on";   // off unless the customer turned it on
+  let sound = remembered("chat-sound") === "on";   // off unless the customer turned it on
   const pending = new Map();    // client id -> frame the server has not acked yet
   const shown = new Map();      // message id -> its element (de-duplication, `replaces`)
   const RTL = /^(ar|he|fa|ur)/;
+
+  // The page's storage: a browser may refuse it inside another site's page (then nothing is kept).
+  function remembered(key) {
+    try { return localStorage.getItem(key); } catch (error) { return null; }
+  }
+
+  function remember(key, value) {
+    try { localStorage.setItem(key, value); } catch (error) { /* refused: the choice lasts this page */ }
+  }
 
   function tell(message) {
     if (embedded && host && window.parent !== window) window.parent.postMessage({ aftersales: 1, ...message }, host);
@@ -253,7 +262,7 @@
 
   soundButton.addEventListener("click", () => {
     sound = !sound;
-    localStorage.setItem("chat-sound", sound ? "on" : "off");
+    remember("chat-sound", sound ? "on" : "off");
     showSound();
   });
 

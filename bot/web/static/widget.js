@@ -17,7 +17,7 @@
   const root = holder.attachShadow({ mode: "open" });
   const style = document.createElement("link");
   style.rel = "stylesheet";
-  style.href = `${origin}/static/widget.css`;
+  style.href = `${origin}/widget.css`;
 
   const bubble = document.createElement("button");
   bubble.type = "button";
