@@ -408,7 +408,7 @@
     if (frame.logo) {
       logo.src = frame.logo;
       logo.hidden = false;
-      $("#default-logo").hidden = true;
+      $("#default-logo").setAttribute("hidden", "");  // an SVG element has no `hidden` property
     }
     $("#hours").textContent = frame.hours || "";
     $("#hours").hidden = !frame.hours;
