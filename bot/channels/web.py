@@ -121,6 +121,11 @@ UI = {
     "messages": N_("Messages"),
 }
 # Answers to a client that is too fast or sends what we cannot read (never exception text).
+# The widget's loader, its style and the logo: public, for pages of any site.
+_PUBLIC_FILE = {
+    "Cache-Control": "public, max-age=300", "Cross-Origin-Resource-Policy": "cross-origin",  # not customer-facing
+    "Access-Control-Allow-Origin": "*",
+}
 REACH_BAD = N_("That is neither a phone number nor an e-mail address we can use. Please check it and try again.")
 REACHED_PHONE = N_("Thank you. A colleague will call you at %(value)s when they are back; you can also keep writing here.")
 REACHED_EMAIL = N_("Thank you. A colleague will write to %(value)s when they are back; you can also keep writing here.")
@@ -195,16 +200,12 @@ class WebChat:
         """The one script a company puts on its pages (draws the bubble, opens the chat's iframe)
         and the bubble's style: public files, readable from any page (a checker such as axe
         reads stylesheets with CORS)."""
-        return web.FileResponse(STATIC / request.path.lstrip("/"), headers={
-            "Cache-Control": "public, max-age=300", "Cross-Origin-Resource-Policy": "cross-origin",
-            "Access-Control-Allow-Origin": "*",
-        })
+        return web.FileResponse(STATIC / request.path.lstrip("/"), headers=_PUBLIC_FILE)
 
     async def logo(self, _request: web.Request) -> web.Response:
         if not (self.company and self.company.brand):
             raise web.HTTPNotFound(text="no logo")
-        return web.Response(body=self.company.brand.logo, content_type=self.company.brand.brand.logo_type,
-                            headers={"Cache-Control": "public, max-age=3600", "Cross-Origin-Resource-Policy": "cross-origin"})
+        return web.Response(body=self.company.brand.logo, content_type=self.company.brand.brand.logo_type, headers=_PUBLIC_FILE)
 
     def install(self, app: web.Application) -> None:
         """Security headers on every response of `app` (pages, files, errors, the socket)."""
@@ -240,8 +241,8 @@ class WebChat:
             # Partitioned (CHIPS) keys it to the embedding site, so browsers that block
             # third-party cookies still keep it, and it cannot follow the visitor to other sites.
             # (Written by hand: Python before 3.14 has no Partitioned attribute; the token is URL-safe.)
-            response.headers.add("Set-Cookie", f"{WIDGET_COOKIE}={token}; Max-Age={age}; Path={WIDGET}; HttpOnly; Secure; "
-                                               "SameSite=None; Partitioned")
+            attributes = "HttpOnly; Secure; SameSite=None; Partitioned"  # not customer-facing
+            response.headers.add("Set-Cookie", f"{WIDGET_COOKIE}={token}; Max-Age={age}; Path={WIDGET}; {attributes}")
         else:  # plain http (a test set-up): only same-site pages can embed the widget
             response.set_cookie(WIDGET_COOKIE, token, max_age=age, path=WIDGET, httponly=True, samesite="Lax")
 
