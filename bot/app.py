@@ -103,6 +103,7 @@ class Service:
         self.console = Console(self.engine, self.core, self.company, session_hours=settings.console_session_hours, bus=self.bus,
                                media=self.media, media_max_bytes=settings.media_max_bytes, telegram=api)
         self.core.bus = self.bus
+        self.console.on_typing = self.web.agent_typing
         self.supervisor = Supervisor()
         self.lag = LagMonitor(settings.loop_lag_warning)
         self.runner: web.AppRunner | None = None

@@ -84,6 +84,18 @@ def cursor_of(item: dict[str, Any]) -> Cursor:
     return Cursor(item["created_at"], item["direction"], item["id"])
 
 
+async def web_chat_of(engine: Store, channel: str, conversation_id: int) -> str | None:
+    """The chat id of a conversation on `channel`, or None if it is on another channel."""
+    query = (
+        select(identities.c.chat_id)
+        .join(conversations, conversations.c.identity_id == identities.c.id)
+        .where(conversations.c.id == conversation_id, identities.c.channel == channel)
+    )
+    async with engine.connect() as conn:
+        chat_id: str | None = await conn.scalar(query)
+    return chat_id
+
+
 async def mark_seen(engine: Store, channel: str, chat_id: str, upto: int, now: datetime) -> int:
     """The customer's page showed our messages to this chat up to row `upto`; how many were new."""
     async with engine.begin() as conn:

@@ -75,6 +75,7 @@ from storage.transcripts import (
     mark_seen,
     save_reach,
     sent_text,
+    web_chat_of,
 )
 
 log = logging.getLogger(__name__)
@@ -374,6 +375,16 @@ class WebChat:
             return
         text = t._(REACHED_PHONE if reach.kind is ReachKind.PHONE else REACHED_EMAIL, value=reach.value)
         await ws.send_json({"type": "reached", "id": frame.id, "text": text})
+
+    def agent_typing(self, conversation_id: int) -> None:
+        """An agent writes in this conversation: if it is a web chat connected here, it shows there."""
+        task = asyncio.ensure_future(self._agent_typing(conversation_id))
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+    async def _agent_typing(self, conversation_id: int) -> None:
+        chat_id = await web_chat_of(self.engine, CHANNEL, conversation_id)
+        if chat_id is not None:
+            self.typing(chat_id, "agent")
 
     def typing(self, visitor: str, who: str = "agent") -> None:
         """Someone composes a reply to `visitor` (an agent in the console): their pages show it."""
