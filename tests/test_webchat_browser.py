@@ -150,7 +150,7 @@ async def test_reload_shows_the_history_and_continues(page: Page, tmp_path: Path
     await expect(bot(page, "is registered")).to_contain_text(number)
     # History, in order, without the pressed-button markers or a second greeting.
     texts = await page.locator(".msg .text").all_inner_texts()
-    assert sum("service assistant" in t for t in texts) == 1
+    assert sum("service assistant" in t for t in texts) == 1, texts
     assert not any(t.startswith("[") for t in texts)
     serial = texts.index("HA2403000123")
     assert "What is the serial number" in texts[serial - 1] and "What is wrong" in texts[serial + 1]

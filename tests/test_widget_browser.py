@@ -238,6 +238,7 @@ async def test_the_widget_on_another_site_walks_a_repair_and_keeps_the_conversat
     await expect(chat(page).locator(".msg.bot", has_text="is registered")).to_contain_text(number.group(0))
     await expect(chat(page).locator(".msg.mine .text", has_text="fault.png")).to_be_visible()
     await expect(chat(page).locator(".msg.mine .text", has_text="Report a repair")).to_be_visible()  # a pressed button
+    await expect(chat(page).locator(".msg.bot", has_text="service assistant")).to_have_count(1)  # edits applied, once
 
     # Closed, a reply arrives: an unread badge on the bubble; Escape closed it, focus is on the bubble.
     await chat(page).locator("#text").press("Escape")

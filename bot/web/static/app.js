@@ -149,16 +149,17 @@
     return bubble;
   }
 
-  function addReply(frame, live) {
-    if (frame.replaces != null) {
-      // An edit of an earlier message: new text, and its buttons are gone.
-      const old = shown.get(frame.replaces);
-      if (old) {
-        old.querySelector(".text").textContent = frame.text;
-        old.querySelectorAll(".choices, .share").forEach((node) => node.remove());
-      }
-      return;
+  // An edit of an earlier message: new text, and its buttons are gone.
+  function edit(frame) {
+    const old = shown.get(frame.replaces);
+    if (old) {
+      old.querySelector(".text").textContent = frame.text;
+      old.querySelectorAll(".choices, .share").forEach((node) => node.remove());
     }
+  }
+
+  function addReply(frame, live) {
+    if (frame.replaces != null) return edit(frame);
     if (shown.has(frame.id)) return;
     const bubble = replyBubble(frame);
     // Back / Start over / Cancel act on the current question wherever they are
@@ -213,8 +214,18 @@
     if (!ok) stopTyping();
   }
 
-  function historyItem(item) {
-    return item.type === "reply" ? replyBubble(item) : mineBubble(item.id, item.text, item.at, "delivered");
+  // A page of history as elements, oldest first; edits change the messages they replace.
+  function historyNodes(items) {
+    const nodes = [];
+    for (const item of items) {
+      if (shown.has(item.id)) continue;
+      if (item.type === "reply" && item.replaces != null) edit(item);
+      else nodes.push(item.type === "reply" ? replyBubble(item) : mineBubble(item.id, item.text, item.at, "delivered"));
+    }
+    // Back / Start over / Cancel: only the newest row is kept (as when they arrive live).
+    const rows = nodes.flatMap((node) => [...node.querySelectorAll(".nav")]);
+    rows.slice(0, -1).forEach((row) => row.remove());
+    return nodes;
   }
 
   // --- typing, seen, sound ----------------------------------------------------
@@ -465,7 +476,7 @@
     applyBrand(frame.brand);
     // The server's history is the truth: draw it afresh (it may overlap what we showed).
     shown.clear();
-    list.replaceChildren(...frame.history.map(historyItem));
+    list.replaceChildren(...historyNodes(frame.history));
     newest = Math.max(0, ...frame.history.filter((item) => item.type === "reply").map((item) => item.id));
     showMore(frame.more);
     // Frames not acked before the connection dropped: again, with the same id
@@ -483,7 +494,8 @@
   function earlier(frame) {
     // Older messages go on top; the customer keeps their place in the conversation.
     const before = scroller.scrollHeight;
-    const fresh = frame.history.filter((item) => !shown.has(item.id)).map(historyItem);
+    const fresh = historyNodes(frame.history);
+    if (list.querySelector(".nav")) fresh.forEach((node) => node.querySelectorAll(".nav").forEach((row) => row.remove()));
     list.prepend(...fresh);
     scroller.scrollTop += scroller.scrollHeight - before;
     showMore(frame.more);
