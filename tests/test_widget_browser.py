@@ -299,6 +299,12 @@ async def test_away_the_widget_asks_how_to_reach_the_customer(
         await frame.get_by_role("textbox", name="Type a message…").fill("/help")
         await frame.get_by_role("textbox", name="Type a message…").press("Enter")
         await expect(frame.locator(".msg.bot", has_text="Choose what you need below")).to_be_visible()
+        # Right-to-left (the next language wave): the sides mirror, the customer's messages on the left.
+        await chat_frame(page).evaluate("() => { document.documentElement.dir = 'rtl'; }")
+        mine = await frame.locator(".msg.mine").last.bounding_box()
+        theirs = await frame.locator(".msg.bot").last.bounding_box()
+        assert mine and theirs and mine["x"] < theirs["x"]
+        await page.screenshot(path=SHOTS / "widget-rtl.png", animations="disabled")
         await page.reload()
         await expect(chat(page).locator(".msg.mine .text", has_text="/help")).to_be_visible()
         await context.close()

@@ -99,6 +99,7 @@
   function mineBubble(id, text, at, state) {
     const bubble = el("div", "msg mine");
     const body = el("div", "text", text);
+    body.dir = "auto";  // each message in its own writing direction (a Latin address on an Arabic page)
     const meta = el("div", "meta");
     const mark = el("span", "state");
     mark.setAttribute("role", "img");
@@ -121,7 +122,9 @@
   function replyBubble(frame) {
     const bubble = el("div", "msg bot");
     bubble.dataset.id = frame.id;
-    bubble.append(who(false), el("div", "text", frame.text));
+    const body = el("div", "text", frame.text);
+    body.dir = "auto";
+    bubble.append(who(false), body);
     for (const file of frame.files || []) bubble.append(fileLink(file));
     const choices = frame.choices || [];
     if (choices.length) {
