@@ -84,6 +84,18 @@ def cursor_of(item: dict[str, Any]) -> Cursor:
     return Cursor(item["created_at"], item["direction"], item["id"])
 
 
+async def conversation_mode(engine: Store, channel: str, chat_id: str) -> str | None:
+    """Who speaks for us in this chat's conversation (services.handoff.Mode), None before the first turn."""
+    query = (
+        select(conversations.c.mode)
+        .join(identities, identities.c.id == conversations.c.identity_id)
+        .where(identities.c.channel == channel, identities.c.chat_id == chat_id)
+    )
+    async with engine.connect() as conn:
+        mode: str | None = await conn.scalar(query)
+    return mode
+
+
 async def web_chat_of(engine: Store, channel: str, conversation_id: int) -> str | None:
     """The chat id of a conversation on `channel`, or None if it is on another channel."""
     query = (

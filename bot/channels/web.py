@@ -63,11 +63,13 @@ from bot.i18n import N_, Translator, locale_names, normalize_locale
 from bot.outbox import NotConnected
 from bot.ratelimit import Limits, RateLimiter
 from services.contact import region_for_locale
+from services.handoff import Mode
 from services.reach import ReachKind, parse_reach
 from storage import web_sessions
 from storage.db import Store
 from storage.transcripts import (
     Cursor,
+    conversation_mode,
     cursor_of,
     customer_locale,
     history,
@@ -345,8 +347,10 @@ class WebChat:
         if isinstance(frame, ReachFrame):
             await self._reach(ws, visitor, t, frame)
             return locale
-        # The bot composes (the agents' console sends its own "typing" when a person writes).
-        await ws.send_json({"type": "typing", "who": "bot"})
+        # The bot composes, unless a person owns the conversation (then the bot is silent and the
+        # agents' console sends "typing" when the person writes).
+        if await conversation_mode(self.engine, CHANNEL, visitor) != Mode.AGENT:
+            await ws.send_json({"type": "typing", "who": "bot"})
         origin_text = None
         if isinstance(frame, ChoiceFrame) and frame.origin is not None:
             # Edit with the text we sent, never with what the client says it was (issue 9.6).
