@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 
@@ -294,3 +295,30 @@ def _tap(visitor: Any, label: str) -> dict[str, Any]:
     reply = next(r for r in reversed(visitor.replies) for _, choice_label in r["choices"] if label in choice_label)
     choice = next(c for c, choice_label in reply["choices"] if label in choice_label)
     return {"type": "choice", "choice": choice, "origin": reply["id"]}
+
+
+async def test_only_the_allowed_sites_may_frame_the_widget(sqlite_url: str, tmp_path: Path) -> None:
+    settings = Settings(database_url=sqlite_url, port=0, telegram_bot_token=None, media_dir=tmp_path / "media",
+                        web_allowed_origins="https://www.example.com")
+    running = Service(settings)
+    await running.start()
+    try:
+        async with opened(running) as visitor:
+            async with visitor.http.get(visitor.base + "/widget/") as widget:
+                assert widget.status == 200
+                assert "frame-ancestors 'self' https://www.example.com" in widget.headers["Content-Security-Policy"]
+                cookie = widget.headers["Set-Cookie"]
+                assert cookie.startswith("widget_visitor=") and "Path=/widget/" in cookie
+                assert "SameSite=None; Partitioned" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+            async with visitor.http.get(visitor.base + "/") as page:
+                assert page.headers["Content-Security-Policy"].endswith("frame-ancestors 'self'")  # the full page: unchanged
+                assert "SameSite=Lax" in page.headers.get("Set-Cookie", "SameSite=Lax")
+            # The widget's socket takes the widget's own cookie (sent by hand: aiohttp's jar keeps
+            # no Secure cookie over http; Chromium does on loopback, tests/test_widget_browser.py).
+            token = cookie.split(";", 1)[0]
+            async with visitor.http.ws_connect(visitor.base + "/widget/ws", headers={"Cookie": token}) as ws:
+                assert (await ws.receive_json(timeout=10))["type"] == "hello"
+            with pytest.raises(aiohttp.WSServerHandshakeError, match="401"):  # the full page's cookie is not it
+                await visitor.http.ws_connect(visitor.base + "/widget/ws")
+    finally:
+        await running.stop()
