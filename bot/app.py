@@ -72,6 +72,7 @@ class Service:
             max_batch=settings.commit_max_batch, window=settings.commit_window, clock=clock,
         )
         self.web = WebChat(self.core, self.engine, settings.company_timezone, settings=settings)
+        self.web.company = self.company
         self.bus = build_bus(settings.database_url)  # live updates: in-process, or PostgreSQL LISTEN/NOTIFY
         web_out = WebAcrossWorkers(self.web, self.bus, self.engine) if isinstance(self.bus, PgBus) else self.web
         transports: list[Transport] = [web_out]
@@ -127,6 +128,7 @@ class Service:
         self.core.bus = self.bus
         self.jobs = JobRunner(self.engine, self.core, timezone=settings.company_timezone, lease=settings.jobs_lease,
                               poll=settings.jobs_poll, clock=clock)
+        self.console.on_typing = self.web.agent_typing
         self.supervisor = Supervisor()
         self.lag = LagMonitor(settings.loop_lag_warning)
         self.runner: web.AppRunner | None = None

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from bot.brand import FILE as BRAND_FILE
+from bot.brand import BrandFiles, load_brand
 from bot.config import Settings
 from bot.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from bot.people import CannedReplies, Teams, load_canned, load_teams
@@ -203,6 +205,7 @@ class Company:
     canned: CannedReplies | None = None  # data/canned_replies.yaml
     roster: Roster | None = None  # data/engineers.yaml: engineers, visit lengths
     surveys: SurveyConfig | None = None  # data/surveys.yaml: return-visit plans
+    brand: BrandFiles | None = None  # data/company.yaml and its logo (the chat's look)
 
     def components_of(self, line_id: str, model_code: str | None) -> tuple[str, ...] | None:
         """The warranty components a unit of this model has; None (all of the line's) when
@@ -231,11 +234,12 @@ def load_company(settings: Settings) -> Company:
         except ValueError as error:
             raise ValueError(f"engineers.yaml: {error}") from error
         surveys = load_surveys(data / "surveys.yaml") if (data / "surveys.yaml").exists() else None
+        brand = BrandFiles(*load_brand(data)) if (data / BRAND_FILE).exists() else None
     except ValueError as error:  # the loaders name the file, line and field
         raise CompanyDataError(str(error)) from error
     _check_components(catalog, warranty, data / "products.yaml")
     return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty, intents,
-                   product_terms(catalog), teams, canned, roster, surveys)
+                   product_terms(catalog), teams, canned, roster, surveys, brand)
 
 
 def product_terms(catalog: Catalog) -> ProductTerms:

@@ -36,32 +36,37 @@ class WebSecurity:
     https: bool = False
     allowed_origins: frozenset[str] = frozenset()
     frame_ancestors: str = "'self'"
+    # The widget's pages (/widget/…) may be framed by the allowed origins too: that is its job.
+    widget_frame_ancestors: str = "'self'"
     trusted_proxies: tuple[Network, ...] = field(default_factory=tuple)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebSecurity:
         public = settings.public_url
+        allowed = frozenset(origin_of(o) for o in _split(settings.web_allowed_origins))
+        framing = [] if settings.web_frame_ancestors.strip() in ("", "'none'") else [settings.web_frame_ancestors.strip()]
         return cls(
             public_origin=origin_of(public) if public else None,
             https=bool(public and URL(public).scheme == "https"),
-            allowed_origins=frozenset(origin_of(o) for o in _split(settings.web_allowed_origins)),
+            allowed_origins=allowed,
             frame_ancestors=settings.web_frame_ancestors.strip() or "'none'",
+            widget_frame_ancestors=" ".join(dict.fromkeys(["'self'", *framing, *sorted(allowed)])),
             trusted_proxies=tuple(ipaddress.ip_network(p, strict=False) for p in _split(settings.trusted_proxies)),
         )
 
     # --- headers ------------------------------------------------------------------------
 
-    def content_security_policy(self) -> str:
+    def content_security_policy(self, frame_ancestors: str | None = None) -> str:
         # No inline script or style anywhere: the pages load their own scripts and styles only.
         # Forms may post to this origin only (the agents' console logs in with one).
         return "; ".join([
             "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-            "connect-src 'self'", "base-uri 'none'", "form-action 'self'", f"frame-ancestors {self.frame_ancestors}",
+            "connect-src 'self'", "base-uri 'none'", "form-action 'self'", f"frame-ancestors {frame_ancestors or self.frame_ancestors}",
         ])
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, frame_ancestors: str | None = None) -> dict[str, str]:
         headers = {
-            "Content-Security-Policy": self.content_security_policy(),
+            "Content-Security-Policy": self.content_security_policy(frame_ancestors),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
             "Cross-Origin-Opener-Policy": "same-origin",
@@ -71,12 +76,16 @@ class WebSecurity:
             headers["Strict-Transport-Security"] = "max-age=31536000"
         return headers
 
-    async def on_response_prepare(self, _request: web.Request, response: web.StreamResponse) -> None:
-        response.headers.update(self._headers)
+    async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(self._widget_headers if request.path.startswith("/widget/") else self._headers)
 
     @cached_property
     def _headers(self) -> dict[str, str]:
         return self.headers()
+
+    @cached_property
+    def _widget_headers(self) -> dict[str, str]:
+        return self.headers(self.widget_frame_ancestors)
 
     # --- origin -------------------------------------------------------------------------
 

@@ -289,7 +289,8 @@ REPAIR = Form(
         Slot("place", N_("Where should the engineer come? Share your location or type the address."),
              _parse_place, request="location", show=_show_place),
         Slot("phone", N_("Which phone number can the engineer call? Share your contact or type the number."),
-             _parse_phone, request="phone", extract=_phone_from_text),
+             _parse_phone, request="phone", extract=_phone_from_text,
+             typed_prompt=N_("Which phone number can the engineer call? Please type the number.")),
     ),
     labels={
         "product_line": N_("Product"),

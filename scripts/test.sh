@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs what it needs first: the Python packages
-# (pinned in constraints.txt) and Debian's chromium for the browser tests.
+# (pinned in constraints.txt), Debian's chromium and axe-core (tests/js/package.json,
+# from the npm registry) for the browser tests.
 # PostgreSQL must be running at 127.0.0.1:5432 (user postgres, database test);
 # under CI=true a missing PostgreSQL or Chromium fails the run.
 set -euo pipefail
@@ -11,6 +12,10 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+if [ ! -f tests/js/node_modules/axe-core/axe.min.js ] && command -v npm >/dev/null; then
+  echo "installing axe-core (accessibility checks in the browser tests) ..."
+  npm install --prefix tests/js --no-audit --no-fund --ignore-scripts --silent
 fi
 echo "static checks: ruff, mypy ..."
 .venv/bin/ruff check --quiet .

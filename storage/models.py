@@ -96,6 +96,8 @@ class Customer(Base):
     # languages already offered ("ru,ka"), so the offer to switch comes once (handlers/language_offer.py).
     language_streak: Mapped[str | None] = mapped_column(String(24))
     language_offered: Mapped[str | None] = mapped_column(String(64))
+    # An e-mail address the customer left to be reached at (the web chat's away form).
+    email: Mapped[str | None] = mapped_column(String(254))
 
 
 class Product(Base):
@@ -337,6 +339,8 @@ class OutboxRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the customer's page showed it (the web chat reports it): the reply's "seen" state.
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Job(Base):

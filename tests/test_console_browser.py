@@ -195,7 +195,7 @@ async def test_an_agent_talks_with_a_web_visitor_on_another_worker_process(brows
     visitor.on("pageerror", lambda error: problems.append(f"visitor page error: {error}"))
     await visitor.goto("/")
     await expect(visitor.locator("#status")).to_be_hidden()
-    box = visitor.get_by_role("textbox")
+    box = visitor.locator("#text")
     await box.fill("Позовите оператора")
     await box.press("Enter")
     ru = Translator("ru", "Asia/Shanghai")

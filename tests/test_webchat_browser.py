@@ -69,10 +69,10 @@ def bot(page: Page, text: str | re.Pattern[str]) -> Locator:
 async def answer(page: Page, question: str, text: str) -> None:
     """Wait for the bot's `question`, then type `text` and press Enter."""
     await expect(bot(page, question)).to_be_visible()
-    box = page.get_by_role("textbox")
+    box = page.locator("#text")
     await box.fill(text)
     await box.press("Enter")
-    await expect(page.locator(".msg.mine").last).to_have_text(text)
+    await expect(page.locator(".msg.mine .text").last).to_have_text(text)
 
 
 async def press(page: Page, question: str, label: str | re.Pattern[str] | None = None) -> None:
@@ -132,10 +132,13 @@ async def test_report_a_repair_by_clicking_and_typing(page: Page, tmp_path: Path
     number = await report_repair(page, tmp_path)
     assert (tmp_path / "repair-summary.png").stat().st_size > 0
     shutil.copy(tmp_path / "repair-registered.png", SCREENSHOT)
-    # The customer's typed answers are on the right, in order; the pressed buttons
-    # show up in the (replaced) questions.
+    # The customer's answers are on the right, in order: the pressed buttons' labels too
+    # (issue 17), which also show in the (replaced) questions.
     mine = await page.locator(".msg.mine .text").all_inner_texts()
-    assert mine == ["HA2403000123", "It blows warm air and drips water", "12 Rustaveli Avenue, Tbilisi", "+995 555 12 34 56"]
+    typed = ["HA2403000123", "It blows warm air and drips water", "12 Rustaveli Avenue, Tbilisi", "+995 555 12 34 56"]
+    assert [m for m in mine if m in typed] == typed
+    assert mine[0].endswith("Report a repair") and mine[1].endswith("Household air conditioner")
+    assert mine[-1].endswith("Submit")
     await expect(bot(page, "Which product")).to_contain_text("✓ Household air conditioner")
     assert number.startswith("R-")
 
@@ -147,7 +150,7 @@ async def test_reload_shows_the_history_and_continues(page: Page, tmp_path: Path
     await expect(bot(page, "is registered")).to_contain_text(number)
     # History, in order, without the pressed-button markers or a second greeting.
     texts = await page.locator(".msg .text").all_inner_texts()
-    assert sum("service assistant" in t for t in texts) == 1
+    assert sum("service assistant" in t for t in texts) == 1, texts
     assert not any(t.startswith("[") for t in texts)
     serial = texts.index("HA2403000123")
     assert "What is the serial number" in texts[serial - 1] and "What is wrong" in texts[serial + 1]
@@ -168,24 +171,24 @@ async def test_language_picker_switches_to_russian(page: Page) -> None:
     # The page's own words are Russian too.
     russian = ui_strings("ru", "UTC")
     assert CYRILLIC.search(russian["placeholder"]) and CYRILLIC.search(russian["language"])
-    await expect(page.get_by_role("textbox")).to_have_attribute("placeholder", russian["placeholder"])
+    await expect(page.locator("#text")).to_have_attribute("placeholder", russian["placeholder"])
     await expect(page.get_by_role("combobox", name=russian["language"])).to_have_value("ru")
 
 
 async def test_customer_html_is_shown_as_text(page: Page) -> None:
     await open_chat(page)
     attack = "<img src=x onerror=alert(1)>"
-    box = page.get_by_role("textbox")
+    box = page.locator("#text")
     await box.fill(attack)
     await box.press("Enter")
-    mine = page.locator(".msg.mine").last
+    mine = page.locator(".msg.mine .text").last
     await expect(mine).to_have_text(attack)
     await expect(page.locator(".msg.mine.sending")).to_have_count(0)
     assert await page.locator("#messages img").count() == 0
     # Also when it comes back from the server's history.
     await page.reload()
     await connected(page)
-    await expect(page.locator(".msg.mine").last).to_have_text(attack)
+    await expect(page.locator(".msg.mine .text").last).to_have_text(attack)
     assert await page.locator("#messages img").count() == 0
 
 
@@ -247,18 +250,18 @@ async def test_reconnects_and_sends_again_what_was_not_acknowledged(page: Page, 
     line = Line()
     await page.route_web_socket(re.compile(r"/ws$"), line.route)
     await open_chat(page)
-    status, box = page.locator("#status"), page.get_by_role("textbox")
+    status, box = page.locator("#status"), page.locator("#text")
 
     # Typed while the connection is down: shown at once, sent after the reconnect.
     await line.cut()
     await expect(status).to_have_text(ui_strings("en", "UTC")["offline"])
     await box.fill("/help")
     await box.press("Enter")
-    await expect(page.locator(".msg.mine.sending")).to_have_text("/help")
+    await expect(page.locator(".msg.mine.sending .text")).to_have_text("/help")
     line.offline = False
     await connected(page)
     await expect(bot(page, "Choose what you need below")).to_be_visible()
-    await expect(page.locator(".msg.mine")).to_have_text(["/help"])
+    await expect(page.locator(".msg.mine .text")).to_have_text(["/help"])
     await expect(page.locator(".msg.mine.sending")).to_have_count(0)
     assert await inbound(service, "/help") == 1
 
@@ -267,7 +270,7 @@ async def test_reconnects_and_sends_again_what_was_not_acknowledged(page: Page, 
     await box.fill("/menu")
     await box.press("Enter")
     await expect(bot(page, "How can I help you?")).to_be_visible()
-    await expect(page.locator(".msg.mine.sending")).to_have_text("/menu")
+    await expect(page.locator(".msg.mine.sending .text")).to_have_text("/menu")
     await line.cut()
     line.offline = line.drop_acks = False
     await connected(page)

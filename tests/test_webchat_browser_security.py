@@ -114,7 +114,7 @@ async def test_forget_this_device_starts_an_empty_chat(page: Page, service: Serv
     service.core.handle = spy  # type: ignore[method-assign]
     await open_chat(page)
     assert seen[0].timezone_hint == "Europe/Moscow"  # the browser's zone came with the first frame
-    box = page.get_by_role("textbox")
+    box = page.locator("#text")
     await box.fill("my secret address")
     await box.press("Enter")
     await expect(page.locator(".msg.mine", has_text="my secret address")).to_be_visible()

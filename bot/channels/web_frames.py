@@ -66,7 +66,28 @@ class ForgetFrame(_Frame):
     type: Literal["forget"]
 
 
-AnyFrame = TextFrame | ChoiceFrame | LocationFrame | ForgetFrame
+class EarlierFrame(_Frame):
+    """"Load earlier messages": the page of history before `before` (a cursor the server gave)."""
+
+    type: Literal["earlier"]
+    before: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+
+
+class SeenFrame(_Frame):
+    """The page showed our messages up to `upto` (the replies' "seen" state)."""
+
+    type: Literal["seen"]
+    upto: Annotated[int, Field(strict=True, ge=0, le=2**53)]
+
+
+class ReachFrame(_Frame):
+    """The away form: how to reach the customer (a phone number or an e-mail, checked by the server)."""
+
+    type: Literal["reach"]
+    value: Annotated[str, StringConstraints(min_length=1, max_length=254, strip_whitespace=True)]
+
+
+AnyFrame = TextFrame | ChoiceFrame | LocationFrame | ForgetFrame | EarlierFrame | SeenFrame | ReachFrame
 FRAME: TypeAdapter[AnyFrame] = TypeAdapter(Annotated[AnyFrame, Field(discriminator="type")])
 
 

@@ -12,7 +12,7 @@ import uuid
 
 from aiohttp import BodyPartReader, web
 
-from bot.channels.web import CHANNEL, WebChat
+from bot.channels.web import CHANNEL, WIDGET, WebChat
 from bot.core.events import Attachment, Event, Kind
 from bot.media import PREFIX, MediaStore
 from services.media import Rejected, check_upload
@@ -27,7 +27,7 @@ class WebMedia:
         self.chat, self.core, self.media, self.max_bytes = chat, chat.core, media, max_bytes
 
     def routes(self) -> list[web.AbstractRouteDef]:
-        return [web.post("/upload", self.upload), web.get("/files/{name}", self.file)]
+        return [web.post("/upload", self.upload), web.post(WIDGET + "upload", self.upload), web.get("/files/{name}", self.file)]
 
     async def upload(self, request: web.Request) -> web.Response:
         visitor = await self.chat.uploader(request)

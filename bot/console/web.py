@@ -118,6 +118,7 @@ class Console:
         self.viewers: dict[int, dict[int, str]] = defaultdict(dict)  # conversation -> agent id -> name
         self.online: dict[int, int] = defaultdict(int)  # agent id -> open live streams
         self.typing: dict[int, dict[int, tuple[str, float]]] = defaultdict(dict)  # conversation -> agent -> (name, when)
+        self.on_typing: Callable[[int], None] | None = None  # an agent writes in this conversation
         self._streams: set[asyncio.Task[Any]] = set()
         self._watch: asyncio.Task[None] | None = None
         self.breach_check_every = 30.0  # seconds
@@ -421,6 +422,8 @@ class Console:
         conversation_id = (await self._conversation(request)).id
         self.typing[conversation_id][agent.id] = (agent.name, time.monotonic())
         self.bus.changed({conversation_id})
+        if self.on_typing:  # the customer sees it too (the web chat's typing line)
+            self.on_typing(conversation_id)
         return web.json_response({"ok": True})
 
     async def transcript(self, request: web.Request) -> web.Response:

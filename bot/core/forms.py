@@ -67,6 +67,8 @@ class Slot:
     optional: bool = False  # offers "Skip"
     skip_label: str | None = None  # msgid of the skip button when "Skip" is not the word, e.g. "I don't know"
     request: str | None = None  # "phone" / "location": the channel's share button
+    # The question where the channel has no such button (a phone number in the web chat).
+    typed_prompt: str | None = None
     # Fills the slot from any free text of the form, e.g. a serial number.
     extract: Callable[[Turn, str], Any] | None = None
     collects_media: bool = False  # takes any number of files until "Done"
@@ -289,6 +291,11 @@ def _choices(turn: Turn, slot: Slot, first: bool, only: tuple[str, ...] = ()) ->
     return choices + _nav(turn, first)
 
 
+# Channels that show a share button next to inline buttons in one message, and the
+# share buttons they have (the web page can share a location, not a phone contact).
+INLINE_REQUESTS: dict[str, frozenset[str]] = {"web": frozenset({"location"})}
+
+
 def _ask(turn: Turn, form: Form, position: int) -> None:
     t = turn.t
     if position == len(form.slots):
@@ -298,7 +305,13 @@ def _ask(turn: Turn, form: Form, position: int) -> None:
         return
     slot = form.slots[position]
     choices = _choices(turn, slot, first=position == 0)
-    if slot.request:
+    if slot.request and turn.event.channel in INLINE_REQUESTS:
+        if slot.request in INLINE_REQUESTS[turn.event.channel]:  # one message: the question, its buttons, the share button
+            label = t._("📍 Share my location") if slot.request == "location" else t._("📱 Share my phone number")
+            turn.say(t._(slot.prompt), choices, request=slot.request, request_label=label)
+        else:  # no such button here: the question asks for typing, and nothing says "share"
+            turn.say(t._(slot.typed_prompt or slot.prompt), choices)
+    elif slot.request:
         # A share button and inline buttons cannot share one message on every channel.
         label = t._("📱 Share my phone number") if slot.request == "phone" else t._("📍 Share my location")
         turn.say(t._(slot.prompt), request=slot.request, request_label=label)
