@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.config import Settings
+from bot.logs import configure as configure_logging
 
 T = TypeVar("T")
 
@@ -353,11 +354,11 @@ def main(argv: list[str] | None = None) -> int:
     wechat.add_parser("menu", help="create the custom menu").add_argument("--locale", default="zh_Hans")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    configure_logging(settings.log_format)
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update costs ~12%
     if args.command in ("import-sales", "customer-file", "downtime", "agent"):
         logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the operator's output readable
-    settings = Settings()
     from bot.company import CompanyDataError
 
     try:

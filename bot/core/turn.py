@@ -108,6 +108,7 @@ class Turn:
     message_ticket_id: int | None = None
     # The label of the button the customer pressed, once a flow has accepted it.
     chosen_label: str | None = None
+    conversation_id: int | None = None  # for the log
 
     def say(
         self, text: str, choices: list[Choice] | tuple[Choice, ...] = (),
