@@ -62,7 +62,7 @@ def event(logger: logging.Logger, name: str, level: int = logging.INFO, **fields
     if not logger.isEnabledFor(level):
         return
     text = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-    logger.log(level, "%s %s", name, text, extra={"event": name, **fields})
+    logger.log(level, "%s %s", name, text, extra={"event": name, **fields}, stacklevel=2)
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -80,6 +80,8 @@ async def queue_existing(turn: Turn, ticket: TicketInfo) -> None:
         show_menu(turn)
         return
     follow(turn, after, ticket.id)
+    log_event(log, "handover", channel=turn.event.channel, conversation_id=turn.conversation_id,
+              ticket=ticket.number, kind=ticket.kind)
     await _tell_waiting(turn, ticket.id, turn.t._("I have asked a person to take over request %(number)s. They will answer in this chat.",
                                                   number=ticket.number))
 
