@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     configure_logging(settings.log_format)
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update costs ~12%
-    if args.command in ("import-sales", "customer-file", "downtime", "agent"):
+    if args.command in ("import-sales", "customer-file", "downtime", "agent", "demo"):
         logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the operator's output readable
     from bot.company import CompanyDataError
 
