@@ -456,7 +456,8 @@ class OutboxSender:
                     await self._fail([queue.pop(0)], f"answer lost: {unknown}", status="uncertain")
                     continue
                 except Exception as error:  # a reply the channel will never take (bad request)
-                    log.exception("outbox row %s rejected by %s", row.id, row.channel)
+                    log.exception("outbox row %s rejected by %s", row.id, row.channel,
+                                  extra={"event": "error", "channel": row.channel, "outbox_id": row.id})
                     self._report(row, SendResult.FAILED)
                     await self._fail([queue.pop(0)], f"rejected: {error}")
                     continue

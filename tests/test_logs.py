@@ -110,3 +110,30 @@ def test_json_format_puts_each_event_on_one_parseable_line(capsys: pytest.Captur
     turn, error = (json.loads(line) for line in lines)
     assert turn["event"] == "turn" and turn["conversation_id"] == 7 and turn["ticket"] == "R-2026-000001"
     assert turn["level"] == "info" and error["level"] == "error" and error["message"] == "broken\nacross lines"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_failing_turn_is_an_error_event_with_its_conversation(
+    engine: Any, company: Any, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from bot.core.dispatcher import Dispatcher
+    from tests.memory_channel import Chat
+
+    async def route(turn: Any) -> None:
+        if turn.event.text == "boom":
+            raise RuntimeError("a bug in a flow")
+        turn.say("ok")
+
+    caplog.set_level(logging.INFO)
+    core = Dispatcher(engine, company, route)
+    try:
+        chat = Chat(core, engine)
+        await chat.say("hello")
+        await chat.say("boom")
+    finally:
+        await core.close()
+    errors = [r for r in caplog.records if getattr(r, "event", "") == "error"]
+    turns = [r for r in caplog.records if getattr(r, "event", "") == "turn"]
+    assert len(errors) == 1 and errors[0].exc_info and errors[0].levelno == logging.ERROR
+    assert errors[0].__dict__["conversation_id"] == turns[0].__dict__["conversation_id"] and errors[0].__dict__["channel"] == "memory"
+    assert "error" in json.loads(JsonFormatter().format(errors[0]))  # the traceback, in JSON under "error"

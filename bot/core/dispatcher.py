@@ -284,7 +284,12 @@ class Dispatcher:
                 for item in batch:
                     await self._commit([item])
             elif not safe:
-                log.exception("turn failed; recording the message with an apology")
+                failed = batch[0].event
+                assert isinstance(failed, Event)
+                known = self._identities.get((failed.channel, failed.user_id))
+                log.exception("turn failed; recording the message with an apology", extra={
+                    "event": "error", "channel": failed.channel, "conversation_id": known[1] if known else None,
+                })
                 await self._commit(batch, safe=True)
             elif not batch[0].done.done():
                 batch[0].done.set_exception(error)
