@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings()
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, logging.getLevelNamesMapping()[settings.log_level])
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update costs ~12%
     if args.command in ("import-sales", "customer-file", "downtime", "agent", "demo"):
         logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the operator's output readable
