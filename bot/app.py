@@ -41,7 +41,9 @@ from bot.core.dispatcher import Dispatcher
 from bot.jobs import JobRunner
 from bot.lag import LagMonitor
 from bot.live import PgBus, WebAcrossWorkers, build_bus
+from bot.logs import AccessLogger
 from bot.media import MediaStore
+from bot.metrics import Metrics
 from bot.outbox import Limits, OutboxSender, Transport
 from bot.ratelimit import RateLimiter
 from bot.startup import warm_up
@@ -132,6 +134,9 @@ class Service:
         self.supervisor = Supervisor()
         self.lag = LagMonitor(settings.loop_lag_warning)
         self.runner: web.AppRunner | None = None
+        self.metrics = Metrics(self.engine)
+        self.core.metrics = self.sender.metrics = self.metrics
+        self.metrics_runner: web.AppRunner | None = None
 
     @property
     def port(self) -> int:
@@ -148,6 +153,7 @@ class Service:
         app.add_subapp("/console", self.console.app())
         app.add_routes(WebMedia(self.web, self.media, self.settings.media_max_bytes).routes())
         app.router.add_get("/livez", self.live)
+        app.router.add_get("/metrics", self._metrics_on_main_port)
         if self.bot and self.settings.webhook_url:
             # Answer 200 only once the turn is committed: Telegram redelivers otherwise.
             handler = WebhookHandler(
@@ -155,6 +161,26 @@ class Service:
             )
             app.router.add_post(self.settings.webhook_path, handler.handle)
         return app
+
+    async def _metrics_on_main_port(self, request: web.Request) -> web.StreamResponse:
+        token = self.settings.metrics_token
+        if not token:
+            raise web.HTTPNotFound(text="metrics: set METRICS_TOKEN, or read them at METRICS_ADDRESS\n")
+        return await self.metrics.handler(token)(request)
+
+    async def _start_metrics_listener(self, address: str) -> None:
+        """/metrics without a token on an address only the monitoring host reaches."""
+        host, _, port = address.rpartition(":")
+        try:
+            port_number = int(port)
+        except ValueError:
+            raise ConfigError(f"METRICS_ADDRESS {address!r}: expected HOST:PORT, e.g. 127.0.0.1:9108") from None
+        app = web.Application()
+        app.router.add_get("/metrics", self.metrics.handler(None))
+        self.metrics_runner = web.AppRunner(app, access_log=None)
+        await self.metrics_runner.setup()
+        await web.TCPSite(self.metrics_runner, host.strip("[]") or "127.0.0.1", port_number).start()
+        log.info("metrics at http://%s/metrics", address)
 
     async def live(self, _request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -190,9 +216,15 @@ class Service:
     async def start(self) -> None:
         warm_up()  # before the first turn, not inside it
         await self.bus.start()
-        self.runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=2.0)
+        access: dict[str, Any] = (
+            {"access_log": logging.getLogger("aftersales.access"), "access_log_class": AccessLogger}
+            if self.settings.access_log else {"access_log": None}
+        )
+        self.runner = web.AppRunner(self.web_app(), shutdown_timeout=2.0, **access)
         await self.runner.setup()
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
+        if self.settings.metrics_address:
+            await self._start_metrics_listener(self.settings.metrics_address)
         self.supervisor.start("outbox", self.sender.run)
         await report_jobs.ensure_scheduled(self.engine, self.clock())  # the weekly report, the daily early warning
         self.supervisor.start("jobs", self.jobs.run)
@@ -268,6 +300,8 @@ class Service:
             await self.runner.cleanup()  # no new web-chat frames or webhook calls
         self.supervisor.retire("jobs")
         await self.jobs.close()  # the jobs in hand finish (through the core) before it closes
+        if self.metrics_runner:
+            await self.metrics_runner.cleanup()
         await self.core.close()  # the turns in hand are committed
         if self.bot and not self.settings.webhook_url:
             await self._confirm_processed()

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.config import Settings
+from bot.logs import configure as configure_logging
 
 T = TypeVar("T")
 
@@ -370,6 +371,36 @@ def demo_admin(settings: Settings) -> str | None:
     return password
 
 
+SAMPLE_SALES = "sample-sales.csv"  # in DATA_DIR: dealers' sales records to try the warranty check with
+
+
+def demo_sales(settings: Settings) -> int:
+    """For `aftersales demo`: register the sample units of DATA_DIR/sample-sales.csv when the
+    product registry is empty, so a newcomer can try the warranty check at once; how many."""
+    from sqlalchemy import func, select
+
+    from bot.company import load_company
+    from services.sales_records import RecordParser, read_rows
+    from storage.models import Product
+    from storage.products import import_sales
+
+    path = settings.data_dir / SAMPLE_SALES
+    if not path.exists():
+        return 0
+
+    async def load(engine: Any) -> int:
+        async with engine.connect() as conn:
+            if await conn.scalar(select(func.count()).select_from(Product)):
+                return 0
+        company = load_company(settings)
+        parser = RecordParser(company.catalog, _today(company.timezone), company.phone_region)
+        with path.open(encoding="utf-8-sig", newline="") as source:
+            counts = await import_sales(engine, read_rows(source), parser)
+        return int(counts.accepted)
+
+    return _on_store(settings, load)
+
+
 def _day(text: str) -> date:
     """An argparse type: a date as YYYY-MM-DD."""
     try:
@@ -463,11 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_arguments(commands)
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update costs ~12%
-    if args.command in ("import-sales", "customer-file", "customer", "downtime", "agent", "jobs", "report"):
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the operator's output readable
     settings = Settings()
+    configure_logging(settings.log_format, logging.getLevelNamesMapping()[settings.log_level])
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # one line per update costs ~12%
+    if args.command in ("import-sales", "customer-file", "customer", "downtime", "agent", "jobs", "report", "demo"):
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # keep the operator's output readable
     from bot.company import CompanyDataError
 
     try:
@@ -508,6 +539,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo" and (password := demo_admin(settings)):
             print(f"agents' console: http://{settings.host}:{settings.port}/console/  "
                   f"log in as {DEMO_LOGIN} with the password {password} (shown once)")
+        if args.command == "demo" and (units := demo_sales(settings)):
+            print(f"{units} sample units registered from {settings.data_dir / SAMPLE_SALES}: try the warranty "
+                  "check with serial HA2403000123")
         return _run(settings)  # `demo` and `run` alike: the store is migrated first
     except CompanyDataError as error:
         print(f"Company data error: {error}", file=sys.stderr)

@@ -238,6 +238,8 @@ def load_company(settings: Settings) -> Company:
     except ValueError as error:  # the loaders name the file, line and field
         raise CompanyDataError(str(error)) from error
     _check_components(catalog, warranty, data / "products.yaml")
+    check_lines_covered(catalog, warranty, sla)
+    check_component_names(warranty)
     return Company(catalog, settings.company_timezone, settings.default_phone_region, sla, area, warranty, intents,
                    product_terms(catalog), teams, canned, roster, surveys, brand)
 
@@ -262,3 +264,48 @@ def _check_components(catalog: Catalog, warranty: WarrantyConfig, path: Path) ->
                         f"{path.name}: lines[{i}].models[{j}].components[{k}]: {component!r} is not a warranty "
                         f"component of {line.id} in warranty.yaml (known: {', '.join(sorted(known)) or 'none'})"
                     )
+
+
+def check_lines_covered(catalog: Catalog, warranty: WarrantyConfig, sla: SlaConfig) -> None:
+    """Every product line has warranty rules and service times, and those files name no
+    line the catalogue lacks: adding a line is an edit of the three files, no code."""
+    known = [line.id for line in catalog.lines]
+    for i, line in enumerate(catalog.lines):
+        if line.id not in warranty.lines:
+            raise CompanyDataError(
+                f"warranty.yaml: lines: product line {line.id!r} (products.yaml lines[{i}]) has no warranty rules; "
+                f"add an entry `{line.id}:` with its start_basis and components"
+            )
+        if line.id not in sla.lines:
+            raise CompanyDataError(
+                f"sla.yaml: lines: product line {line.id!r} (products.yaml lines[{i}]) has no service times; "
+                f"add an entry `{line.id}:` with its classes (city, within_300km, ...), or `{line.id}: {{}}` "
+                "for only the any_line and default promises"
+            )
+    for file, ids in (("warranty.yaml", warranty.lines), ("sla.yaml", sla.lines)):
+        for line_id in ids:
+            if line_id not in known:
+                raise CompanyDataError(
+                    f"{file}: lines: {line_id!r} is not a product line of products.yaml (known: {', '.join(known)})"
+                )
+
+
+def check_component_names(warranty: WarrantyConfig) -> None:
+    """A warranty component is shown to customers by name: the program knows the names of
+    the shipped ones (handlers/warranty.py); any other needs `names` in all five languages."""
+    from handlers.warranty import COMPONENTS  # the handlers import this module: at call time
+
+    for line_id, policy in warranty.lines.items():
+        for k, component in enumerate(policy.components):
+            missing = [loc for loc in SUPPORTED_LOCALES if not component.names.get(loc, "").strip()]
+            unknown = sorted(set(component.names) - set(SUPPORTED_LOCALES))
+            where = f"warranty.yaml: lines.{line_id}.components[{k}] ({component.component})"
+            if unknown:
+                raise CompanyDataError(f"{where}: names: unknown locale {unknown[0]!r} (expected {', '.join(SUPPORTED_LOCALES)})")
+            if component.names and missing:
+                raise CompanyDataError(f"{where}: names: missing {', '.join(missing)} (all five languages are needed)")
+            if not component.names and component.component not in COMPONENTS:
+                raise CompanyDataError(
+                    f"{where}: a new component needs its name for customers: add "
+                    f"names: {{{', '.join(f'{loc}: ...' for loc in SUPPORTED_LOCALES)}}}"
+                )

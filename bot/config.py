@@ -124,3 +124,11 @@ class Settings(BaseSettings):
 
     def wechat_enabled(self) -> bool:
         return bool(self.wechat_token and self.wechat_app_id)
+    # --- running it (docs/deployment.md) ------------------------------------------------------
+    # /metrics on the service's port for `Authorization: Bearer <token>`; unset: refused there.
+    metrics_token: str | None = None
+    # A listener of its own for /metrics without a token, e.g. 127.0.0.1:9108 (an admin address).
+    metrics_address: str | None = None
+    log_format: str = Field(default="text", pattern="^(text|json)$")  # json: one object a line
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")  # WARNING: no per-event lines
+    access_log: bool = True  # one line per web request (method, path, status, time; no query string)

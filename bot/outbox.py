@@ -31,12 +31,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, case, exists, func, select, update
 
 from bot.core.dispatcher import Queued
 from bot.core.events import Reply
+from bot.logs import event as log_event
 from storage.db import Store, StoreConnection
 from storage.leases import LeasedQueue
 from storage.models import utcnow
@@ -141,6 +143,20 @@ def is_group(chat_id: str) -> bool:
     return chat_id.startswith("-")
 
 
+class SendResult(StrEnum):
+    """What became of one attempt to send a reply (metrics label, log field)."""
+
+    SENT = "sent"
+    RETRY = "retry"  # flood control or a passing failure: due again later
+    FAILED = "failed"  # gave up after the last try, or the channel rejected it
+    UNREACHABLE = "unreachable"  # the customer blocked us or the chat is gone
+    UNCERTAIN = "uncertain"  # the answer was lost: never sent again
+
+
+class SendObserver(Protocol):
+    def send(self, channel: str, result: str) -> None: ...
+
+
 @dataclass(slots=True)
 class _Row:
     id: int
@@ -180,6 +196,7 @@ class OutboxSender:
         self._sent: list[dict[str, Any]] = []
         self._closing = False
         self._cut: list[_Row] = []  # rows whose send was cut off by a stop: uncertain
+        self.metrics: SendObserver | None = None
         self.store_error: str | None = None  # the last store failure of the run loop, until it recovers
         self._claim = {channel: self._claim_statement(channel, engine.dialect.name) for channel in self._transports}
         self._mark_sent = (
@@ -396,31 +413,39 @@ class OutboxSender:
                     self._cut.append(queue.pop(0))
                     raise
                 except RetryLater as flood:
+                    self._report(row, SendResult.RETRY)
                     self._blocked[key] = self._clock() + flood.seconds
                     await self._release(queue, flood.seconds, str(flood))
                     return
                 except (Temporary, NotConnected) as trouble:
                     if row.attempts >= MAX_ATTEMPTS:
+                        self._report(row, SendResult.FAILED)
                         await self._fail([queue.pop(0)], f"gave up: {trouble}")
                         continue
+                    self._report(row, SendResult.RETRY)
                     delay = 3600.0 if isinstance(trouble, NotConnected) else backoff(row.attempts)
                     self._blocked[key] = self._clock() + delay
                     await self._release(queue, delay, str(trouble) or type(trouble).__name__)
                     return
                 except Unreachable as refused:
+                    self._report(row, SendResult.UNREACHABLE)
                     await self._unreachable(key, queue, str(refused))
                     return
                 except Uncertain as unknown:
                     log.warning("outbox row %s: delivery unknown (%s); not sent again", row.id, unknown)
+                    self._report(row, SendResult.UNCERTAIN)
                     await self._fail([queue.pop(0)], f"answer lost: {unknown}", status="uncertain")
                     continue
                 except Exception as error:  # a reply the channel will never take (bad request)
-                    log.exception("outbox row %s rejected by %s", row.id, row.channel)
+                    log.exception("outbox row %s rejected by %s", row.id, row.channel,
+                                  extra={"event": "error", "channel": row.channel, "outbox_id": row.id})
+                    self._report(row, SendResult.FAILED)
                     await self._fail([queue.pop(0)], f"rejected: {error}")
                     continue
                 finally:
                     self._in_flight.pop(key, None)
                 queue.pop(0)
+                self._report(row, SendResult.SENT)
                 # Confirmed by the run loop's next transaction: a worker never waits for the store.
                 self._sent.append({"b_id": row.id, "b_at": utcnow(), "b_mid": message_id})
         finally:
@@ -429,6 +454,11 @@ class OutboxSender:
                 self._queues.pop(key, None)
             if self._limited(key[0]):
                 self._wake.set()  # claim more for this channel
+
+    def _report(self, row: _Row, result: SendResult) -> None:
+        if self.metrics:
+            self.metrics.send(row.channel, result.value)
+        log_event(log, "send", channel=row.channel, outbox_id=row.id, attempt=row.attempts, result=result.value)
 
     def _messages(self, row: _Row) -> int:
         """How many channel messages the row becomes (a long text in parts, buttons apart):

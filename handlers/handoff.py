@@ -8,6 +8,7 @@ added to the ticket and shown to the agent.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -15,10 +16,13 @@ from bot.core.actions import END_CHOICE, LEAVE_CHOICE
 from bot.core.events import Choice
 from bot.core.turn import TicketInfo, Turn
 from bot.i18n import N_
+from bot.logs import event as log_event
 from handlers.menu import menu_choices, show_menu
 from handlers.promises import describe, promise
 from services.business_hours import back_at
 from services.handoff import CUSTOMER, Handoff, Mode, Step, TicketKind, TicketStatus, decide
+
+log = logging.getLogger(__name__)
 
 # Menu entries answered by a person until their own flow exists.
 BY_A_PERSON = {
@@ -76,6 +80,8 @@ async def queue_existing(turn: Turn, ticket: TicketInfo) -> None:
         show_menu(turn)
         return
     follow(turn, after, ticket.id)
+    log_event(log, "handover", channel=turn.event.channel, conversation_id=turn.conversation_id,
+              ticket=ticket.number, kind=ticket.kind)
     await _tell_waiting(turn, ticket.id, turn.t._("I have asked a person to take over request %(number)s. They will answer in this chat.",
                                                   number=ticket.number))
 
@@ -101,6 +107,8 @@ async def open_queued(turn: Turn, kind: str, details: dict[str, Any] | None = No
         kind, queued.status.value, details={**(details or {}), **promised.details()}, **fields, **promised.ticket_fields()
     )
     follow(turn, queued, ticket.id)
+    log_event(log, "handover", channel=turn.event.channel, conversation_id=turn.conversation_id,
+              ticket=ticket.number, kind=kind)
     return ticket, describe(turn, promised.due)
 
 

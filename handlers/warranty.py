@@ -257,8 +257,11 @@ def render(turn: Turn, product: ProductRecord, answer: WarrantyAnswer, owner: bo
     if owner:
         lines.append(t._(BASIS[answer.basis], date=t.date(answer.start, "long")))
     groups: dict[tuple[bool, date | None], list[str]] = defaultdict(list)
+    policy = turn.company.warranty.lines.get(product.product_line)
+    named = {c.component: c.name_in(turn.customer.locale) for c in policy.components} if policy else {}
     for component in answer.verdict.components:
-        groups[(component.covered, component.end)].append(t._(COMPONENTS.get(component.component, component.component)))
+        label = named.get(component.component) or t._(COMPONENTS.get(component.component, component.component))
+        groups[(component.covered, component.end)].append(label)
     for (covered, end), names in sorted(groups.items(), key=lambda g: (not g[0][0], g[0][1] or date.max)):
         parts = t.join(names)
         if covered and end is None:

@@ -35,6 +35,12 @@ class ComponentPolicy(_Frozen):
     """The part is replaced free of charge rather than repaired (e.g. 'free replacement for life')."""
     source: str | None = None
     note: str | None = None
+    names: dict[str, str] = {}
+    """The component's name per locale, for a component the program has no name for
+    (a new product line's); bot/company.py requires all five then."""
+
+    def name_in(self, locale: str) -> str | None:
+        return self.names.get(locale)
 
 
 class LinePolicy(_Frozen):

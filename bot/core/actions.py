@@ -11,6 +11,7 @@ commit in one transaction; the handoff change is decided by
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 from bot.core.events import Attachment, Choice, Reply
 from bot.i18n import Translator
+from bot.logs import event as log_event
 from services.handoff import Actor, Handoff, Mode, Refused, Step, TicketStatus, decide, may_write
 from services.ownership import ClaimStatus
 from storage import agent_group as group_store
@@ -26,6 +28,8 @@ from storage import handoff as store
 from storage.db import StoreConnection
 from storage.products import decide_claim
 from storage.turns import ConversationRow
+
+log = logging.getLogger(__name__)
 
 
 class Act(StrEnum):
@@ -172,6 +176,9 @@ async def apply(
     await store.record(conn, actor.agent_id, action.act, now, conversation_id=row.id, ticket_id=ticket.id,
                        before=ticket.handoff.status.value, after=after.status.value, owner=after.agent_id,
                        **({"resolution": action.resolution} if action.resolution else {}))
+    # Logged before the commit: a conflict after this point rolls back silently (rare).
+    log_event(log, action.act.value, conversation_id=row.id, ticket=ticket.number, agent_id=actor.agent_id,
+              before=ticket.handoff.status.value, after=after.status.value, owner=after.agent_id)
     return ActionResult(True, owner_id=after.agent_id, ticket_id=ticket.id)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot.company import Company
@@ -37,6 +39,7 @@ from bot.core.events import Event, Kind, Reply
 from bot.core.language import detect
 from bot.core.turn import CustomerView, Turn
 from bot.i18n import Translator, normalize_locale
+from bot.logs import event as log_event
 from bot.media import MediaStore
 from services.handoff import Mode, Refused
 from services.timezones import known_zone
@@ -51,6 +54,7 @@ from storage.turns import (
     accept_receipts,
     find_or_create_identities,
     load_conversations,
+    tickets,
 )
 
 log = logging.getLogger(__name__)
@@ -104,6 +108,15 @@ class Mirror(Protocol):
     def for_action(self, action: Action, result: ActionResult, before: str, row: ConversationRow) -> list[tuple[str, dict[str, Any]]]: ...
 
 
+class Observer(Protocol):
+    """Counts what the core does (bot/metrics.py)."""
+
+    def update(self, channel: str, seconds: float | None) -> None:
+        """An update handled; `seconds` from arrival to commit, None when it failed."""
+
+    def turn(self, channel: str) -> None: ...
+
+
 class Bus(Protocol):
     """Who hears of committed changes (the console's live updates)."""
 
@@ -144,6 +157,7 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self.bus: Bus | None = None
         self.mirror: Mirror | None = None  # the agents' Telegram group, when configured
+        self.metrics: Observer | None = None
         self._people: set[int] = set()  # conversations of the batch that involve a person
         self._idle = asyncio.Event()  # set while nothing is pending or being committed
         self._idle.set()
@@ -151,7 +165,16 @@ class Dispatcher:
     async def handle(self, event: Event) -> None:
         """Process `event`; returns when its turn is committed. Raises
         `StoreUnavailable` when the store failed and nothing was committed."""
-        await self._enqueue(event)
+        if self.metrics is None:
+            await self._enqueue(event)
+            return
+        start = time.monotonic()
+        seconds: float | None = None
+        try:
+            await self._enqueue(event)
+            seconds = time.monotonic() - start
+        finally:
+            self.metrics.update(event.channel, seconds)
 
     async def handle_delivery(self, event: Event) -> bool:
         """`handle`, saying whether the event was new: False for a delivery already
@@ -290,7 +313,12 @@ class Dispatcher:
                 for item in batch:
                     await self._commit([item])
             elif not safe:
-                log.exception("turn failed; recording the message with an apology")
+                failed = batch[0].event
+                assert isinstance(failed, Event)
+                known = self._identities.get((failed.channel, failed.user_id))
+                log.exception("turn failed; recording the message with an apology", extra={
+                    "event": "error", "channel": failed.channel, "conversation_id": known[1] if known else None,
+                })
                 await self._commit(batch, safe=True)
             elif not batch[0].done.done():
                 batch[0].done.set_exception(error)
@@ -332,7 +360,21 @@ class Dispatcher:
                 row = rows[known[(event.channel, event.user_id)][1]]
                 await self._turn(conn, row, event, now, writes, safe)
             queued = await writes.flush(conn, self._st)
+            numbers = await self._ticket_numbers(conn, writes.turns)
+        for channel, conversation_id, ticket_id, state, mode, kind in writes.turns:
+            if self.metrics:
+                self.metrics.turn(channel)
+            log_event(log, "turn", channel=channel, conversation_id=conversation_id, ticket=numbers.get(ticket_id),
+                      kind=kind, state=state or "menu", mode=mode)
         return queued, identities, {id(event) for event in fresh}
+
+    async def _ticket_numbers(self, conn: StoreConnection, turns: list[tuple[Any, ...]]) -> dict[int | None, str]:
+        """The readable numbers of the tickets the batch's turns are about, for the log."""
+        ids = {t[2] for t in turns if t[2] is not None}
+        if not ids or not log.isEnabledFor(logging.INFO):
+            return {}
+        rows = await conn.execute(select(tickets.c.id, tickets.c.number).where(tickets.c.id.in_(ids)))
+        return {id: number for id, number in rows}
 
     async def _deduplicate(self, conn: StoreConnection, events: list[Event], now: datetime) -> list[Event]:
         keyed = {(e.channel, e.delivery_id) for e in events if e.delivery_id is not None}
@@ -362,6 +404,7 @@ class Dispatcher:
             event=numbered.resolve(event, row.slots), customer=customer, company=company, store=store,
             t=Translator(row.locale, customer.zone(company.timezone)), now=now,
             state=row.state, slots=row.slots, mode=row.mode, ticket_id=row.ticket_id, files=self.files,
+            conversation_id=row.id,
         )
         share_open = bool(row.slots.get(share.OPEN))
         if safe:
@@ -400,6 +443,7 @@ class _Writes:
         self.messages: list[dict[str, Any]] = []
         self.outbox: list[dict[str, Any]] = []
         self.reachable: list[dict[str, Any]] = []
+        self.turns: list[tuple[str, int, int | None, str, str, str]] = []  # for the log and metrics
 
     def add(self, row: ConversationRow, event: Event, turn: Turn) -> None:
         now = self.now
@@ -408,6 +452,7 @@ class _Writes:
             "b_ticket_id": row.ticket_id, "b_now": now,
         }
         ticket_id = turn.message_ticket_id or row.ticket_id
+        self.turns.append((event.channel, row.id, ticket_id, row.state, row.mode, event.kind.value))
         base = {"conversation_id": row.id, "ticket_id": ticket_id, "channel": event.channel, "created_at": now}
         self.messages.append({
             **base, "direction": "in", "author": "customer", "channel_message_id": event.message_id,

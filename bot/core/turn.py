@@ -153,6 +153,7 @@ class Turn:
     chosen_label: str | None = None
     files: MediaStore | None = None  # where a flow puts a file it sends (the customer's data copy)
     join_offer: int | None = None  # another file holding the phone this customer just proved: offer to join
+    conversation_id: int | None = None  # for the log
 
     def say(
         self, text: str, choices: list[Choice] | tuple[Choice, ...] = (),
