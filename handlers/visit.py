@@ -9,7 +9,7 @@ State ``visit`` (choosing) and ``visit.manage`` (a booked visit's buttons).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.core.events import Choice, Kind
@@ -17,7 +17,8 @@ from bot.core.turn import Turn
 from bot.i18n import Translator
 from handlers.menu import show_menu
 from services.engineers import JobKind, Roster
-from services.slots import LEAD_TIME, Window, free_engineers, free_windows, page_start
+from services.intents import PartOfDay
+from services.slots import LEAD_TIME, Window, asked_for, free_engineers, free_windows, page_of, page_start
 from storage.visits import VisitInfo, VisitStatus
 
 STATE, MANAGE = "visit", "visit.manage"
@@ -54,8 +55,10 @@ async def _busy(turn: Turn, roster: Roster, centre: str, start: datetime, end: d
 
 
 async def offer(turn: Turn, ticket_id: int, line: str, centre: str, due: datetime | None,
-                page: int = 0, kind: JobKind = JobKind.REPAIR, moving: int | None = None, note: str | None = None) -> bool:
-    """Show a page of free windows for the ticket; False when no engineer of the centre has the skill."""
+                page: int = 0, kind: JobKind = JobKind.REPAIR, moving: int | None = None, note: str | None = None,
+                day: tuple[date, PartOfDay | None] | None = None) -> bool:
+    """Show a page of free windows for the ticket; False when no engineer of the centre has the skill.
+    `day`: the day (and part of it) the customer asked for: those windows only, if any are free."""
     roster = _roster(turn)
     if roster is None or centre not in roster.centres or not any(
             e.centre == centre and line in e.skills for e in roster.engineers):
@@ -66,6 +69,10 @@ async def offer(turn: Turn, ticket_id: int, line: str, centre: str, due: datetim
     busy = await _busy(turn, roster, centre, start, start + timedelta(days=roster.days_shown + 1))
     windows = free_windows(roster, centre, line, kind, busy, turn.now, first, roster.days_shown)
     t = turn.t
+    if day is not None:
+        asked = asked_for(windows, zone, *day)
+        note = t._("Here are the free windows then:") if asked else t._("There is no free window then; here are the days around it:")
+        windows = asked or windows
     turn.goto(STATE, {"ticket": ticket_id, "line": line, "centre": centre, "kind": kind.value, "page": page,
                       "due": due.isoformat() if due else None, "moving": moving})
     choices = [Choice(PICK + w.key, ("✓ " if due and w.start <= due else "") + _window_label(turn, w)) for w in windows]
@@ -100,15 +107,34 @@ async def handle(turn: Turn) -> None:
     elif choice == LATER:
         turn.chosen_label = turn.t._("Not now")
         show_menu(turn, turn.t._("All right. You can book the visit any time with “Book a visit” in the menu."))
+    elif turn.event.kind is Kind.TEXT and await _typed_day(turn):
+        return
     else:
         await _again(turn, note=turn.t._("Please choose a time window with the buttons."))
 
 
-async def _again(turn: Turn, page: int | None = None, note: str | None = None) -> None:
+async def _typed_day(turn: Turn) -> bool:
+    """"Tomorrow morning", "в пятницу", "明天上午" typed instead of a button: the windows asked for
+    (issue 16), in the customer's time zone as the recogniser reads it; False if no day was said."""
+    from handlers.typed import understand_text  # (typed imports the flows; this one is among them)
+
+    details = understand_text(turn).details
+    roster = _roster(turn)
+    s = turn.slots
+    if details.day is None or roster is None or s.get("centre") not in roster.centres:
+        return False
+    zone = ZoneInfo(roster.centres[s["centre"]].tz)
+    page = page_of(details.day, turn.now.astimezone(zone).date(), roster.days_shown)
+    await _again(turn, page=page, day=(details.day, details.part))
+    return True
+
+
+async def _again(turn: Turn, page: int | None = None, note: str | None = None,
+                 day: tuple[date, PartOfDay | None] | None = None) -> None:
     s = turn.slots
     due = datetime.fromisoformat(s["due"]) if s.get("due") else None
     await offer(turn, s["ticket"], s["line"], s["centre"], due, s.get("page", 0) if page is None else page,
-                JobKind(s.get("kind", JobKind.REPAIR)), s.get("moving"), note)
+                JobKind(s.get("kind", JobKind.REPAIR)), s.get("moving"), note, day)
 
 
 async def _pick(turn: Turn, key: str) -> None:

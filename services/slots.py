@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from services.business_hours import BusinessHours, add_business_time, back_at
 from services.engineers import Engineer, JobKind, Roster
+from services.intents import PartOfDay
 from services.location import ServiceArea
 from services.sla import haversine_km
 
@@ -125,6 +126,22 @@ def free_engineers(roster: Roster, centre: str, line: str, window: Window,
         if any(w.start == window.start for w in ours) and all((engineer.id, u) not in busy for u in window.units()):
             out.append(engineer.id)
     return out
+
+
+# The hours (local) that "morning", "afternoon" and "evening" name when a customer types them.
+PART_HOURS = {PartOfDay.MORNING: (0, 12), PartOfDay.AFTERNOON: (12, 18), PartOfDay.EVENING: (18, 24)}
+
+
+def asked_for(windows: list[Window], zone: ZoneInfo, day: date, part: PartOfDay | None) -> list[Window]:
+    """The windows that start on `day` (local), within `part` of it if given: what "tomorrow
+    morning" asks for."""
+    lo, hi = PART_HOURS[part] if part else (0, 24)
+    return [w for w in windows if (local := w.start.astimezone(zone)).date() == day and lo <= local.hour < hi]
+
+
+def page_of(day: date, today: date, days_shown: int) -> int:
+    """The page of the offer (`days_shown` days each, page 0 from today) that shows `day`."""
+    return max(0, (day - today).days // days_shown)
 
 
 def page_start(now: datetime, zone: ZoneInfo, page: int, days_shown: int) -> date:

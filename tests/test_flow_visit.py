@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from storage.models import Ticket, Visit, VisitSlot
 from tests.memory_channel import Chat
 
 MONDAY_8AM_SHANGHAI = datetime(2026, 12, 7, 0, 0, tzinfo=UTC)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
@@ -58,9 +60,22 @@ async def test_a_later_window_is_the_customers_choice_and_cancel_frees_it(chat: 
         assert (await conn.execute(select(VisitSlot.__table__))).all() == []
 
 
+@pytest.mark.parametrize(("language", "typed"), [("en", "thursday afternoon"), ("ru", "в четверг после обеда"),
+                                                 ("zh_Hans", "周四下午")])
+async def test_a_typed_day_and_part_of_it_show_those_windows(new_chat: Callable[..., Chat], language: str, typed: str) -> None:
+    chat = new_chat(language=language)
+    await chat.report_repair("household_ac")
+    await chat.say(typed)  # Thursday 10 December, in Shanghai
+    labels = [c.label for c in chat.last[0].choices if c.id.startswith("visit:pick:")]
+    assert labels, chat.text
+    starts = [datetime.fromtimestamp(int(c.id.split(":")[2].split("-")[0]) * 60, UTC).astimezone(SHANGHAI)
+              for c in chat.last[0].choices if c.id.startswith("visit:pick:")]
+    assert {(s.date().isoformat(), 12 <= s.hour < 18) for s in starts} == {("2026-12-10", True)}
+
+
 async def test_typed_text_and_forged_windows_change_nothing(chat: Chat, engine: AsyncEngine) -> None:
     await chat.report_repair("household_ac")
-    await chat.say("tomorrow please")
+    await chat.say("whenever suits you")
     assert "Please choose a time window with the buttons" in chat.text
     await chat.press("visit:pick:1-180")  # 1970
     assert "no longer free" in chat.text
