@@ -149,11 +149,13 @@ async def run(args: argparse.Namespace) -> None:
         for kind, targets in (("bench.note", None), ("bench.say", conversations)):
             await schedule_many(engine, kind, args.jobs, targets, lambda: utcnow() - timedelta(seconds=1))
             ran = 0
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             count = await runner.run_due()
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             what = "alone (an audit line each)" if targets is None else f"to {len(targets)} conversations (a reply each)"
-            print(f"{args.db}: drained {count:,} due jobs {what} in {seconds:.2f} s: {count / seconds:,.0f} jobs/s")
+            # Per CPU second of this process too: on a shared machine the wall-clock rate says more about the others.
+            print(f"{args.db}: drained {count:,} due jobs {what} in {seconds:.2f} s: {count / seconds:,.0f} jobs/s "
+                  f"({count / cpu:,.0f} jobs per CPU second; load average {os.getloadavg()[0]:.1f})")
 
         # 2. Lateness while customers talk.
         lateness.clear()
@@ -188,6 +190,7 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.gather(loop_task, return_exceptions=True)
         async with engine.connect() as conn:
             left = len(await jobs.pending(conn))
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"{args.db}: {len(lateness):,} jobs due while {args.customers} customers sent {len(turn_latency):,} messages "
               f"in {args.seconds:.0f} s ({left} still pending)")
         print(f"  job lateness: p50 {percentile(lateness, 0.5) * 1000:.0f} ms, p99 {percentile(lateness, 0.99) * 1000:.0f} ms, "
