@@ -17,14 +17,15 @@ rolls its effects back.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import case, func, insert, literal, select, update
+from sqlalchemy import bindparam, case, func, insert, literal, select, update
 
-from storage.db import StoreConnection
+from storage.db import Store, StoreConnection
 from storage.leases import LeasedQueue
 from storage.models import Job, table_of, utcnow
 
@@ -133,6 +134,16 @@ async def listing(
     return [_record(row) for row in await conn.execute(query)]
 
 
+async def dead_jobs(engine: Store, limit: int = 20) -> list[JobRecord]:
+    """The latest jobs that failed for good, for the supervisors' page."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(*_COLUMNS).where(jobs.c.status == JobStatus.DEAD).order_by(jobs.c.finished_at.desc(), jobs.c.id.desc())
+            .limit(limit)
+        )
+        return [_record(row) for row in rows]
+
+
 async def counts(conn: StoreConnection) -> dict[JobStatus, int]:
     rows = await conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status))
     found = {JobStatus(status): int(n) for status, n in rows}
@@ -145,8 +156,10 @@ async def next_due(conn: StoreConnection) -> datetime | None:
     return due
 
 
+@functools.cache
 def claim_statement(dialect: str, owner: str) -> Any:
-    """Claim due jobs for `owner` (params: now, lease, limit), soonest first."""
+    """Claim due jobs for `owner` (params: now, lease, limit), soonest first. Built once per
+    runner: a job's own statements are a few, so building them would cost more than running them."""
     return QUEUE.claim(QUEUE.due_rows(dialect), owner, *_COLUMNS)
 
 
@@ -155,17 +168,18 @@ async def claim(conn: StoreConnection, owner: str, now: datetime, lease_until: d
     return sorted((_record(row) for row in result), key=lambda job: (job.run_at, job.id))
 
 
-def _held(job_id: int, owner: str) -> Any:
-    return (jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING, jobs.c.lease_owner == owner)
+# The job `b_id` while `b_owner` holds it.
+_HELD = (jobs.c.id == bindparam("b_id"), jobs.c.status == JobStatus.RUNNING, jobs.c.lease_owner == bindparam("b_owner"))
+_FINISH = update(jobs).where(*_HELD).values(
+    status=JobStatus.DONE, finished_at=bindparam("b_now", type_=jobs.c.finished_at.type),
+    lease_owner=None, lease_until=None, last_error=None,
+)
 
 
 async def finish(conn: StoreConnection, job_id: int, owner: str, now: datetime) -> bool:
     """Mark the job done, in the transaction of its effects; False if it is no longer
     ours (cancelled, or recovered after our lease ran out): then roll back."""
-    result = await conn.execute(
-        update(jobs).where(*_held(job_id, owner))
-        .values(status=JobStatus.DONE, finished_at=now, lease_owner=None, lease_until=None, last_error=None)
-    )
+    result = await conn.execute(_FINISH, {"b_id": job_id, "b_owner": owner, "b_now": now})
     return bool(result.rowcount == 1)
 
 
@@ -176,7 +190,7 @@ async def fail(
     status = JobStatus.DEAD if job.last_try else JobStatus.PENDING
     values: dict[str, Any] = {"status": status, "last_error": error[:2000], "lease_owner": None, "lease_until": None}
     values |= {"finished_at": now} if status is JobStatus.DEAD else {"run_at": retry_at}
-    result = await conn.execute(update(jobs).where(*_held(job.id, owner)).values(**values))
+    result = await conn.execute(update(jobs).where(*_HELD).values(**values), {"b_id": job.id, "b_owner": owner})
     return status if result.rowcount == 1 else None
 
 

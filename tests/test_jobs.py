@@ -3,19 +3,24 @@ run once when due, conversation jobs through the core, retries, dead jobs, cance
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.company import Company
 from bot.core.dispatcher import Dispatcher
-from bot.core.events import Reply
+from bot.core.events import Event, Kind, Reply
+from bot.core.turn import Turn
 from bot.jobs import JobHandler, JobRunner, JobTurn
+from bot.outbox import OutboxSender
 from handlers.router import route
 from storage import jobs
+from storage.db import Store, create_engine
 from storage.jobs import JobStatus
 from storage.models import Conversation, Message
 from tests.clock import ManualClock
@@ -153,3 +158,111 @@ async def test_bad_jobs_are_refused_and_nothing_is_written(
         async with engine.begin() as conn:
             await jobs.schedule(conn, kind, when, **fields)  # type: ignore[arg-type]
     assert await statuses(engine) == {}
+
+
+class Deliveries:
+    """The outbox sender's transport: what reached the customer, in order."""
+
+    channel = "memory"
+
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, str]] = []
+
+    async def deliver(self, chat_id: str, reply: Reply, row_id: int) -> str | None:
+        self.delivered.append((chat_id, reply.text))
+        return f"m{row_id}"
+
+
+class Watched:
+    """An engine that says when a transaction is asked for."""
+
+    def __init__(self, engine: Store) -> None:
+        self.engine = engine
+        self.began = asyncio.Event()
+
+    def begin(self) -> Any:
+        self.began.set()
+        return self.engine.begin()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+
+async def waiting_for_a_lock(engine: AsyncEngine) -> None:
+    """Until another session of this database waits for a row lock (PostgreSQL)."""
+    for _ in range(500):
+        async with engine.connect() as conn:
+            if await conn.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )):
+                return
+    raise AssertionError("the customer's turn never waited for the conversation's lock")
+
+
+async def deliver(sender: OutboxSender) -> None:
+    """Claim what is due and let the chat workers send it."""
+    for row in await sender.claim():
+        sender._enqueue(row)
+    while sender._workers:
+        await asyncio.gather(*list(sender._workers.values()))
+    await sender.flush()
+
+
+async def echo_state(turn: Turn) -> None:
+    """A flow that says which state the conversation was in when the customer's turn ran."""
+    turn.say(f"state={turn.state or '-'}")
+    turn.goto("answered")
+
+
+async def test_a_conversation_job_is_serialised_with_the_customers_turn_and_its_reply_goes_through_the_outbox(
+    engine: AsyncEngine, db_url: str, company: Company, clock: ManualClock,
+) -> None:
+    """The job holds the conversation (asks a question, moves it to `asked`) while the customer
+    writes through another engine (as from another process): the customer's turn waits for the
+    job's commit and sees its state; the sender delivers the question, then the answer."""
+    jobs_core = Dispatcher(engine, company, echo_state, clock=clock)
+    transport = Deliveries()
+    sender = OutboxSender(engine, [transport])
+    jobs_core.outbox = sender
+    other = create_engine(db_url)
+    watched = Watched(other)
+    customer_core = Dispatcher(watched, company, echo_state, clock=clock)  # type: ignore[arg-type]
+
+    async def customer_says(text: str) -> None:  # the replies stay in the outbox, for the sender
+        await customer_core.handle(Event("memory", "s1", "s1", Kind.TEXT, delivery_id=text, text=text, language_hint="en"))
+
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def ask(turn: JobTurn) -> None:
+        assert turn.conversation is not None and turn.t is not None
+        await turn.send(Reply(turn.t._("Main menu")))
+        turn.conversation.state = "asked"
+        entered.set()
+        await release.wait()
+
+    try:
+        await customer_says("hello")
+        await deliver(sender)
+        async with engine.begin() as conn:
+            conversation_id = await conn.scalar(select(Conversation.id))
+            await jobs.schedule(conn, "test.ask", START, conversation_id=conversation_id)
+        running = asyncio.create_task(runner(engine, jobs_core, clock, {"test.ask": ask}).run_due())
+        await entered.wait()
+        # The customer writes while the job holds the conversation: their turn must wait and
+        # then see the job's state (`asked`), not the one before it (`answered`).
+        watched.began.clear()
+        answer = asyncio.create_task(customer_says("my answer"))
+        await watched.began.wait()  # on SQLite its BEGIN IMMEDIATE has been tried and refused
+        if db_url.startswith("postgresql"):
+            await waiting_for_a_lock(engine)
+        assert not answer.done()
+        release.set()
+        assert await running == 1
+        await answer
+        await deliver(sender)
+        assert transport.delivered == [("s1", "state=-"), ("s1", "Main menu"), ("s1", "state=asked")]
+    finally:
+        await jobs_core.close()
+        await customer_core.close()
+        await sender.close()
+        await other.dispose()
