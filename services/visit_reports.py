@@ -10,28 +10,47 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 ABSENT_WAIT = timedelta(minutes=20)
 MAX_LATE_MINUTES = 240
 UPDATE_EVERY = timedelta(days=2)  # a repair past its promised day: the customer hears this often
 
 
+class Problem(StrEnum):
+    """Why a report or booking is refused (the console words each one in the agent's language)."""
+
+    LATE_RANGE = "late_range"
+    TIMES_ORDER = "times_order"
+    SHORT_WAIT = "short_wait"
+    FUTURE_DAY = "future_day"
+    NO_REPORT = "no_report"
+    NO_REPAIR = "no_repair"
+    ALREADY_BOOKED = "already_booked"
+    TAKEN = "taken"
+
+
 class BadReport(ValueError):
-    """A report the console refuses; the message is for the engineer or agent."""
+    """A report the console refuses; `problem` says why, the message is for logs and tests."""
+
+    def __init__(self, problem: Problem, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 def check_late(minutes: int) -> int:
     if not 1 <= minutes <= MAX_LATE_MINUTES:
-        raise BadReport(f"late by 1 to {MAX_LATE_MINUTES} minutes")
+        raise BadReport(Problem.LATE_RANGE, f"late by 1 to {MAX_LATE_MINUTES} minutes")
     return minutes
 
 
 def check_absence(arrived: datetime, left: datetime, now: datetime) -> None:
     """The engineer waited at least `ABSENT_WAIT`, and both times are not in the future."""
     if left > now or arrived > left:
-        raise BadReport("arrival must be before leaving, and both in the past")
+        raise BadReport(Problem.TIMES_ORDER, "arrival must be before leaving, and both in the past")
     if left - arrived < ABSENT_WAIT:
-        raise BadReport(f"wait at least {int(ABSENT_WAIT.total_seconds() // 60)} minutes before reporting the customer absent")
+        raise BadReport(Problem.SHORT_WAIT, f"wait at least {int(ABSENT_WAIT.total_seconds() // 60)} minutes "
+                                            "before reporting the customer absent")
 
 
 def months_later(moment: datetime, months: int) -> datetime:
@@ -47,5 +66,5 @@ MAINTENANCE_EVERY_MONTHS = 3  # a free maintenance visit within the warranty (00
 
 def check_out_of_use(out_of_use: date, today: date) -> date:
     if out_of_use > today:
-        raise BadReport("the day the product went out of use is in the future")
+        raise BadReport(Problem.FUTURE_DAY, "the day the product went out of use is in the future")
     return out_of_use

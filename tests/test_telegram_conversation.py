@@ -54,10 +54,10 @@ async def test_start_after_book_a_visit_is_not_stuck(service: Service, api: Fake
     t = Translator("en", "Asia/Shanghai")
     customer = Customer(api, engine)
     await customer.say("/start")
-    assert "V-" in await customer.tap(t._(ENTRIES["visit"]))
-    assert "Added to your request V-" in await customer.say("Tuesday morning, please")
+    # No repair yet: a visit starts with what needs repairing (issue 12).
+    assert t._(REPAIR.slot("product_line").prompt) in await customer.tap(t._(ENTRIES["visit"]))
     greeting = await customer.say("/start")
-    assert t._(GREETING) in greeting and "V-" in greeting
+    assert t._(GREETING) in greeting
     assert "Added to your request" not in await customer.say("hello?")
     assert t._(REPAIR.slot("product_line").prompt) in await customer.tap(t._(ENTRIES["repair"]))
     assert t._(REPAIR.slot("model").prompt) in await customer.say("laptop")

@@ -20,8 +20,11 @@ from bot.i18n import N_, Translator
 from services.engineers import JobKind
 from services.slots import Window, free_engineers, free_windows
 from services.visit_reports import (
+    ABSENT_WAIT,
     MAINTENANCE_EVERY_MONTHS,
+    MAX_LATE_MINUTES,
     BadReport,
+    Problem,
     check_absence,
     check_late,
     check_out_of_use,
@@ -38,6 +41,16 @@ RESULTS = {
     VisitResult.ANOTHER_VISIT: N_("Another visit needed"), VisitResult.WORKSHOP: N_("Taken to the workshop"),
 }
 OFFERED = 12  # windows in the agent's booking list
+PROBLEMS = {
+    Problem.LATE_RANGE: N_("Not recorded: late by 1 to %(most)d minutes."),
+    Problem.TIMES_ORDER: N_("Not recorded: the arrival must be before leaving, and both in the past."),
+    Problem.SHORT_WAIT: N_("Not recorded: the engineer waits at least %(minutes)d minutes before reporting the customer absent."),
+    Problem.FUTURE_DAY: N_("Not recorded: the day the product went out of use is in the future."),
+    Problem.NO_REPORT: N_("Not recorded: write the engineer's report."),
+    Problem.NO_REPAIR: N_("Not booked: no open repair at a place we serve."),
+    Problem.ALREADY_BOOKED: N_("Not booked: a visit is booked already."),
+    Problem.TAKEN: N_("Not booked: that window is no longer free."),
+}
 
 
 def _label(t: Translator, window: Window) -> str:
@@ -107,8 +120,10 @@ async def act(engine: Store, company: Company, conversation_id: int, what: str, 
                 await _result(conn, company, visit, form, t, now)
             else:
                 raise web.HTTPNotFound(text="no such visit action")
-    except (BadReport, ValueError) as error:
-        return t._("Not recorded: %(reason)s", reason=str(error))
+    except BadReport as error:
+        return t._(PROBLEMS[error.problem], minutes=int(ABSENT_WAIT.total_seconds() // 60), most=MAX_LATE_MINUTES)
+    except ValueError:  # a forged or garbled field (a window key, a time, a date, a result)
+        return t._("Not recorded: please check what you entered.")
     return None
 
 
@@ -117,7 +132,7 @@ async def _result(conn: Any, company: Company, visit: VisitInfo, form: MultiDict
     result = VisitResult(str(form.get("result", "")))
     report = str(form.get("report", "")).strip()[:4000]
     if not report:
-        raise BadReport("write the engineer's report")
+        raise BadReport(Problem.NO_REPORT, "write the engineer's report")
     today = now.astimezone(t.tz).date()
     out_text = str(form.get("out_of_use", "")).strip()
     out_of_use = check_out_of_use(date.fromisoformat(out_text), today) if out_text else None
@@ -143,9 +158,9 @@ async def _book(engine: Store, company: Company, conversation_id: int, key: str,
         )).first()
         centre = (ticket.details or {}).get("visit_centre") if ticket else None
         if roster is None or ticket is None or centre not in roster.centres or not ticket.product_line:
-            raise BadReport("no open repair with a place we serve")
+            raise BadReport(Problem.NO_REPAIR, "no open repair with a place we serve")
         if await store.booked_for_ticket(conn, ticket.id):
-            raise BadReport("a visit is booked already")
+            raise BadReport(Problem.ALREADY_BOOKED, "a visit is booked already")
         engineers = [e.id for e in roster.engineers if e.centre == centre]
         busy = await store.busy(conn, engineers, window.start, window.end)
         chose_later = ticket.onsite_due is not None and window.start > ticket.onsite_due
@@ -161,7 +176,7 @@ async def _book(engine: Store, company: Company, conversation_id: int, key: str,
                 assert visit is not None
                 await store.engineer_says(conn, visit, Notice.BOOKED, now, engineer=_name(company, engineer))
                 return None
-    raise BadReport("that window is no longer free")
+    raise BadReport(Problem.TAKEN, "that window is no longer free")
 
 
 def _today_at(t: Translator, now: datetime, value: Any) -> datetime:
