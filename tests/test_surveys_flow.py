@@ -278,3 +278,24 @@ async def test_on_wechat_a_number_answers_the_question_within_the_window(
     assert "Question 3 of 3" in chat.text
     survey = next(s for s in await _surveys(engine) if s.plan == "repair_3d")
     assert survey.answers == {"rating": "5", "fixed": "yes"}
+
+
+async def test_answering_in_the_middle_of_a_form_keeps_the_form(
+    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+) -> None:
+    chat = Chat(core, engine, user_id="f1")
+    await chat.report_repair()
+    _, ticket = await _ids(engine)
+    await _serve(chat, core, engine, ann, ticket)
+    clock.advance(days=3)
+    await chat.press("menu:repair")  # a new repair request, first question on screen
+    form_question = chat.text
+    await runner.run_due()
+    await chat.collect()
+    await _answer(chat, "4", "yes", "-")
+    assert "Thank you for your answers" in chat.text
+    async with engine.connect() as conn:
+        state = await conn.scalar(select(Conversation.state))
+    assert state.startswith("repair"), (state, form_question)
+    await chat.press("repair.product_line:household_ac")
+    assert "Which model" in chat.text
