@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from services.handoff import Handoff, TicketStatus
 from storage.db import StoreConnection
@@ -72,8 +72,14 @@ async def owner_of(conn: StoreConnection, ticket_id: int) -> int | None:
     return value
 
 
+# Built once: actions and jobs run these for every message they send.
+_ADDRESS = select(identities.c.channel, identities.c.chat_id).where(identities.c.id == bindparam("b_id"))
+_ADD_MESSAGE = insert(messages).returning(messages.c.id)
+_RECORD = insert(audit)
+
+
 async def address(conn: StoreConnection, identity_id: int) -> Address:
-    row = (await conn.execute(select(identities.c.channel, identities.c.chat_id).where(identities.c.id == identity_id))).one()
+    row = (await conn.execute(_ADDRESS, {"b_id": identity_id})).one()
     return Address(row.channel, row.chat_id)
 
 
@@ -89,17 +95,17 @@ async def agent_is_active(conn: StoreConnection, agent_id: int) -> bool:
 
 
 async def add_message(conn: StoreConnection, **values: Any) -> int:
-    message_id: int = await conn.scalar(insert(messages).values(**values).returning(messages.c.id))
+    message_id: int = await conn.scalar(_ADD_MESSAGE, values)
     return message_id
 
 
 async def record(conn: StoreConnection, agent_id: int | None, action: str, now: datetime, *,
                  conversation_id: int | None = None, ticket_id: int | None = None, **detail: Any) -> None:
     """One line of the audit trail."""
-    await conn.execute(insert(audit).values(
-        agent_id=agent_id, action=action, conversation_id=conversation_id, ticket_id=ticket_id,
-        detail=detail, created_at=now,
-    ))
+    await conn.execute(_RECORD, {
+        "agent_id": agent_id, "action": action, "conversation_id": conversation_id, "ticket_id": ticket_id,
+        "detail": detail, "created_at": now,
+    })
 
 
 async def offered_message(conn: StoreConnection, ticket_id: int) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, func, insert, literal, select, update
 
-from storage.db import StoreConnection
+from storage.db import Store, StoreConnection
 from storage.leases import LeasedQueue
 from storage.models import Job, table_of, utcnow
 
@@ -132,6 +132,16 @@ async def listing(
     if limit is not None:
         query = query.limit(limit)
     return [_record(row) for row in await conn.execute(query)]
+
+
+async def dead_jobs(engine: Store, limit: int = 20) -> list[JobRecord]:
+    """The latest jobs that failed for good, for the supervisors' page."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(*_COLUMNS).where(jobs.c.status == JobStatus.DEAD).order_by(jobs.c.finished_at.desc(), jobs.c.id.desc())
+            .limit(limit)
+        )
+        return [_record(row) for row in rows]
 
 
 async def counts(conn: StoreConnection) -> dict[JobStatus, int]:

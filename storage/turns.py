@@ -106,6 +106,7 @@ class Statements:
         self.reachable = update(identities).where(identities.c.id == bindparam("b_id")).values(unreachable_at=None)
         self.messages = insert(messages)
         self.outbox = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
+        self.outbox_row = insert(outbox).returning(outbox.c.id)  # one row (an action's or a job's reply)
         self.counter_init = insert_ignore(dialect, counters)
         self.counter_next = (
             update(counters)

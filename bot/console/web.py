@@ -43,6 +43,7 @@ from storage import agents as agent_store
 from storage import console as views
 from storage.agents import AgentExists, AgentInfo
 from storage.db import Store
+from storage.jobs import dead_jobs
 from storage.models import utcnow
 from storage.products import customer_file
 
@@ -494,7 +495,7 @@ class Console:
         return aiohttp_jinja2.render_template("supervisor.html", request, self._context(
             request, overview=await views.overview(self.engine, now), agents=await agent_store.list_agents(self.engine),
             breaches=await views.breaches(self.engine),
-            online=self.online, roles=ROLES,
+            online=self.online, roles=ROLES, dead_jobs=await dead_jobs(self.engine),
         ))
 
     async def reports_page(self, request: web.Request) -> web.Response:

@@ -28,7 +28,6 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot.company import Company
@@ -50,7 +49,6 @@ from storage.turns import (
     accept_receipts,
     find_or_create_identity,
     load_conversations,
-    outbox,
 )
 
 log = logging.getLogger(__name__)
@@ -233,7 +231,7 @@ class Dispatcher:
                     "channel": channel, "chat_id": chat_id, "conversation_id": row.id, "payload": reply.to_payload(),
                     "next_attempt_at": now, "created_at": now, **writes.claim(channel),
                 }
-                row_id: int = await conn.scalar(insert(outbox).values(values).returning(outbox.c.id))
+                row_id: int = await conn.scalar(self._st.outbox_row, values)
                 queued.append(Queued(row_id, channel, chat_id, values["payload"], values["status"] == "sending"))
                 return row_id
 
