@@ -16,7 +16,7 @@ from bot.jobs import JobTurn, job_handler
 from handlers.survey import STATE, SURVEY, question_reply
 from services.handoff import Mode
 from services.survey_plans import AnswerType, SurveyConfig, after, load_surveys
-from services.surveys import POSTPONE_WHILE_PERSON, Due, SurveyStatus, when_due
+from services.surveys import POSTPONE_WHILE_PERSON, RETRY_UNDELIVERABLE, Due, SurveyStatus, when_due
 from storage import jobs
 from storage import surveys as store
 from storage.handoff import address
@@ -67,6 +67,10 @@ async def ask(turn: JobTurn) -> None:
         await store.change(turn.conn, survey.id, status=SurveyStatus.SKIPPED, note="opted_out")
     elif due is Due.UNDELIVERABLE:
         await store.change(turn.conn, survey.id, status=SurveyStatus.UNDELIVERABLE, note=f"{where.channel}_window_closed")
+        retry = turn.now + RETRY_UNDELIVERABLE
+        if retry < after(survey.due_at, plans.expires_after):  # until then: asked once the customer writes again
+            await jobs.schedule(turn.conn, store.SurveyJob.ASK, retry, {"survey": survey.id}, conversation_id=row.id,
+                                ticket_id=survey.ticket_id, cause=f"survey:{survey.id}")
     elif due is Due.ASK:
         plan = plans.plan(survey.plan)
         number = await store.TurnSurveys(turn.conn, survey.customer_id, turn.now).ticket_number(survey.ticket_id)

@@ -258,6 +258,31 @@ async def test_wechat_window_closed_marks_the_survey_undeliverable(
     assert await chat.collect() == []
     survey = next(s for s in await _surveys(engine) if s.plan == "repair_3d")
     assert (survey.status, survey.note) == (SurveyStatus.UNDELIVERABLE, "wechat_window_closed")
+    # Not lost: once the customer writes again, the next daily try asks it.
+    clock.advance(hours=12)
+    await chat.say("hello again")
+    clock.advance(hours=12)
+    await runner.run_due()
+    assert "Question 1 of 3" in (await chat.collect())[0].text
+    assert next(s for s in await _surveys(engine) if s.plan == "repair_3d").status == SurveyStatus.ASKING
+
+
+async def test_a_survey_whose_window_never_opens_is_tried_until_it_expires_and_stays_marked(
+    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+) -> None:
+    chat = Chat(core, engine, user_id="w3", channel="wechat")
+    await chat.report_repair()
+    _, ticket = await _ids(engine)
+    await _serve(chat, core, engine, ann, ticket)
+    clock.advance(days=3)
+    for _day in range(16):
+        await runner.run_due()
+        clock.advance(days=1)
+    assert await chat.collect() == []
+    survey = next(s for s in await _surveys(engine) if s.plan == "repair_3d")
+    assert survey.status == SurveyStatus.UNDELIVERABLE
+    async with engine.connect() as conn:
+        assert await jobs.pending(conn, cause=f"survey:{survey.id}") == []  # no more tries after the expiry
 
 
 async def test_on_wechat_a_number_answers_the_question_within_the_window(
