@@ -176,6 +176,7 @@ class Service:
         await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
         self.supervisor.start("outbox", self.sender.run)
         await report_jobs.ensure_scheduled(self.engine, self.clock())  # the weekly report, the daily early warning
+        await survey_jobs.ensure_scheduled(self.engine, self.clock())  # the hourly sweep for resolutions without surveys
         self.supervisor.start("jobs", self.jobs.run)
         if is_sqlite(self.settings.database_url):
             self.supervisor.start("checkpoints", lambda: checkpoints(self.settings.database_url, engine=self.engine))
