@@ -227,6 +227,7 @@ class Service:
             await self._start_metrics_listener(self.settings.metrics_address)
         self.supervisor.start("outbox", self.sender.run)
         await report_jobs.ensure_scheduled(self.engine, self.clock())  # the weekly report, the daily early warning
+        await survey_jobs.ensure_scheduled(self.engine, self.clock())  # the hourly sweep for resolutions without surveys
         self.supervisor.start("jobs", self.jobs.run)
         if self.wechat:
             await self.wechat.warm_up()

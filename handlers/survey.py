@@ -118,7 +118,9 @@ async def _record(turn: Turn, survey: SurveyRow, config: SurveyConfig, plan: Pla
     found = problems(config, plan, answers, turn.customer.locale)
     status = SurveyStatus.PROBLEM if found else SurveyStatus.ANSWERED
     await turn.store.surveys.change(survey.id, answers=answers, status=status, answered_at=turn.now)
-    turn.goto("")
+    busy = turn.state not in ("", STATE)  # answered in the middle of a form: the form stays
+    if not busy:
+        turn.goto("")
     if found:
         await turn.store.surveys.record_problem(survey, answers, found)
         after = await turn.store.handoff(survey.ticket_id, Step.QUEUE)
@@ -131,7 +133,11 @@ async def _record(turn: Turn, survey: SurveyRow, config: SurveyConfig, plan: Pla
         return
     if plan.verifies:
         await turn.store.surveys.verify_complaint(survey.ticket_id)
-    menu.show_menu(turn, turn.t._("Thank you for your answers! They help us serve you better."))
+    thanks = turn.t._("Thank you for your answers! They help us serve you better.")
+    if busy:
+        turn.say(thanks)
+    else:
+        menu.show_menu(turn, thanks)
 
 
 def _replace(survey: SurveyRow, answers: dict[str, str], question: int) -> SurveyRow:
@@ -143,8 +149,8 @@ async def ask_current(turn: Turn, survey: SurveyRow, config: SurveyConfig) -> No
     plan = config.plan(survey.plan)
     number = await turn.store.surveys.ticket_number(survey.ticket_id)
     reply = question_reply(turn.t, config, survey.id, plan, survey.question, number)
-    if config.questions[plan.questions[survey.question]].type is AnswerType.TEXT:
-        turn.goto(STATE, {SURVEY: survey.id})
+    if config.questions[plan.questions[survey.question]].type is AnswerType.TEXT and turn.state in ("", STATE):
+        turn.goto(STATE, {SURVEY: survey.id})  # typed text answers it (in a form, the button still does)
     turn.say(reply.text, reply.choices)
 
 

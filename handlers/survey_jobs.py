@@ -9,6 +9,8 @@ the console, never dropped silently.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from bot.config import Settings
 from bot.core.events import Reply
 from bot.core.numbered import OFFERED
@@ -16,9 +18,10 @@ from bot.jobs import JobTurn, job_handler
 from handlers.survey import STATE, SURVEY, question_reply
 from services.handoff import Mode
 from services.survey_plans import AnswerType, SurveyConfig, after, load_surveys
-from services.surveys import POSTPONE_WHILE_PERSON, Due, SurveyStatus, when_due
+from services.surveys import POSTPONE_WHILE_PERSON, RETRY_UNDELIVERABLE, Due, SurveyStatus, when_due
 from storage import jobs
 from storage import surveys as store
+from storage.db import Store
 from storage.handoff import address
 from storage.turns import ConversationRow
 
@@ -67,6 +70,10 @@ async def ask(turn: JobTurn) -> None:
         await store.change(turn.conn, survey.id, status=SurveyStatus.SKIPPED, note="opted_out")
     elif due is Due.UNDELIVERABLE:
         await store.change(turn.conn, survey.id, status=SurveyStatus.UNDELIVERABLE, note=f"{where.channel}_window_closed")
+        retry = turn.now + RETRY_UNDELIVERABLE
+        if retry < after(survey.due_at, plans.expires_after):  # until then: asked once the customer writes again
+            await jobs.schedule(turn.conn, store.SurveyJob.ASK, retry, {"survey": survey.id}, conversation_id=row.id,
+                                ticket_id=survey.ticket_id, cause=f"survey:{survey.id}")
     elif due is Due.ASK:
         plan = plans.plan(survey.plan)
         number = await store.TurnSurveys(turn.conn, survey.customer_id, turn.now).ticket_number(survey.ticket_id)
@@ -108,3 +115,22 @@ async def expire(turn: JobTurn) -> None:
     survey = await store.get(turn.conn, int(turn.job.payload["survey"]))
     if survey is not None and survey.status is SurveyStatus.ASKING:
         await store.change(turn.conn, survey.id, status=SurveyStatus.EXPIRED)
+
+
+SWEEP_EVERY = timedelta(hours=1)
+SWEEP_BACK = timedelta(days=7)  # how far back a resolution without its surveys is looked for
+
+
+async def ensure_scheduled(engine: Store, now: datetime) -> None:
+    """At start-up: the hourly sweep pending once."""
+    async with engine.begin() as conn:
+        if not await jobs.pending(conn, cause="survey:sweep"):
+            await jobs.schedule(conn, store.SurveyJob.SWEEP, now + SWEEP_EVERY, cause="survey:sweep")
+
+
+@job_handler(store.SurveyJob.SWEEP)
+async def sweep(turn: JobTurn) -> None:
+    """Resolutions that did not go through the core's RESOLVE (an engineer's visit report) get
+    their surveys too, due as from their resolution."""
+    await store.sweep(turn.conn, config(), turn.now, turn.now - SWEEP_BACK)
+    await jobs.schedule(turn.conn, store.SurveyJob.SWEEP, turn.now + SWEEP_EVERY, cause="survey:sweep")

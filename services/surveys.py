@@ -2,7 +2,7 @@
 
     scheduled --due, may ask--> asking --last answer--> answered | problem
         |  \\--opted out------> skipped            \\--no answer by the expiry--> expired
-        |   \\--window closed--> undeliverable (shown in the console, never dropped)
+        |   \\--window closed--> undeliverable (shown in the console, tried again daily until it expires)
         '-- a person handles the customer: postponed (stays scheduled, later due time)
 
 A `problem` survey put its ticket back in the human queue; once that ticket is
@@ -18,6 +18,7 @@ from typing import Any
 from services.survey_plans import Plan, SurveyConfig
 
 POSTPONE_WHILE_PERSON = timedelta(hours=6)  # a person is talking with them: ask later, not now
+RETRY_UNDELIVERABLE = timedelta(days=1)  # the channel's window was closed: look again this often
 STOP_CHOICE = "sv:stop"  # the customer's "no more surveys" button
 RESUME_CHOICE = "sv:resume"  # ... and its undo
 SKIP_TEXT = "-"  # the answer of the "nothing to add" button to a text question
@@ -48,7 +49,9 @@ class Due(StrEnum):
 
 
 def when_due(status: SurveyStatus, *, opted_out: bool, with_person: bool, window_open: bool) -> Due:
-    if status is not SurveyStatus.SCHEDULED:
+    """An undeliverable survey is tried again (daily, until it expires): the customer may
+    write meanwhile, which opens the channel's window."""
+    if status not in (SurveyStatus.SCHEDULED, SurveyStatus.UNDELIVERABLE):
         return Due.NOTHING
     if opted_out:
         return Due.SKIP

@@ -30,6 +30,7 @@ class SurveyJob(StrEnum):
     ASK = "survey.ask"  # the first question, when the plan falls due
     REMIND = "survey.remind"  # once, if the customer has not finished answering
     EXPIRE = "survey.expire"  # no answer in time: counted as unanswered
+    SWEEP = "survey.sweep"  # hourly: resolved tickets no resolution scheduled surveys for
     WEEKLY_REPORT = "report.weekly"  # the weekly report to supervisors
 
 
@@ -245,4 +246,19 @@ async def plan_surveys(conn: StoreConnection, config: SurveyConfig, ticket_id: i
                             conversation_id=planned.conversation_id, ticket_id=planned.ticket_id,
                             cause=f"survey:{planned.survey_id}")
         ids.append(planned.survey_id)
+    return ids
+
+
+async def sweep(conn: StoreConnection, config: SurveyConfig, now: datetime, since: datetime) -> list[int]:
+    """The safety net of "100% of services get a return visit": tickets resolved since `since`
+    by a path other than the core's RESOLVE (an engineer's visit report), with no survey yet,
+    or sent back to a person by a survey and resolved again. Scheduled as if at their resolution."""
+    done = (TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value)
+    surveyed = select(surveys.c.id).where(surveys.c.ticket_id == tickets.c.id).exists()
+    query = select(tickets.c.id, tickets.c.updated_at, tickets.c.details).where(
+        tickets.c.status.in_(done), tickets.c.updated_at >= since, tickets.c.kind.in_(["repair", "complaint", "visit"]),
+    ).where(~surveyed | tickets.c.details[PROBLEM_DETAIL].as_string().is_not(None))
+    ids = []
+    for row in (await conn.execute(query)).all():
+        ids += await plan_surveys(conn, config, row.id, min(row.updated_at, now))
     return ids

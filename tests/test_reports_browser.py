@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 
 from bot.app import Service
 from bot.config import Settings
+from handlers.report_jobs import check_warnings
 from services.handoff import Role
 from services.reports import Span, Table
 from storage.agents import add_agent
@@ -76,6 +77,8 @@ async def seed(service: Service) -> None:
 
 async def test_reports_page(browser: Browser, service: Service) -> None:
     await seed(service)
+    async with service.engine.begin() as conn:  # what the daily job does: supervisors are alerted
+        assert len(await check_warnings(conn, utcnow())) == 1
     await add_agent(service.engine, login="sup", name="Sun", password_hash=password_hash(), role=Role.SUPERVISOR, now=utcnow())
     await add_agent(service.engine, login="ag", name="Ann", password_hash=password_hash(), role=Role.AGENT, now=utcnow())
     problems: list[str] = []
@@ -101,8 +104,13 @@ async def test_reports_page(browser: Browser, service: Service) -> None:
     await page.get_by_label("Login").fill("sup")
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
+    await page.get_by_role("link", name="Supervisor").click()
+    alert = page.locator("#early-warnings li")
+    await expect(alert).to_have_count(1)
+    await expect(alert).to_contain_text("KFR-35GW")
     await page.get_by_role("link", name="Reports").click()
     await expect(page.get_by_role("heading", name="Reports", exact=True)).to_be_visible()
+    await expect(page.locator("#notices li")).to_contain_text("Early warning: KFR-35GW (month)")
     warnings = page.locator("#warnings li")
     await expect(warnings).to_have_count(1)
     await expect(warnings).to_contain_text("KFR-35GW")

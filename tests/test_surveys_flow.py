@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers.survey_jobs  # noqa: F401  (registers the survey jobs)
@@ -20,6 +20,7 @@ from bot.core.dispatcher import Dispatcher
 from bot.core.events import Kind
 from bot.jobs import JobRunner
 from handlers.router import route
+from handlers.survey_jobs import ensure_scheduled
 from services.handoff import Actor, Role, TicketStatus
 from services.surveys import STOP_CHOICE, SurveyStatus
 from storage import jobs
@@ -258,6 +259,31 @@ async def test_wechat_window_closed_marks_the_survey_undeliverable(
     assert await chat.collect() == []
     survey = next(s for s in await _surveys(engine) if s.plan == "repair_3d")
     assert (survey.status, survey.note) == (SurveyStatus.UNDELIVERABLE, "wechat_window_closed")
+    # Not lost: once the customer writes again, the next daily try asks it.
+    clock.advance(hours=12)
+    await chat.say("hello again")
+    clock.advance(hours=12)
+    await runner.run_due()
+    assert "Question 1 of 3" in (await chat.collect())[0].text
+    assert next(s for s in await _surveys(engine) if s.plan == "repair_3d").status == SurveyStatus.ASKING
+
+
+async def test_a_survey_whose_window_never_opens_is_tried_until_it_expires_and_stays_marked(
+    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+) -> None:
+    chat = Chat(core, engine, user_id="w3", channel="wechat")
+    await chat.report_repair()
+    _, ticket = await _ids(engine)
+    await _serve(chat, core, engine, ann, ticket)
+    clock.advance(days=3)
+    for _day in range(16):
+        await runner.run_due()
+        clock.advance(days=1)
+    assert await chat.collect() == []
+    survey = next(s for s in await _surveys(engine) if s.plan == "repair_3d")
+    assert survey.status == SurveyStatus.UNDELIVERABLE
+    async with engine.connect() as conn:
+        assert await jobs.pending(conn, cause=f"survey:{survey.id}") == []  # no more tries after the expiry
 
 
 async def test_on_wechat_a_number_answers_the_question_within_the_window(
@@ -278,3 +304,48 @@ async def test_on_wechat_a_number_answers_the_question_within_the_window(
     assert "Question 3 of 3" in chat.text
     survey = next(s for s in await _surveys(engine) if s.plan == "repair_3d")
     assert survey.answers == {"rating": "5", "fixed": "yes"}
+
+
+async def test_answering_in_the_middle_of_a_form_keeps_the_form(
+    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+) -> None:
+    chat = Chat(core, engine, user_id="f1")
+    await chat.report_repair()
+    _, ticket = await _ids(engine)
+    await _serve(chat, core, engine, ann, ticket)
+    clock.advance(days=3)
+    await chat.press("menu:repair")  # a new repair request, first question on screen
+    form_question = chat.text
+    await runner.run_due()
+    await chat.collect()
+    await _answer(chat, "4", "yes", "-")
+    assert "Thank you for your answers" in chat.text
+    async with engine.connect() as conn:
+        state = await conn.scalar(select(Conversation.state))
+    assert state.startswith("repair"), (state, form_question)
+    await chat.press("repair.product_line:household_ac")
+    assert "Which model" in chat.text
+
+
+async def test_a_ticket_resolved_outside_the_core_is_swept_into_its_surveys(
+    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock,
+) -> None:
+    """An engineer's visit report resolves the ticket with an UPDATE of its own (not Act.RESOLVE):
+    the hourly sweep schedules its surveys, due as from that resolution, once."""
+    chat = Chat(core, engine, user_id="v1")
+    await chat.report_repair()
+    _, ticket = await _ids(engine)
+    resolved_at = clock.now
+    async with engine.begin() as conn:
+        await conn.execute(update(Ticket).where(Ticket.id == ticket).values(status="resolved", resolution="fixed", updated_at=resolved_at))
+    await ensure_scheduled(engine, clock.now)
+    clock.advance(hours=1)
+    await runner.run_due()
+    first = [s for s in await _surveys(engine) if s.plan == "repair_3d"]
+    assert [(s.round, s.due_at) for s in first] == [(0, resolved_at + timedelta(days=3))]
+    clock.advance(hours=1)
+    await runner.run_due()  # the next sweep finds nothing new
+    assert len([s for s in await _surveys(engine) if s.plan == "repair_3d"]) == 1
+    clock.advance(days=3)
+    await runner.run_due()
+    assert "Question 1 of 3" in (await chat.collect())[-1].text

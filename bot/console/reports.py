@@ -4,7 +4,7 @@ Every view asks `allowed(role, Permission.REPORTS)` through the console's `_requ
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp_jinja2
@@ -14,7 +14,8 @@ from bot.console.charts import CHARTS, render
 from bot.i18n import N_
 from services.permissions import Permission
 from services.reports import ADVICE as ADVICE
-from services.reports import WINDOW_NAMES, Span, Window
+from services.reports import WINDOW_NAMES as WINDOW_NAMES
+from services.reports import Span, Window
 from services.surveys import SurveyStatus
 from storage import reports as store
 from storage.db import Store
@@ -72,6 +73,12 @@ async def page(console: Console, request: web.Request) -> web.Response:
 async def service_record(console: Console, customer_id: int) -> store.ServiceRecord:
     """The customer's return visits and maintenance summary, for the customer file beside a conversation."""
     return await store.service_record(console.engine, customer_id, console.clock())
+
+
+async def recent_warnings(engine: Store, now: datetime) -> list[dict[str, object]]:
+    """Early warnings raised in the last 30 days, for the supervisors' page (the alert)."""
+    return [detail for kind, at, detail in await store.notices(engine, 50)
+            if kind == store.Notice.EARLY_WARNING and now - at <= timedelta(days=30)]
 
 
 async def csv_export(console: Console, request: web.Request) -> web.StreamResponse:

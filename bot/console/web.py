@@ -580,6 +580,7 @@ class Console:
             request, overview=await views.overview(self.engine, now), agents=await agent_store.list_agents(self.engine),
             breaches=await views.breaches(self.engine),
             online=self.online, roles=ROLES, dead_jobs=await dead_jobs(self.engine),
+            warnings=await reports.recent_warnings(self.engine, now), window_names=reports.WINDOW_NAMES,
         ))
 
     async def reports_page(self, request: web.Request) -> web.Response:
