@@ -9,11 +9,17 @@ Events, Replies back as a passive reply or as customer-service messages.
 - WeChat waits 5 s. The turn's replies are collected while the request is open
   and returned as one passive reply; whatever is not ready after
   `passive_budget` seconds goes out through the customer-service message API.
-- WeChat retries a push it got no answer to: the core drops the repeated
-  MsgId (events: FromUserName + CreateTime), and this process answers a retry
-  with the answer it gave (or is still preparing for) the first.
+- WeChat retries a push it got no answer to, to any worker: the core drops the
+  repeated MsgId (events: FromUserName + CreateTime); the answer given to the
+  first is recorded in the store (storage/wechat_answers.py) and a retry gets it.
 - No buttons on WeChat: choices are a numbered list; the core remembers what
-  it offered (bot/core/numbered.py), so a digit answers it.
+  it offered (bot/core/numbered.py), so a digit answers it. Or, where the
+  account may send them, WeChat's menu message (a tap returns the choice's id).
+- Customer-service messages only within WeChat's window (services/
+  wechat_window.py); beyond it a template message where configured, else the
+  reply waits on the ticket (its row says why) until the customer writes.
+- Customers' images, voice and video are fetched into the media store; an
+  agent's photo or video is uploaded and sent as a customer-service message.
 """
 
 from __future__ import annotations
