@@ -285,6 +285,7 @@ async def test_away_the_widget_asks_how_to_reach_the_customer(
         await expect(frame.get_by_role("alert")).to_contain_text("neither a phone number nor an e-mail")
         await expect(field).to_have_attribute("aria-invalid", "true")
         await expect(field).to_be_focused()
+        await page.screenshot(path=SHOTS / "widget-away.png", animations="disabled")
         async with service.engine.connect() as conn:
             assert await conn.scalar(select(Customer.email)) is None  # bad input changes nothing
         await field.fill("Nino@Example.GE")
@@ -294,7 +295,7 @@ async def test_away_the_widget_asks_how_to_reach_the_customer(
         async with service.engine.connect() as conn:
             assert await conn.scalar(select(Customer.email)) == "Nino@example.ge"
         assert await axe(chat_frame(page)) == []
-        await page.screenshot(path=SHOTS / "widget-away.png", animations="disabled")
+        await page.screenshot(path=SHOTS / "widget-away-saved.png", animations="disabled")
         # They come back later: the conversation continues where it was.
         await frame.get_by_role("textbox", name="Type a message…").fill("/help")
         await frame.get_by_role("textbox", name="Type a message…").press("Enter")
