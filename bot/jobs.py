@@ -56,14 +56,16 @@ class JobTurn:
     t: Translator | None = None  # the customer's language and time zone, for conversation jobs
     emit: Emit | None = None
 
-    async def send(self, reply: Reply) -> int:
-        """Say `reply` to the conversation's customer: an outbox row on the chat they last wrote from and a
-        transcript line, both in the job's transaction. Returns the outbox row's id."""
+    async def send(self, reply: Reply, *, here: bool = False) -> int:
+        """Say `reply` to the conversation's customer: an outbox row on the chat they last wrote
+        from, of all their linked chats (issue 18), or (`here`) on this conversation's own chat,
+        for a question whose typed answer this conversation expects; and a transcript line, both
+        in the job's transaction. Returns the outbox row's id."""
         if self.conversation is None or self.emit is None:
             raise RuntimeError(f"job {self.job.id} ({self.job.kind}) has no conversation to send to")
         row = self.conversation
-        # The chat the customer last wrote from, of all their linked chats (issue 18).
-        where = await conversation_store.reply_address(self.conn, row.customer_id, row.identity_id)
+        where = (await conversation_store.address(self.conn, row.identity_id) if here
+                 else await conversation_store.reply_address(self.conn, row.customer_id, row.identity_id))
         outbox_id = await self.emit(where.channel, where.chat_id, reply)
         await conversation_store.add_message(
             self.conn, conversation_id=row.id, ticket_id=self.job.ticket_id or row.ticket_id, channel=where.channel,

@@ -78,7 +78,7 @@ async def ask(turn: JobTurn) -> None:
         plan = plans.plan(survey.plan)
         number = await store.TurnSurveys(turn.conn, survey.customer_id, turn.now).ticket_number(survey.ticket_id)
         reply = question_reply(turn.t, plans, survey.id, plan, 0, number)
-        await turn.send(reply)
+        await turn.send(reply, here=True)  # the answers belong to this conversation
         offer(row, reply)
         if plans.questions[plan.questions[0]].type is AnswerType.TEXT and not row.state:
             row.state, row.slots = STATE, {SURVEY: survey.id}
@@ -105,7 +105,7 @@ async def remind(turn: JobTurn) -> None:
     plans = config()
     number = await store.TurnSurveys(turn.conn, survey.customer_id, turn.now).ticket_number(survey.ticket_id)
     reply = question_reply(turn.t, plans, survey.id, plans.plan(survey.plan), survey.question, number, reminder=True)
-    await turn.send(reply)
+    await turn.send(reply, here=True)  # the answers belong to this conversation
     offer(row, reply)
     await store.change(turn.conn, survey.id, reminded_at=turn.now)
 

@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.cli import main
 from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
-from bot.core.events import Kind
+from bot.core.events import Kind, Reply
+from bot.jobs import JobRunner, JobTurn
 from bot.media import MediaStore
 from services.handoff import Actor, Role
 from services.link_codes import MAX_WRONG, shown, typed_code
+from storage import jobs
 from storage.agents import add_agent
 from storage.customer_files import JoinOutcome, join, split
 from storage.link_codes import Redeemed, issue, redeem
@@ -292,3 +294,27 @@ async def test_a_proven_phone_another_file_holds_offers_to_join(dispatcher: Disp
     assert await _customer_of(engine, "tg-new-account") == older  # the older file stays
     await new.press("menu:tickets")
     assert "Your latest 2 tickets" in new.text
+
+
+async def test_a_reminder_goes_to_the_chat_the_customer_last_wrote_from(dispatcher: Dispatcher, engine: AsyncEngine) -> None:
+    telegram, web = _chats(dispatcher, engine)
+    await telegram.say("/start")
+    await _link(telegram, web)
+    await telegram.collect()
+
+    async def remind(turn: JobTurn) -> None:
+        await turn.send(Reply("Reminder: the engineer comes tomorrow"))
+
+    async def ask(turn: JobTurn) -> None:
+        await turn.send(Reply("How did we do?"), here=True)  # a question this conversation awaits
+
+    runner = JobRunner(engine, dispatcher, timezone="Asia/Shanghai", handlers={"test.remind": remind, "test.ask": ask},
+                       owner="test")
+    async with engine.begin() as conn:
+        conversation = int(await conn.scalar(select(Conversation.id).join(
+            ChannelIdentity, ChannelIdentity.id == Conversation.identity_id).where(ChannelIdentity.external_id == "tg-4711")))
+        await jobs.schedule(conn, "test.remind", utcnow(), conversation_id=conversation)
+        await jobs.schedule(conn, "test.ask", utcnow(), conversation_id=conversation)
+    assert await runner.run_due() == 2
+    assert [r.text for r in await web.collect()] == ["Reminder: the engineer comes tomorrow"]  # where they wrote last
+    assert [r.text for r in await telegram.collect()] == ["How did we do?"]
