@@ -1,7 +1,8 @@
 """Retention: what grows with traffic and is not the transcript is pruned after a while.
 
 - inbound receipts (duplicate detection: channels redeliver within hours, not weeks);
-- outbox rows delivered (`sent`) long ago: the transcript (`messages`) keeps what was said.
+- outbox rows delivered (`sent`) long ago: the transcript (`messages`) keeps what was said;
+- jobs that finished (`done`, `cancelled`) long ago: dead ones stay for supervisors to see.
 
 Deleted in small batches, each its own short transaction, so writers never wait long.
 A periodic task for now (`run`); a job once durable jobs exist.
@@ -18,18 +19,21 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, tuple_
 
 from storage.db import Store
-from storage.models import InboundReceipt, OutboxRow, table_of, utcnow
+from storage.models import InboundReceipt, Job, OutboxRow, table_of, utcnow
 
 log = logging.getLogger(__name__)
 
 receipts = table_of(InboundReceipt)
 outbox = table_of(OutboxRow)
+jobs = table_of(Job)
+FINISHED = ("done", "cancelled")  # storage.jobs.JobStatus (dead ones are kept)
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
     receipts: timedelta = timedelta(days=30)
     delivered_outbox: timedelta = timedelta(days=30)
+    finished_jobs: timedelta = timedelta(days=30)
     batch: int = 1000  # rows per transaction
 
 
@@ -37,6 +41,7 @@ class Policy:
 class Pruned:
     receipts: int
     outbox: int
+    jobs: int = 0
 
 
 async def prune(engine: Store, now: datetime, policy: Policy) -> Pruned:
@@ -51,9 +56,15 @@ async def prune(engine: Store, now: datetime, policy: Policy) -> Pruned:
         .where(outbox.c.status == "sent", outbox.c.sent_at < now - policy.delivered_outbox)
         .limit(policy.batch)
     )
+    old_jobs = (
+        select(jobs.c.id)
+        .where(jobs.c.status.in_(FINISHED), jobs.c.finished_at < now - policy.finished_jobs)
+        .limit(policy.batch)
+    )
     statements = (
         delete(receipts).where(tuple_(receipts.c.channel, receipts.c.external_id).in_(old_receipts)),
         delete(outbox).where(outbox.c.id.in_(old_outbox.scalar_subquery())),
+        delete(jobs).where(jobs.c.id.in_(old_jobs.scalar_subquery())),
     )
     counts = []
     for statement in statements:
@@ -79,6 +90,7 @@ async def run(
         except Exception:
             log.exception("retention: pruning failed; trying again in %.0f s", every)
         else:
-            if pruned.receipts or pruned.outbox:
-                log.info("retention: pruned %d receipts, %d delivered outbox rows", pruned.receipts, pruned.outbox)
+            if pruned.receipts or pruned.outbox or pruned.jobs:
+                log.info("retention: pruned %d receipts, %d delivered outbox rows, %d finished jobs",
+                         pruned.receipts, pruned.outbox, pruned.jobs)
         await asyncio.sleep(every)

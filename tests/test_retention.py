@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import retention
-from storage.models import ChannelIdentity, Conversation, Customer, InboundReceipt, Message, OutboxRow
+from storage.models import ChannelIdentity, Conversation, Customer, InboundReceipt, Job, Message, OutboxRow
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 POLICY = retention.Policy(receipts=timedelta(days=7), delivered_outbox=timedelta(days=30), batch=3)
@@ -35,6 +35,11 @@ async def _seed(engine: AsyncEngine) -> None:
             rows.append({"channel": "web", "chat_id": "v", "conversation_id": 1, "payload": {"text": text},
                          "status": status, "attempts": 1, "next_attempt_at": old, "created_at": old, "sent_at": sent_at})
         await conn.execute(insert(OutboxRow), rows)
+        await conn.execute(insert(Job), [
+            {"kind": "test", "payload": {}, "run_at": old, "status": status, "attempts": 1, "max_attempts": 5,
+             "finished_at": finished, "last_error": status, "created_at": old}
+            for status, finished in (("done", old), ("cancelled", old), ("done", recent), ("dead", old), ("pending", None))
+        ])
         await conn.execute(insert(Message), [
             {"conversation_id": 1, "direction": d, "author": "bot", "channel": "web", "text": "t", "attachments": [], "created_at": old}
             for d in ("in", "out")
@@ -52,7 +57,9 @@ async def _left(engine: AsyncEngine) -> tuple[set[str], set[str], int]:
 async def test_old_receipts_and_delivered_replies_are_pruned_and_the_transcript_stays(engine: AsyncEngine) -> None:
     await _seed(engine)
     pruned = await retention.prune(engine, NOW, POLICY)
-    assert pruned == retention.Pruned(receipts=5, outbox=7)  # in batches of 3
+    assert pruned == retention.Pruned(receipts=5, outbox=7, jobs=2)  # in batches of 3
+    async with engine.connect() as conn:
+        assert set(await conn.scalars(select(Job.last_error))) == {"done", "dead", "pending"}  # recent, dead, to do
     receipts, texts, messages = await _left(engine)
     assert receipts == {f"6-{i}" for i in range(5)}
     assert texts == {"recent sent", "old pending", "old uncertain", "old failed"}
