@@ -27,7 +27,7 @@ link_codes = table_of(LinkCode)
 surveys = table_of(Survey)
 
 # What a joined file brings along when the file it joins lacks it.
-_CARRIED = ("display_name", "phone", "verified_phone", "timezone", "timezone_hint")
+_CARRIED = ("display_name", "phone", "verified_phone", "email", "timezone", "timezone_hint")
 # Survey answers an erasure keeps: ratings and yes/no (what the customer typed goes).
 _CLOSED_ANSWERS = frozenset({"1", "2", "3", "4", "5", "yes", "no"})
 ERASED = "erased"  # what an erased identity's ids become (with the identity's row id: still unique)
@@ -143,7 +143,7 @@ async def export(conn: StoreConnection, customer_id: int) -> dict[str, Any] | No
     tickets and every message of their conversations."""
     customer = (await conn.execute(
         select(customers.c.id, customers.c.display_name, customers.c.phone, customers.c.verified_phone,
-               customers.c.locale, customers.c.timezone, customers.c.created_at)
+               customers.c.email, customers.c.locale, customers.c.timezone, customers.c.created_at)
         .where(customers.c.id == customer_id)
     )).first()
     if customer is None:
@@ -185,7 +185,7 @@ async def erase(conn: StoreConnection, customer_id: int, now: datetime, *, by: s
         for item in attachments or [] if isinstance(item, dict) and str(item.get("ref", "")).startswith("media:")
     ]
     await conn.execute(update(customers).where(customers.c.id == customer_id).values(
-        display_name=None, phone=None, verified_phone=None, timezone_hint=None, erased_at=now))
+        display_name=None, phone=None, verified_phone=None, email=None, timezone_hint=None, erased_at=now))
     visitors = select(identities.c.external_id).where(identities.c.customer_id == customer_id, identities.c.channel == "web")
     await conn.execute(delete(web_sessions).where(web_sessions.c.visitor.in_(visitors.scalar_subquery())))
     ids = [r.id for r in await conn.execute(select(identities.c.id).where(identities.c.customer_id == customer_id))]
