@@ -33,6 +33,7 @@ from services.visit_reports import (
 from storage import visits as store
 from storage.db import Store
 from storage.models import Ticket, table_of
+from storage.surveys import plan_surveys
 from storage.visits import Notice, VisitInfo, VisitResult, VisitStatus
 
 tickets = table_of(Ticket)
@@ -144,6 +145,8 @@ async def _result(conn: Any, company: Company, visit: VisitInfo, form: MultiDict
     maintained = roster is not None and line in roster.maintenance_lines
     await store.record_result(conn, visit, result, report, out_of_use, working_again, now,
                               months_later(now, MAINTENANCE_EVERY_MONTHS) if maintained else None)
+    if result is VisitResult.FIXED and company.surveys is not None:  # resolved: its return visit (§5), now
+        await plan_surveys(conn, company.surveys, visit.ticket_id, now)
 
 
 async def _book(engine: Store, company: Company, conversation_id: int, key: str, now: datetime) -> str | None:
