@@ -7,6 +7,7 @@ import fcntl
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -403,7 +404,12 @@ async def checkpoints(url: str, every: float = 1.0, limit: int | None = None, en
         return
     limit = WAL_LIMIT if limit is None else limit
     wal = Path(f"{database}-wal")
-    connection = await asyncio.to_thread(sqlite3.connect, database, timeout=1, check_same_thread=False)
+    # One thread of its own for the connection, first come first served: when the task is
+    # cancelled during a checkpoint, the close queues behind it instead of closing the
+    # connection under the running statement (which crashed the process: SIGSEGV).
+    thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoints")
+    loop = asyncio.get_running_loop()
+    connection = await loop.run_in_executor(thread, lambda: sqlite3.connect(database, timeout=1, check_same_thread=False))
     last_version = None
 
     def mode() -> str | None:
@@ -421,14 +427,15 @@ async def checkpoints(url: str, every: float = 1.0, limit: int | None = None, en
     try:
         while True:
             await asyncio.sleep(every)
-            match await asyncio.to_thread(mode):
+            match await loop.run_in_executor(thread, mode):
                 case "TRUNCATE" if isinstance(engine, LoopEngine):
                     async with engine.exclusive():
-                        await asyncio.to_thread(checkpoint, "TRUNCATE")
+                        await loop.run_in_executor(thread, checkpoint, "TRUNCATE")
                 case str() as chosen:
-                    await asyncio.to_thread(checkpoint, chosen)
+                    await loop.run_in_executor(thread, checkpoint, chosen)
     finally:
-        connection.close()
+        thread.submit(connection.close)
+        thread.shutdown(wait=False)
 
 
 class MigrationBrokeForeignKeys(RuntimeError):
