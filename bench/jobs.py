@@ -72,7 +72,7 @@ class Transport:
 WALK: tuple[tuple[str, str], ...] = (
     ("command", "start"), ("choice", "menu:repair"), ("first", ""), ("first", ""), ("choice", "repair.serial:skip"),
     ("text", "It stopped working this morning"), ("choice", "repair.files:skip"), ("text", "Shanghai, Huaihai Road 1"),
-    ("text", "+86 138 0013 8000"), ("first", ""), ("first", ""), ("choice", "repair.confirm:submit"),
+    ("text", "+86 138 0013 8000"), ("choice", "repair.confirm:submit"),
 )
 _deliveries = itertools.count(1)
 

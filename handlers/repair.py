@@ -181,6 +181,7 @@ def _phone_from_text(turn: Turn, text: str) -> str | None:
 
 
 async def _submit(turn: Turn, values: dict[str, Any]) -> None:
+    when = visit.asked_when(turn.slots.get(VISIT_WHEN))  # a day (and part) typed in the first message
     place = values["place"]
     promised = promise(turn, values["product_line"], place, values["phone"])
     await settle_time_zone(turn, promised.placement, values["phone"])
@@ -219,7 +220,7 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     turn.goto("")
     told = f"{text}\n\n{recorded}\n\n{warranty_note}\n{describe(turn, promised.due)}"
     if turn.customer.timezone and promised.centre and await visit.offer(
-            turn, ticket.id, values["product_line"], promised.centre, promised.due.on_site, note=told):
+            turn, ticket.id, values["product_line"], promised.centre, promised.due.on_site, note=told, day=when):
         return  # the customer now picks the engineer's window
     next_steps = turn.t._("An engineer will call you to confirm the visit. You can follow it under My tickets.")
     turn.say(f"{told}\n{next_steps}", menu_choices(turn))
@@ -306,5 +307,11 @@ REPAIR = Form(
 )
 
 
+VISIT_WHEN = "visit_when"  # slot: [day, part of day] the customer asked the engineer to come
+
+
 async def begin(turn: Turn, prefill: dict[str, Any] | None = None) -> None:
-    await start(turn, REPAIR, prefill=prefill or turn.slots.get("prefill"))
+    prefill = prefill or turn.slots.get("prefill") or {}
+    await start(turn, REPAIR, prefill=prefill)
+    if prefill.get(VISIT_WHEN):
+        turn.slots[VISIT_WHEN] = prefill[VISIT_WHEN]

@@ -82,6 +82,8 @@ def repair_prefill(turn: Turn, understood: Understood) -> dict[str, Any]:
         found["place"] = {"address": details.address[:300]}
     if understood.recognition.fault and len(text) >= MIN_DESCRIPTION:
         found["description"] = text[:2000]
+    if details.day:  # "come tomorrow morning": the visit offer after the form starts there
+        found[repair.VISIT_WHEN] = [details.day.isoformat(), details.part.value if details.part else None]
     return {**turn.slots.get("prefill", {}), **{k: v for k, v in found.items() if v}}
 
 

@@ -10,6 +10,7 @@ State ``visit`` (choosing) and ``visit.manage`` (a booked visit's buttons).
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.core.events import Choice, Kind
@@ -64,6 +65,8 @@ async def offer(turn: Turn, ticket_id: int, line: str, centre: str, due: datetim
             e.centre == centre and line in e.skills for e in roster.engineers):
         return False
     zone = ZoneInfo(roster.centres[centre].tz)
+    if day is not None:  # the page that shows the day asked for
+        page = page_of(day[0], turn.now.astimezone(zone).date(), roster.days_shown)
     first = page_start(turn.now, zone, page, roster.days_shown)
     start = datetime.combine(first, datetime.min.time(), tzinfo=zone)
     busy = await _busy(turn, roster, centre, start, start + timedelta(days=roster.days_shown + 1))
@@ -113,6 +116,15 @@ async def handle(turn: Turn) -> None:
         await _again(turn, note=turn.t._("Please choose a time window with the buttons."))
 
 
+def asked_when(value: Any) -> tuple[date, PartOfDay | None] | None:
+    """A stored [day, part] (repair.VISIT_WHEN) back as values; None if there is none or it is garbled."""
+    try:
+        day, part = value
+        return date.fromisoformat(day), PartOfDay(part) if part else None
+    except (TypeError, ValueError):
+        return None
+
+
 async def _typed_day(turn: Turn) -> bool:
     """"Tomorrow morning", "в пятницу", "明天上午" typed instead of a button: the windows asked for
     (issue 16), in the customer's time zone as the recogniser reads it; False if no day was said."""
@@ -123,9 +135,7 @@ async def _typed_day(turn: Turn) -> bool:
     s = turn.slots
     if details.day is None or roster is None or s.get("centre") not in roster.centres:
         return False
-    zone = ZoneInfo(roster.centres[s["centre"]].tz)
-    page = page_of(details.day, turn.now.astimezone(zone).date(), roster.days_shown)
-    await _again(turn, page=page, day=(details.day, details.part))
+    await _again(turn, day=(details.day, details.part))
     return True
 
 

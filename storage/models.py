@@ -410,6 +410,7 @@ class WeChatToken(Base):
     app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     token: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refreshing_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a worker is fetching a new one
 
 
 class LinkCode(Base):
@@ -558,7 +559,6 @@ class TelegramLinkCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    refreshing_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a worker is fetching a new one
 
 
 class WeChatAnswer(Base):

@@ -19,7 +19,7 @@ from services.media import Rejected, check_upload
 
 # A file never runs in the page's origin (an HTML copy of a customer's data included).
 _HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400",
-            "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"}
+            "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"}  # not customer-facing
 
 
 class WebMedia:
