@@ -18,7 +18,7 @@ from bot.media import PREFIX, MediaStore
 from services.media import Rejected, check_upload
 
 # A file never runs in the page's origin (an HTML copy of a customer's data included).
-_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400",
+_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400",  # not customer-facing
             "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"}  # not customer-facing
 
 
