@@ -56,8 +56,6 @@ async def test_telegram_then_the_web_chat_one_file_and_the_reply_where_they_wrot
     await customer.tap("Skip")  # no photo
     await customer.say(location=(31.2304, 121.4737))
     await customer.say(contact_phone="8613800138000")
-    await customer.tap_first()  # day
-    await customer.tap_first()  # window
     number = NUMBER.search(await customer.tap("✅ Submit"))
     assert number
     code = CODE.search(await customer.say("/link"))

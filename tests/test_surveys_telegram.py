@@ -69,8 +69,6 @@ async def test_repair_survey_over_telegram(service: Service, api: FakeBotAPI, en
     await customer.tap("Skip")  # files
     await customer.say("Shanghai, Huaihai Road 1")
     await customer.say("+86 138 0013 8000")
-    await customer.tap_first()  # day
-    await customer.tap_first()  # window
     assert "is registered" in await customer.tap("Submit")
     ticket = await _ticket(engine)
     assert "number 1 in the queue" in await customer.say("/agent") or "Which request" in customer._sends()[-1]["text"]

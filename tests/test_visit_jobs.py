@@ -157,10 +157,11 @@ async def test_a_fixed_unit_in_warranty_is_offered_maintenance_every_three_month
     assert await runner.run_due() == 1
     await chat.collect()
     clock.now = datetime(2027, 2, 28, 3, 29, tzinfo=UTC)  # 30 Nov + 3 months is 28 Feb (the month is shorter)
-    assert await runner.run_due() == 0
+    await runner.run_due()  # the repair's return-visit survey (issue 13) falls due meanwhile
+    assert all("free maintenance visit" not in r.text for r in await chat.collect())
     clock.now = datetime(2027, 2, 28, 3, 31, tzinfo=UTC)
-    assert await runner.run_due() == 1
-    [prompt] = await chat.collect()
+    assert await runner.run_due() >= 1
+    [prompt] = [r for r in await chat.collect() if "free maintenance visit" in r.text]
     assert "free maintenance visit" in prompt.text
     await chat.press(prompt.choices[0].id)
     windows = [c.label for c in chat.last[0].choices if c.id.startswith("visit:pick:")]

@@ -110,8 +110,6 @@ async def report_repair(page: Page, screenshots: Path) -> str:
     await expect(bot(page, "Where should the engineer come").get_by_role("button", name="Share my location")).to_be_visible()
     await answer(page, "Where should the engineer come", "12 Rustaveli Avenue, Tbilisi")
     await answer(page, "Which phone number", "+995 555 12 34 56")
-    await press(page, "Which day")
-    await press(page, "Which time window")
     summary = bot(page, "Is everything correct?")
     await expect(summary).to_contain_text("HA2403000123")
     await expect(summary).to_contain_text("+995")

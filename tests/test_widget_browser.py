@@ -212,8 +212,6 @@ async def test_the_widget_on_another_site_walks_a_repair_and_keeps_the_conversat
     assert "Share" not in await phone.inner_text()
     await expect(frame.locator(".msg.bot", has_text="Or choose")).to_have_count(0)
     await answer(frame, "Which phone number", "+995 555 12 34 56")
-    await press(frame, "Which day")
-    await press(frame, "Which time window")
     await page.screenshot(path=SHOTS / "widget-desktop.png", animations="disabled")
     await press(frame, "Is everything correct?", "Submit")
     done = frame.locator(".msg.bot", has_text="is registered").last
