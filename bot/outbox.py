@@ -195,6 +195,7 @@ class OutboxSender:
         self._blocked: dict[tuple[str, str], float] = {}  # chat -> clock time it may send again
         self._sent: list[dict[str, Any]] = []
         self._closing = False
+        self._claiming = asyncio.Lock()  # a claim's transaction: a stop waits for it to end
         self._cut: list[_Row] = []  # rows whose send was cut off by a stop: uncertain
         self.metrics: SendObserver | None = None
         self.store_error: str | None = None  # the last store failure of the run loop, until it recovers
@@ -314,6 +315,8 @@ class OutboxSender:
         as pending (it was not sent, so it is not uncertain), write the confirmations."""
         self._closing = True
         self._wake.set()
+        async with self._claiming:  # a claim under way commits first: its rows are ours to give back
+            pass
         idle = [task for key, task in self._workers.items() if key not in self._in_flight]
         for task in idle:
             task.cancel()
@@ -323,13 +326,14 @@ class OutboxSender:
         for task in list(self._workers.values()):
             task.cancel()  # a send still out after the grace: left `sending`, so `uncertain` later
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
-        unsent = [row for queue in self._queues.values() for row in queue]
         self._queues.clear()
         try:
             async with self._confirming() as conn:
+                # Every row still claimed by us and not cut off mid-send was never sent: the queued
+                # ones, and those a last claim or the committer handed us as the stop began.
+                unsent = await QUEUE.give_back_held(conn, self.owner, keep=[r.id for r in self._cut])
                 if unsent:
-                    await QUEUE.give_back(conn, [r.id for r in unsent])
-                    log.info("outbox: %d claimed replies given back unsent", len(unsent))
+                    log.info("outbox: %d claimed replies given back unsent", unsent)
                 if self._cut:
                     await conn.execute(
                         update(outbox).where(outbox.c.id.in_([r.id for r in self._cut]))
@@ -337,7 +341,7 @@ class OutboxSender:
                     )
                     log.warning("outbox: %d replies cut off while sending: uncertain", len(self._cut))
         except Exception:
-            log.exception("outbox: could not give back %d unsent replies at stop", len(unsent))
+            log.exception("outbox: could not give back the unsent replies at stop")
 
     async def renew(self) -> int:
         """Extend the lease of every row this sender holds (a backlog longer than the lease)."""
@@ -380,7 +384,9 @@ class OutboxSender:
             return []
         now = utcnow()
         rows = []
-        async with self._confirming() as conn:
+        async with self._claiming, self._confirming() as conn:
+            if self._closing:  # a stop came while this claim waited its turn
+                return []
             for channel, size in sizes.items():
                 params = {"now": now, "lease": now + self._lease, "limit": size}
                 result = await conn.execute(self._claim[channel], params)
@@ -389,6 +395,8 @@ class OutboxSender:
         return rows
 
     def _enqueue(self, row: _Row) -> None:
+        if self._closing:  # stopping: the row is given back, not sent
+            return
         key = (row.channel, row.chat_id)
         self._queues[key].append(row)
         if key not in self._workers:

@@ -78,6 +78,15 @@ class LeasedQueue:
         )
         return int(result.rowcount)
 
+    async def give_back_held(self, conn: StoreConnection, owner: str, keep: list[int]) -> int:
+        """Every row `owner` still holds, but `keep`, back to waiting, not counted as a try: a stop."""
+        c = self.table.c
+        result = await conn.execute(
+            update(self.table).where(c.lease_owner == owner, c.status == self.held, c.id.not_in(keep))
+            .values(status=self.waiting, attempts=c.attempts - 1, lease_owner=None, lease_until=None)
+        )
+        return int(result.rowcount)
+
     async def give_back(self, conn: StoreConnection, ids: list[int], owner: str | None = None, **values: Any) -> int:
         """Held rows back to waiting, not counted as a try (claimed, never started): a stop."""
         if not ids:

@@ -218,7 +218,7 @@ async def test_the_away_form_checks_and_stores_how_to_reach_the_customer(service
     async with opened(service, "ka-GE") as visitor:
         await visitor.say("/start")
         away = visitor.hello["brand"]["away"]
-        assert away and "ოპერატორები ახლა არ არიან" in away  # Georgian: the customer's language
+        assert away and "ოპერატორები ამჟამად ადგილზე არ არიან" in away  # Georgian: the customer's language
         assert visitor.ws is not None
         await visitor.ws.send_json({"type": "reach", "value": "tomorrow maybe", "id": "r1"})
         error = (await frames_until(visitor.ws, "error"))[-1]
