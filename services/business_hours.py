@@ -19,6 +19,15 @@ MAX_SEARCH_DAYS = 3660
 """Give up (ValueError) when no working time turns up within ten years."""
 
 
+
+def check_zone(value: str) -> str:
+    """`value` if it names an IANA time zone; ValueError (a data file's error) if not."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
 class BusinessHours(BaseModel):
     """When people work: weekdays (0 = Monday, or names mon..sun), start, end, time zone."""
 
@@ -55,11 +64,7 @@ class BusinessHours(BaseModel):
     @field_validator("tz")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return check_zone(value)
 
     @model_validator(mode="after")
     def _order(self) -> BusinessHours:

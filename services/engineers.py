@@ -14,11 +14,10 @@ from datetime import date, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.business_hours import WEEKDAY_NAMES, BusinessHours
+from services.business_hours import WEEKDAY_NAMES, BusinessHours, check_zone
 from services.datafile import load_model, problem
 from services.sla import Duration
 
@@ -90,11 +89,7 @@ class CentreHours(_Strict):
     @field_validator("tz")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return check_zone(value)
 
 
 class Roster(_Strict):

@@ -16,12 +16,10 @@ from sqlalchemy import Table, delete, func, insert, select, update
 
 from storage.db import Store, StoreConnection
 from storage.handoff import record
-from storage.models import Base, Customer, LinkCode, OutboxRow, ProductClaim, Survey, WebSession, table_of
-from storage.turns import conversations, identities, messages, products, tickets
+from storage.models import Base, LinkCode, Survey, WebSession, table_of
+from storage.products import claims
+from storage.turns import conversations, customers, identities, messages, outbox, products, tickets
 
-customers = table_of(Customer)
-claims = table_of(ProductClaim)
-outbox = table_of(OutboxRow)
 web_sessions = table_of(WebSession)
 link_codes = table_of(LinkCode)
 surveys = table_of(Survey)
