@@ -18,7 +18,7 @@ from bot.config import Settings
 from storage.db import create_engine, upgrade
 from storage.models import Base
 
-pytest_plugins = ["tests.flow_support", "tests.chromium"]
+pytest_plugins = ["tests.flow_support", "tests.telegram_support", "tests.chromium"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _NOT_SOURCE = {".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis"}

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.company import Company
 from bot.core.dispatcher import Dispatcher
+from bot.jobs import JobRunner
 from handlers.router import route
 from storage.models import utcnow
 from tests.memory_channel import Chat
@@ -39,3 +40,9 @@ def new_chat(dispatcher: Dispatcher, engine: AsyncEngine) -> Callable[..., Chat]
 @pytest.fixture
 def chat(new_chat: Callable[..., Chat]) -> Chat:
     return new_chat()
+
+
+@pytest.fixture
+def runner(engine: AsyncEngine, dispatcher: Dispatcher, clock: Callable[[], datetime]) -> JobRunner:
+    """The job runner on the turns' clock, with the handlers registered by the modules imported."""
+    return JobRunner(engine, dispatcher, timezone="Asia/Shanghai", clock=clock, owner="test")

@@ -20,7 +20,7 @@ from storage.agent_group import new_link_code
 from storage.agents import add_agent
 from storage.models import Agent, Conversation, GroupMessage, GroupTopic, Message, OutboxRow, Ticket, utcnow
 from tests.telegram_server import FakeBotAPI
-from tests.test_telegram_e2e import Customer, eventually
+from tests.telegram_support import Customer, eventually
 
 GROUP = -1001234567890
 ANN, BOB, STRANGER = 9001, 9002, 9003  # Telegram users in the group

@@ -16,8 +16,8 @@ from services.handoff import Role
 from storage.agents import add_agent
 from storage.models import utcnow
 from tests.telegram_server import FakeBotAPI
+from tests.telegram_support import Customer
 from tests.test_console import PASSWORD, password_hash
-from tests.test_telegram_e2e import Customer
 
 pytestmark = pytest.mark.browser  # Chromium: the `browser` fixture of tests/chromium.py
 

@@ -27,8 +27,8 @@ import pytest
 
 from bot.app import Service
 from tests.telegram_server import FakeBotAPI
+from tests.telegram_support import free_port, settings
 from tests.test_security_telegram import update
-from tests.test_telegram_e2e import free_port, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

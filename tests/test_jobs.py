@@ -4,7 +4,6 @@ run once when due, conversation jobs through the core, retries, dead jobs, cance
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,6 @@ from bot.core.events import Event, Kind, Reply
 from bot.core.turn import Turn
 from bot.jobs import JobHandler, JobRunner, JobTurn
 from bot.outbox import OutboxSender
-from handlers.router import route
 from storage import jobs
 from storage.db import Store, create_engine
 from storage.jobs import JobStatus
@@ -34,15 +32,8 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
-@pytest.fixture
-async def core(engine: AsyncEngine, company: Company, clock: ManualClock) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(engine, company, route, clock=clock)
-    yield dispatcher
-    await dispatcher.close()
-
-
-def runner(engine: AsyncEngine, core: Dispatcher, clock: ManualClock, handlers: dict[str, JobHandler]) -> JobRunner:
-    return JobRunner(engine, core, timezone="Asia/Shanghai", handlers=handlers, clock=clock, owner="test")
+def runner_for(engine: AsyncEngine, dispatcher: Dispatcher, clock: ManualClock, handlers: dict[str, JobHandler]) -> JobRunner:
+    return JobRunner(engine, dispatcher, timezone="Asia/Shanghai", handlers=handlers, clock=clock, owner="test")
 
 
 async def statuses(engine: AsyncEngine) -> dict[int, JobStatus]:
@@ -50,7 +41,7 @@ async def statuses(engine: AsyncEngine) -> dict[int, JobStatus]:
         return {job.id: job.status for job in await jobs.listing(conn)}
 
 
-async def test_a_job_runs_once_when_due_and_not_before(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> None:
+async def test_a_job_runs_once_when_due_and_not_before(engine: AsyncEngine, dispatcher: Dispatcher, clock: ManualClock) -> None:
     ran: list[tuple[int, dict[str, object], datetime]] = []
 
     async def note(turn: JobTurn) -> None:
@@ -59,7 +50,7 @@ async def test_a_job_runs_once_when_due_and_not_before(engine: AsyncEngine, core
     async with engine.begin() as conn:
         soon = await jobs.schedule(conn, "test.note", START + timedelta(minutes=5), {"n": 1})
         later = await jobs.schedule(conn, "test.note", START + timedelta(hours=2), {"n": 2})
-    work = runner(engine, core, clock, {"test.note": note})
+    work = runner_for(engine, dispatcher, clock, {"test.note": note})
     assert await work.run_due() == 0
     clock.advance(minutes=5)
     assert await work.run_due() == 1
@@ -72,9 +63,9 @@ async def test_a_job_runs_once_when_due_and_not_before(engine: AsyncEngine, core
 
 
 async def test_a_conversation_job_speaks_to_the_customer_in_their_language(
-    engine: AsyncEngine, core: Dispatcher, clock: ManualClock,
+    engine: AsyncEngine, dispatcher: Dispatcher, clock: ManualClock,
 ) -> None:
-    chat = Chat(core, engine, user_id="r1", language="ru")
+    chat = Chat(dispatcher, engine, user_id="r1", language="ru")
     await chat.say("/start")
     async with engine.connect() as conn:
         conversation_id = await conn.scalar(select(Conversation.id))
@@ -86,7 +77,7 @@ async def test_a_conversation_job_speaks_to_the_customer_in_their_language(
     async with engine.begin() as conn:
         await jobs.schedule(conn, "test.remind", START + timedelta(days=1), {"visit": 7},
                             conversation_id=conversation_id, cause="visit:7")
-    work = runner(engine, core, clock, {"test.remind": remind})
+    work = runner_for(engine, dispatcher, clock, {"test.remind": remind})
     clock.advance(days=1)
     assert await work.run_due() == 1
     assert [r.text for r in await chat.collect()] == ["ru: reminder 7"]
@@ -95,7 +86,7 @@ async def test_a_conversation_job_speaks_to_the_customer_in_their_language(
     assert line is not None and line.author == "bot" and line.text == "ru: reminder 7" and line.outbox_id is not None
 
 
-async def test_a_failing_job_is_retried_with_back_off_then_dead(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> None:
+async def test_a_failing_job_is_retried_with_back_off_then_dead(engine: AsyncEngine, dispatcher: Dispatcher, clock: ManualClock) -> None:
     tries: list[datetime] = []
 
     async def broken(turn: JobTurn) -> None:
@@ -105,7 +96,7 @@ async def test_a_failing_job_is_retried_with_back_off_then_dead(engine: AsyncEng
 
     async with engine.begin() as conn:
         job_id = await jobs.schedule(conn, "test.broken", START, max_attempts=3)
-    work = runner(engine, core, clock, {"test.broken": broken})
+    work = runner_for(engine, dispatcher, clock, {"test.broken": broken})
     assert await work.run_due() == 1
     async with engine.connect() as conn:
         (job,) = await jobs.pending(conn)
@@ -126,7 +117,7 @@ async def test_a_failing_job_is_retried_with_back_off_then_dead(engine: AsyncEng
     assert dead.finished_at == START + timedelta(seconds=90) and dead.attempts == 3
 
 
-async def test_cancelling_a_cause_cancels_only_its_waiting_jobs(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> None:
+async def test_cancelling_a_cause_cancels_only_its_waiting_jobs(engine: AsyncEngine, dispatcher: Dispatcher, clock: ManualClock) -> None:
     ran: list[str] = []
 
     async def note(turn: JobTurn) -> None:
@@ -139,7 +130,7 @@ async def test_cancelling_a_cause_cancels_only_its_waiting_jobs(engine: AsyncEng
         assert await jobs.cancel(conn, "visit:1") == 2
         assert await jobs.cancel(conn, "visit:1") == 0
     clock.advance(hours=1)
-    assert await runner(engine, core, clock, {"test.note": note}).run_due() == 1
+    assert await runner_for(engine, dispatcher, clock, {"test.note": note}).run_due() == 1
     assert ran == ["visit:2"]
     assert sorted((await statuses(engine)).values()) == [JobStatus.CANCELLED, JobStatus.CANCELLED, JobStatus.DONE]
 
@@ -246,7 +237,7 @@ async def test_a_conversation_job_is_serialised_with_the_customers_turn_and_its_
         async with engine.begin() as conn:
             conversation_id = await conn.scalar(select(Conversation.id))
             await jobs.schedule(conn, "test.ask", START, conversation_id=conversation_id)
-        running = asyncio.create_task(runner(engine, jobs_core, clock, {"test.ask": ask}).run_due())
+        running = asyncio.create_task(runner_for(engine, jobs_core, clock, {"test.ask": ask}).run_due())
         await entered.wait()
         # The customer writes while the job holds the conversation: their turn must wait and
         # then see the job's state (`asked`), not the one before it (`answered`).

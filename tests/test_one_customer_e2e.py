@@ -15,9 +15,10 @@ from sqlalchemy import select
 from bot.app import Service
 from storage.models import Conversation
 from tests.telegram_server import FakeBotAPI
+from tests.telegram_support import Customer, settings
 from tests.test_console import Browser as Console
 from tests.test_console import agent
-from tests.test_telegram_e2e import NUMBER, Customer, settings
+from tests.test_telegram_e2e import NUMBER
 from tests.test_webchat_protocol import opened
 
 CODE = re.compile(r"/link ([A-Z0-9]{4}-[A-Z0-9]{4})")
@@ -27,12 +28,6 @@ CODE = re.compile(r"/link ([A-Z0-9]{4}-[A-Z0-9]{4})")
 def db_url(postgres_url: str) -> str:
     """PostgreSQL only: the store of several workers (the joins and erasure run on both in test_customer_files)."""
     return postgres_url
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI(enforce_limits=True) as server:
-        yield server
 
 
 @pytest.fixture

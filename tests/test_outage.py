@@ -21,7 +21,7 @@ from storage.models import Message, OutboxRow, utcnow
 from tests.conftest import empty_tables
 from tests.tcp_proxy import TcpProxy
 from tests.telegram_server import FakeBotAPI
-from tests.test_telegram_e2e import eventually, settings
+from tests.telegram_support import eventually, settings
 
 USER = 4343
 

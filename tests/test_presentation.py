@@ -24,8 +24,8 @@ from services.warranty_check import ProductRecord
 from storage.models import OutboxRow
 from tests.memory_channel import Chat
 from tests.telegram_server import FakeBotAPI
+from tests.telegram_support import Customer, settings
 from tests.test_flow_warranty import TODAY, ask, clock, register  # noqa: F401 - clock: the fixed-instant fixture
-from tests.test_telegram_e2e import Customer, settings
 
 # --- 15: the share button goes when the form moves on --------------------------------
 

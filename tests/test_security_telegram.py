@@ -22,23 +22,9 @@ from bot.i18n import Translator
 from storage.models import Customer as CustomerRow
 from storage.models import Message, Product, ProductClaim, utcnow
 from tests.telegram_server import FakeBotAPI
-from tests.test_telegram_e2e import USER, Customer, free_port, settings
+from tests.telegram_support import USER, Customer, free_port, settings
 
 RECORDED = "+8613800138000"
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as server:
-        yield server
-
-
-@pytest.fixture
-async def service(db_url: str, engine: Any, api: FakeBotAPI) -> AsyncIterator[Service]:
-    running = Service(settings(db_url, api))
-    await running.start()
-    yield running
-    await running.stop()
 
 
 async def test_regression_another_users_contact_card_is_not_proof(service: Service, api: FakeBotAPI, engine: Any) -> None:

@@ -1,4 +1,4 @@
-"""Return-visit surveys through the real core, store and job runner, with a hand-moved clock
+"""Return-visit surveys through the real dispatcher, store and job runner, with a hand-moved clock
 (domain.md §5): scheduled with the resolution, asked when due, a bad answer back to a
 person, asked again once resolved; opt-out, no survey while a person handles the
 customer, none twice for one event, complaints closed only once verified, the WeChat
@@ -6,7 +6,6 @@ window."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,12 +13,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers.survey_jobs  # noqa: F401  (registers the survey jobs)
-from bot.company import Company
 from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
 from bot.core.events import Kind
 from bot.jobs import JobRunner
-from handlers.router import route
 from handlers.survey_jobs import ensure_scheduled
 from services.handoff import Actor, Role, TicketStatus
 from services.surveys import STOP_CHOICE, SurveyStatus
@@ -36,18 +33,6 @@ START = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
-
-
-@pytest.fixture
-async def core(engine: AsyncEngine, company: Company, clock: ManualClock) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(engine, company, route, clock=clock)
-    yield dispatcher
-    await dispatcher.close()
-
-
-@pytest.fixture
-def runner(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> JobRunner:
-    return JobRunner(engine, core, timezone="Asia/Shanghai", clock=clock, owner="test")
 
 
 @pytest.fixture
@@ -72,14 +57,14 @@ async def _ticket(engine: AsyncEngine, ticket_id: int) -> object:
         return (await conn.execute(select(Ticket.status, Ticket.details, Ticket.resolution).where(Ticket.id == ticket_id))).one()
 
 
-async def _serve(chat: Chat, core: Dispatcher, engine: AsyncEngine, agent: Actor, ticket: int, *, queued: bool = False) -> None:
+async def _serve(chat: Chat, dispatcher: Dispatcher, engine: AsyncEngine, agent: Actor, ticket: int, *, queued: bool = False) -> None:
     """A person takes the ticket and resolves it (first it is queued by the customer, unless it is already)."""
     conversation, _ = await _ids(engine)
     if not queued:
         await chat.say("/agent")
         await chat.press(f"handoff.about:{ticket}")
-    assert (await core.act(Action(conversation, Act.CLAIM, agent))).ok
-    assert (await core.act(Action(conversation, Act.RESOLVE, agent, resolution="repair_booked"))).ok
+    assert (await dispatcher.act(Action(conversation, Act.CLAIM, agent))).ok
+    assert (await dispatcher.act(Action(conversation, Act.RESOLVE, agent, resolution="repair_booked"))).ok
     await chat.collect()
 
 
@@ -92,12 +77,12 @@ async def _answer(chat: Chat, *answers: str) -> str:
 
 
 async def test_repair_survey_bad_answer_person_then_asked_again(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
 ) -> None:
-    chat = Chat(core, engine, user_id="s1")
+    chat = Chat(dispatcher, engine, user_id="s1")
     await chat.report_repair()
     _, ticket = await _ids(engine)
-    await _serve(chat, core, engine, ann, ticket)
+    await _serve(chat, dispatcher, engine, ann, ticket)
 
     # Scheduled with the resolution: the repair plan 3 days on (and maybe the head office's sample).
     surveys = await _surveys(engine)
@@ -126,7 +111,7 @@ async def test_repair_survey_bad_answer_person_then_asked_again(
     assert (await _surveys(engine))[0].status == SurveyStatus.PROBLEM
 
     # A person resolves it: the same plan is asked again, 3 days later.
-    await _serve(chat, core, engine, ann, ticket, queued=True)
+    await _serve(chat, dispatcher, engine, ann, ticket, queued=True)
     again = [s for s in await _surveys(engine) if s.plan == "repair_3d"]
     assert [(s.round, s.status) for s in again] == [(0, SurveyStatus.PROBLEM), (1, SurveyStatus.SCHEDULED)]
     clock.advance(days=3)
@@ -139,11 +124,11 @@ async def test_repair_survey_bad_answer_person_then_asked_again(
     assert (await _ticket(engine, ticket))[0] == TicketStatus.RESOLVED  # type: ignore[index]
 
 
-async def test_one_reminder_then_expired(engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor) -> None:
-    chat = Chat(core, engine, user_id="s2")
+async def test_one_reminder_then_expired(engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor) -> None:
+    chat = Chat(dispatcher, engine, user_id="s2")
     await chat.report_repair()
     _, ticket = await _ids(engine)
-    await _serve(chat, core, engine, ann, ticket)
+    await _serve(chat, dispatcher, engine, ann, ticket)
     clock.advance(days=3)
     await runner.run_due()
     await chat.collect()
@@ -158,11 +143,11 @@ async def test_one_reminder_then_expired(engine: AsyncEngine, core: Dispatcher, 
     assert next(s for s in await _surveys(engine) if s.plan == "repair_3d").status == SurveyStatus.EXPIRED
 
 
-async def test_opt_out_is_honoured_and_undone(engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor) -> None:
-    chat = Chat(core, engine, user_id="s3")
+async def test_opt_out_is_honoured_and_undone(engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor) -> None:
+    chat = Chat(dispatcher, engine, user_id="s3")
     await chat.report_repair()
     _, ticket = await _ids(engine)
-    await _serve(chat, core, engine, ann, ticket)
+    await _serve(chat, dispatcher, engine, ann, ticket)
     clock.advance(days=3)
     await runner.run_due()
     await chat.collect()
@@ -173,7 +158,7 @@ async def test_opt_out_is_honoured_and_undone(engine: AsyncEngine, core: Dispatc
     await chat.report_repair(fault="The fan is noisy again")
     async with engine.connect() as conn:
         second = await conn.scalar(select(Ticket.id).order_by(Ticket.id.desc()))
-    await _serve(chat, core, engine, ann, second)
+    await _serve(chat, dispatcher, engine, ann, second)
     clock.advance(days=3)
     await runner.run_due()
     assert await chat.collect() == []
@@ -183,22 +168,22 @@ async def test_opt_out_is_honoured_and_undone(engine: AsyncEngine, core: Dispatc
     await chat.report_repair(fault="Display shows E4")
     async with engine.connect() as conn:
         third = await conn.scalar(select(Ticket.id).order_by(Ticket.id.desc()))
-    await _serve(chat, core, engine, ann, third)
+    await _serve(chat, dispatcher, engine, ann, third)
     clock.advance(days=3)
     await runner.run_due()
     assert "Question 1 of 3" in (await chat.collect())[0].text
 
 
 async def test_not_while_a_person_handles_them_and_never_twice(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
 ) -> None:
-    chat = Chat(core, engine, user_id="s4")
+    chat = Chat(dispatcher, engine, user_id="s4")
     await chat.report_repair()
     conversation, ticket = await _ids(engine)
-    await _serve(chat, core, engine, ann, ticket)
+    await _serve(chat, dispatcher, engine, ann, ticket)
     # Reopened and resolved again: the same event, no second survey.
-    assert (await core.act(Action(conversation, Act.REOPEN, ann, ticket_id=ticket))).ok
-    assert (await core.act(Action(conversation, Act.RESOLVE, ann, ticket_id=ticket, resolution="answered"))).ok
+    assert (await dispatcher.act(Action(conversation, Act.REOPEN, ann, ticket_id=ticket))).ok
+    assert (await dispatcher.act(Action(conversation, Act.RESOLVE, ann, ticket_id=ticket, resolution="answered"))).ok
     assert len([s for s in await _surveys(engine) if s.plan == "repair_3d"]) == 1
     # When it falls due a person is talking with them: postponed, not asked.
     await chat.say("/agent")
@@ -215,9 +200,9 @@ async def test_not_while_a_person_handles_them_and_never_twice(
 
 
 async def test_a_complaint_is_closed_only_once_its_return_visit_confirms(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
 ) -> None:
-    chat = Chat(core, engine, user_id="s5")
+    chat = Chat(dispatcher, engine, user_id="s5")
     await chat.say("/start")
     await chat.press("menu:complaint")
     await chat.press(chat.last[0].choices[0].id)
@@ -235,8 +220,8 @@ async def test_a_complaint_is_closed_only_once_its_return_visit_confirms(
     if status != TicketStatus.QUEUED:
         await chat.say("/agent")
         await chat.press(f"handoff.about:{ticket}")
-    assert (await core.act(Action(conversation, Act.CLAIM, ann, ticket_id=ticket))).ok
-    assert (await core.act(Action(conversation, Act.RESOLVE, ann, ticket_id=ticket, resolution="answered"))).ok
+    assert (await dispatcher.act(Action(conversation, Act.CLAIM, ann, ticket_id=ticket))).ok
+    assert (await dispatcher.act(Action(conversation, Act.RESOLVE, ann, ticket_id=ticket, resolution="answered"))).ok
     assert (await _ticket(engine, ticket))[0] == TicketStatus.RESOLVED  # type: ignore[index]  # awaiting verification
     await chat.collect()
     clock.advance(days=3)
@@ -248,12 +233,12 @@ async def test_a_complaint_is_closed_only_once_its_return_visit_confirms(
 
 
 async def test_wechat_window_closed_marks_the_survey_undeliverable(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
 ) -> None:
-    chat = Chat(core, engine, user_id="w1", channel="wechat")
+    chat = Chat(dispatcher, engine, user_id="w1", channel="wechat")
     await chat.report_repair()
     _, ticket = await _ids(engine)
-    await _serve(chat, core, engine, ann, ticket)
+    await _serve(chat, dispatcher, engine, ann, ticket)
     clock.advance(days=3)  # the customer last wrote 3 days ago: WeChat takes no message from us now
     await runner.run_due()
     assert await chat.collect() == []
@@ -269,12 +254,12 @@ async def test_wechat_window_closed_marks_the_survey_undeliverable(
 
 
 async def test_a_survey_whose_window_never_opens_is_tried_until_it_expires_and_stays_marked(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
 ) -> None:
-    chat = Chat(core, engine, user_id="w3", channel="wechat")
+    chat = Chat(dispatcher, engine, user_id="w3", channel="wechat")
     await chat.report_repair()
     _, ticket = await _ids(engine)
-    await _serve(chat, core, engine, ann, ticket)
+    await _serve(chat, dispatcher, engine, ann, ticket)
     clock.advance(days=3)
     for _day in range(16):
         await runner.run_due()
@@ -287,12 +272,12 @@ async def test_a_survey_whose_window_never_opens_is_tried_until_it_expires_and_s
 
 
 async def test_on_wechat_a_number_answers_the_question_within_the_window(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
 ) -> None:
-    chat = Chat(core, engine, user_id="w2", channel="wechat")
+    chat = Chat(dispatcher, engine, user_id="w2", channel="wechat")
     await chat.report_repair()
     _, ticket = await _ids(engine)
-    await _serve(chat, core, engine, ann, ticket)
+    await _serve(chat, dispatcher, engine, ann, ticket)
     clock.advance(days=2)
     await chat.say("thanks, it works")  # they wrote: WeChat's 48-hour window is open again
     clock.advance(days=1)
@@ -307,12 +292,12 @@ async def test_on_wechat_a_number_answers_the_question_within_the_window(
 
 
 async def test_answering_in_the_middle_of_a_form_keeps_the_form(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, ann: Actor,
 ) -> None:
-    chat = Chat(core, engine, user_id="f1")
+    chat = Chat(dispatcher, engine, user_id="f1")
     await chat.report_repair()
     _, ticket = await _ids(engine)
-    await _serve(chat, core, engine, ann, ticket)
+    await _serve(chat, dispatcher, engine, ann, ticket)
     clock.advance(days=3)
     await chat.press("menu:repair")  # a new repair request, first question on screen
     form_question = chat.text
@@ -328,11 +313,11 @@ async def test_answering_in_the_middle_of_a_form_keeps_the_form(
 
 
 async def test_a_ticket_resolved_outside_the_core_is_swept_into_its_surveys(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock,
 ) -> None:
     """An engineer's visit report resolves the ticket with an UPDATE of its own (not Act.RESOLVE):
     the hourly sweep schedules its surveys, due as from that resolution, once."""
-    chat = Chat(core, engine, user_id="v1")
+    chat = Chat(dispatcher, engine, user_id="v1")
     await chat.report_repair()
     _, ticket = await _ids(engine)
     resolved_at = clock.now

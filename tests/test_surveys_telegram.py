@@ -7,7 +7,6 @@ clock, so every reply the service writes "3 days later" is still due at once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +21,7 @@ from storage.agents import add_agent
 from storage.models import Conversation, Survey, Ticket, utcnow
 from tests.clock import ManualClock
 from tests.telegram_server import FakeBotAPI
-from tests.test_telegram_e2e import Customer, settings
+from tests.telegram_support import Customer
 
 USER = 7301
 
@@ -30,20 +29,6 @@ USER = 7301
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(utcnow() - timedelta(days=10))
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI(enforce_limits=True) as server:
-        yield server
-
-
-@pytest.fixture
-async def service(db_url: str, engine: Any, api: FakeBotAPI, clock: ManualClock) -> AsyncIterator[Service]:
-    running = Service(settings(db_url, api), clock=clock)
-    await running.start()
-    yield running
-    await running.stop()
 
 
 async def _ticket(engine: Any) -> Any:

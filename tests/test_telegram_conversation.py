@@ -3,10 +3,7 @@ bot's commands in Telegram's "/" menu, and a chat that stays usable after Book a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from bot.app import Service
 from bot.i18n import Translator
@@ -14,21 +11,7 @@ from handlers.menu import ENTRIES, GREETING
 from handlers.repair import REPAIR
 from handlers.router import COMMANDS
 from tests.telegram_server import FakeBotAPI
-from tests.test_telegram_e2e import Customer, settings
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as server:
-        yield server
-
-
-@pytest.fixture
-async def service(db_url: str, engine: Any, api: FakeBotAPI) -> AsyncIterator[Service]:
-    running = Service(settings(db_url, api))
-    await running.start()
-    yield running
-    await running.stop()
+from tests.telegram_support import Customer
 
 
 async def test_commands_are_registered_per_language(service: Service, api: FakeBotAPI) -> None:

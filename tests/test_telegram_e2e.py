@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -15,7 +14,6 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import Service
-from bot.config import Settings
 from bot.i18n import Translator, locale_names
 from handlers.complaint import CATEGORIES, COMPLAINT
 from handlers.menu import ENTRIES, GREETING
@@ -23,99 +21,9 @@ from handlers.repair import REPAIR
 from storage.models import ChannelIdentity, Message, OutboxRow, Ticket
 from storage.models import Customer as CustomerRow
 from tests.telegram_server import FakeBotAPI
+from tests.telegram_support import USER, Customer, eventually, free_port, settings, settled
 
 NUMBER = re.compile(r"R-\d{4}-\d{6}")
-USER = 4242
-
-
-def settings(url: str, api: FakeBotAPI, **extra: Any) -> Settings:
-    """The production limits (30/s overall, 1/s and a burst of 3 per chat, 20/min per group)."""
-    return Settings(
-        database_url=url, port=extra.pop("port", 0), telegram_bot_token=api.token, telegram_api_base=api.base_url,
-        **extra,
-    )
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI(enforce_limits=True) as server:
-        yield server
-    assert server.limiter and server.limiter.refused == 0  # the bot kept within Telegram's limits
-
-
-@pytest.fixture
-async def service(db_url: str, engine: Any, api: FakeBotAPI) -> AsyncIterator[Service]:
-    running = Service(settings(db_url, api))
-    await running.start()
-    yield running
-    await running.stop()
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], expected: Any, timeout: float = 5.0) -> Any:
-    """Poll `probe` until it returns `expected` (the store is written a moment after delivery)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (value := await probe()) != expected and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
-    return value == expected
-
-
-async def settled(engine: Any, chat_id: int | str, timeout: float = 20.0) -> None:
-    """Wait until every reply queued for the chat is out: sent, failed or uncertain."""
-    async def unsettled() -> int:
-        async with engine.connect() as conn:
-            return int(await conn.scalar(
-                select(func.count()).select_from(OutboxRow)
-                .where(OutboxRow.chat_id == str(chat_id), OutboxRow.status.in_(("pending", "sending")))
-            ))
-
-    assert await eventually(unsettled, 0, timeout), f"replies to {chat_id} still not out after {timeout} s"
-
-
-class Customer:
-    """A Telegram user talking to the bot through the test server."""
-
-    def __init__(self, api: FakeBotAPI, engine: Any, user_id: int = USER, language: str = "en") -> None:
-        self.api, self.engine, self.user_id, self.language = api, engine, user_id, language
-        self.seen = 0
-        self.last_update: int | None = None
-
-    async def _answer(self, *, confirmed: bool = True) -> list[dict[str, Any]]:
-        """Wait for the bot's whole answer to the last update: the update processed
-        (`confirmed`: acknowledged to the server, which happens once its turn is
-        committed), then every reply it queued for this chat out."""
-        if confirmed and self.last_update is not None:
-            update_id = self.last_update
-            await self.api.wait_until(
-                lambda: all(u["update_id"] != update_id for u in self.api.pending_updates), timeout=10
-            )
-        await self.api.wait_until(lambda: len(self._sends()) > self.seen, timeout=10)
-        await settled(self.engine, self.user_id)
-        new = self._sends()[self.seen:]
-        self.seen = len(self._sends())
-        return new
-
-    def _sends(self) -> list[dict[str, Any]]:
-        return [s for s in self.api.sent_to(self.user_id) if s["method"] == "sendMessage"]
-
-    async def say(self, text: str | None = None, **media: Any) -> str:
-        self.last_update = self.api.user_message(self.user_id, text, language_code=self.language, **media)["update_id"]
-        return "\n".join(s["text"] for s in await self._answer())
-
-    async def tap(self, label: str) -> str:
-        for sent in reversed(self._sends()):
-            for row in (sent.get("reply_markup") or {}).get("inline_keyboard", []):
-                for button in row:
-                    if label in button["text"]:
-                        update = self.api.callback(self.user_id, button["callback_data"], sent["message_id"])
-                        self.last_update = update["update_id"]
-                        return "\n".join(s["text"] for s in await self._answer())
-        raise AssertionError(f"no button {label!r}")
-
-    async def tap_first(self) -> str:
-        sent = self._sends()[-1]
-        button = sent["reply_markup"]["inline_keyboard"][0][0]
-        self.last_update = self.api.callback(self.user_id, button["callback_data"], sent["message_id"])["update_id"]
-        return "\n".join(s["text"] for s in await self._answer())
 
 
 LANGUAGES = {"en": "en", "ru": "ru", "ka": "ka", "zh-hans": "zh_Hans", "zh-hant": "zh_Hant"}
@@ -349,12 +257,6 @@ async def test_a_reply_whose_answer_was_lost_is_not_sent_again(service: Service,
     assert "How can I help" in await customer.say("/menu")  # the chat goes on, once everything is out
     assert len(customer._sends()) == 2  # still one greeting
     assert await eventually(statuses, ["uncertain", "sent"])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 SECRET = "s3cret-token-of-at-least-32-chars_OK"

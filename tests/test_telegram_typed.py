@@ -13,8 +13,8 @@ from handlers.language_offer import OFFER, YES
 from handlers.menu import GREETING
 from handlers.repair import REPAIR
 from tests.telegram_server import FakeBotAPI
+from tests.telegram_support import Customer
 from tests.test_flow_typed import LANGUAGES, LEAKING, PERSON, assert_sensible, customer_rows
-from tests.test_telegram_e2e import Customer, api, service  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("language", list(LANGUAGES))

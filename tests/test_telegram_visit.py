@@ -4,7 +4,6 @@ controllable clock: repair request -> window booked -> reminder the day before -
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,8 +18,8 @@ from storage.models import Survey, Ticket, Visit
 from storage.visits import VisitJob
 from tests.clock import ManualClock
 from tests.telegram_server import FakeBotAPI
+from tests.telegram_support import Customer
 from tests.test_console import Browser, agent
-from tests.test_telegram_e2e import Customer, settings
 
 # Monday 30 Nov 2026, 08:00 in Shanghai: before the real date, so the outbox sends at once.
 START = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
@@ -30,20 +29,6 @@ TUESDAY_9AM = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI(enforce_limits=True) as server:
-        yield server
-
-
-@pytest.fixture
-async def service(db_url: str, engine: Any, api: FakeBotAPI, clock: ManualClock) -> AsyncIterator[Service]:
-    running = Service(settings(db_url, api), clock=clock)
-    await running.start()
-    yield running
-    await running.stop()
 
 
 async def heard(customer: Customer) -> str:

@@ -1,9 +1,8 @@
-"""The visit's jobs through the core and store with a manual clock (issue 12): reminders go with a
+"""The visit's jobs through the dispatcher and store with a manual clock (issue 12): reminders go with a
 cancelled booking, a customer absent after the 20-minute wait, a long repair updated every two days."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +16,6 @@ from bot.console import visits as desk
 from bot.core.dispatcher import Dispatcher
 from bot.i18n import Translator
 from bot.jobs import JobRunner
-from handlers.router import route
 from storage import jobs
 from storage.jobs import JobStatus
 from storage.models import Conversation, Ticket, Visit, VisitSlot
@@ -33,18 +31,6 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
-@pytest.fixture
-async def core(engine: AsyncEngine, company: Company, clock: ManualClock) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(engine, company, route, clock=clock)
-    yield dispatcher
-    await dispatcher.close()
-
-
-@pytest.fixture
-def runner(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> JobRunner:
-    return JobRunner(engine, core, timezone="Asia/Shanghai", clock=clock, owner="test")
-
-
 async def booked(chat: Chat, engine: AsyncEngine, day: str = "Tue, Dec 1") -> tuple[int, int]:
     await chat.report_repair("household_ac")
     await chat.press(next(c.id for c in chat.last[0].choices if c.label.startswith(day)))
@@ -57,9 +43,9 @@ def form(**values: object) -> MultiDictProxy[object]:
     return MultiDictProxy(MultiDict(values))
 
 
-async def test_cancelling_the_visit_cancels_its_reminders(engine: AsyncEngine, core: Dispatcher, runner: JobRunner,
+async def test_cancelling_the_visit_cancels_its_reminders(engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner,
                                                           clock: ManualClock) -> None:
-    chat = Chat(core, engine)
+    chat = Chat(dispatcher, engine)
     visit_id, _ = await booked(chat, engine)
     async with engine.connect() as conn:
         assert len(await jobs.pending(conn, cause=f"visit:{visit_id}")) == 2
@@ -75,9 +61,9 @@ async def test_cancelling_the_visit_cancels_its_reminders(engine: AsyncEngine, c
     assert await runner.run_due() == 0 and await chat.collect() == []
 
 
-async def test_a_rescheduled_visit_moves_its_reminders(engine: AsyncEngine, core: Dispatcher, runner: JobRunner,
+async def test_a_rescheduled_visit_moves_its_reminders(engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner,
                                                        clock: ManualClock) -> None:
-    chat = Chat(core, engine)
+    chat = Chat(dispatcher, engine)
     old, _ = await booked(chat, engine)
     await chat.say("/start")
     await chat.tap("Book a visit")
@@ -94,9 +80,9 @@ async def test_a_rescheduled_visit_moves_its_reminders(engine: AsyncEngine, core
     assert "Reminder: tomorrow, Wed, Dec 2" in (await chat.collect())[0].text
 
 
-async def test_customer_absent_after_the_20_minute_wait(engine: AsyncEngine, core: Dispatcher, runner: JobRunner,
+async def test_customer_absent_after_the_20_minute_wait(engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner,
                                                          clock: ManualClock, company: Company) -> None:
-    chat = Chat(core, engine)
+    chat = Chat(dispatcher, engine)
     visit_id, conversation = await booked(chat, engine)
     clock.now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # Tuesday 10:00
     short = await desk.act(engine, company, conversation, "absent", form(visit=visit_id, arrived="09:30", left="09:40"),
@@ -118,10 +104,10 @@ async def test_customer_absent_after_the_20_minute_wait(engine: AsyncEngine, cor
     assert "Choose a time window" in chat.text
 
 
-async def test_a_repair_that_goes_on_is_updated_every_two_days(engine: AsyncEngine, core: Dispatcher,
+async def test_a_repair_that_goes_on_is_updated_every_two_days(engine: AsyncEngine, dispatcher: Dispatcher,
                                                                runner: JobRunner, clock: ManualClock,
                                                                company: Company) -> None:
-    chat = Chat(core, engine)
+    chat = Chat(dispatcher, engine)
     visit_id, conversation = await booked(chat, engine, "Mon, Nov 30")
     clock.now = datetime(2026, 11, 30, 3, 30, tzinfo=UTC)  # Monday 11:30, the fix is due Tuesday
     assert await desk.act(engine, company, conversation, "result",
@@ -145,9 +131,9 @@ async def test_a_repair_that_goes_on_is_updated_every_two_days(engine: AsyncEngi
 
 
 async def test_a_fixed_unit_in_warranty_is_offered_maintenance_every_three_months(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, company: Company,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, company: Company,
 ) -> None:
-    chat = Chat(core, engine)
+    chat = Chat(dispatcher, engine)
     visit_id, conversation = await booked(chat, engine, "Mon, Nov 30")
     async with engine.begin() as conn:
         await conn.execute(update(Ticket).values(warranty={"in_warranty": True}))
