@@ -128,6 +128,7 @@ class Service:
         self.console.report_thresholds = report_jobs.thresholds()
         self.console.wechat_template = bool(self.wechat and self.wechat.template)
         self.core.bus = self.bus
+        self.sender.bus = self.bus  # the console's delivery ticks
         self.jobs = JobRunner(self.engine, self.core, timezone=settings.company_timezone, lease=settings.jobs_lease,
                               poll=settings.jobs_poll, clock=clock)
         self.console.on_typing = self.web.agent_typing

@@ -32,17 +32,18 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import bindparam, case, exists, func, select, update
 
 from bot.core.dispatcher import Queued
 from bot.core.events import Reply
 from bot.logs import event as log_event
+from services.handoff import Mode
 from storage.db import Store, StoreConnection
 from storage.leases import LeasedQueue
 from storage.models import utcnow
-from storage.turns import identities, outbox
+from storage.turns import conversations, identities, outbox
 
 sending = outbox.alias("sending")
 # The outbox on the leased-queue mechanism it shares with the jobs (storage/leases.py).
@@ -89,6 +90,20 @@ class Transport(Protocol):
     async def deliver(self, chat_id: str, reply: Reply, row_id: int) -> str | None:
         """Send one reply (outbox row `row_id`); returns the channel's message id."""
         ...
+
+
+@runtime_checkable
+class SplitsReplies(Protocol):
+    """A transport whose reply may become several channel messages (Telegram: a long text in
+    parts, buttons apart); each counts against the channel's limits."""
+
+    def messages(self, reply: Reply) -> int: ...
+
+
+class Listeners(Protocol):
+    """Who hears that replies of some conversations changed state (the console's delivery ticks)."""
+
+    def changed(self, conversation_ids: set[int]) -> None: ...
 
 
 Clock = Callable[[], float]
@@ -164,6 +179,7 @@ class _Row:
     chat_id: str
     payload: dict[str, Any]
     attempts: int
+    conversation_id: int | None = None
 
 
 def backoff(attempts: int) -> float:
@@ -198,6 +214,7 @@ class OutboxSender:
         self._claiming = asyncio.Lock()  # a claim's transaction: a stop waits for it to end
         self._cut: list[_Row] = []  # rows whose send was cut off by a stop: uncertain
         self.metrics: SendObserver | None = None
+        self.bus: Listeners | None = None  # told when replies are confirmed sent, or fail
         self.store_error: str | None = None  # the last store failure of the run loop, until it recovers
         self._claim = {channel: self._claim_statement(channel, engine.dialect.name) for channel in self._transports}
         self._mark_sent = (
@@ -244,7 +261,7 @@ class OutboxSender:
             # No FOR UPDATE with a window function: the status test below makes a row
             # claimed meanwhile by another process drop out (PostgreSQL re-checks it).
         return QUEUE.claim(claimable, self.owner, outbox.c.id, outbox.c.channel, outbox.c.chat_id, outbox.c.payload,
-                           outbox.c.attempts)
+                           outbox.c.attempts, outbox.c.conversation_id)
 
     def lease_for(self, channel: str, now: datetime) -> tuple[str, datetime] | None:
         """The committer writes a new row already claimed by us when we can send it
@@ -258,7 +275,7 @@ class OutboxSender:
         """Called by the dispatcher after a commit: send the rows claimed for us, claim the rest."""
         for row in rows:
             if row.claimed:
-                self._enqueue(_Row(row.id, row.channel, row.chat_id, row.payload, 1))
+                self._enqueue(_Row(row.id, row.channel, row.chat_id, row.payload, 1, row.conversation_id))
             elif row.channel in self._transports:
                 self._wake.set()
 
@@ -390,7 +407,7 @@ class OutboxSender:
             for channel, size in sizes.items():
                 params = {"now": now, "lease": now + self._lease, "limit": size}
                 result = await conn.execute(self._claim[channel], params)
-                rows += [_Row(r.id, r.channel, r.chat_id, r.payload, r.attempts) for r in result]
+                rows += [_Row(r.id, r.channel, r.chat_id, r.payload, r.attempts, r.conversation_id) for r in result]
         rows.sort(key=lambda r: r.id)
         return rows
 
@@ -455,7 +472,7 @@ class OutboxSender:
                 queue.pop(0)
                 self._report(row, SendResult.SENT)
                 # Confirmed by the run loop's next transaction: a worker never waits for the store.
-                self._sent.append({"b_id": row.id, "b_at": utcnow(), "b_mid": message_id})
+                self._sent.append({"b_id": row.id, "b_at": utcnow(), "b_mid": message_id, "b_conversation": row.conversation_id})
         finally:
             self._workers.pop(key, None)
             if not queue and not self._closing:
@@ -471,8 +488,8 @@ class OutboxSender:
     def _messages(self, row: _Row) -> int:
         """How many channel messages the row becomes (a long text in parts, buttons apart):
         each counts against the limits. A transport says so with `messages(reply)`."""
-        count = getattr(self._transports[row.channel], "messages", None)
-        return int(count(Reply.from_payload(row.payload))) if count else 1
+        transport = self._transports[row.channel]
+        return transport.messages(Reply.from_payload(row.payload)) if isinstance(transport, SplitsReplies) else 1
 
     async def _throttle(self, key: tuple[str, str], messages: int = 1) -> None:
         limits = self._limits.get(key[0])
@@ -495,14 +512,30 @@ class OutboxSender:
     async def _confirming(self) -> AsyncIterator[StoreConnection]:
         """A transaction that first marks the delivered rows `sent`; if it fails, they are kept for the next."""
         batch, self._sent = self._sent, []
+        watched: set[int] = set()
         try:
             async with self._engine.begin() as conn:
                 if batch:
                     await conn.execute(self._mark_sent, batch)
+                    watched = await self._with_a_person(conn, {sent["b_conversation"] for sent in batch})
                 yield conn
         except BaseException:
             self._sent = batch + self._sent
             raise
+        self._tell(watched)
+
+    async def _with_a_person(self, conn: StoreConnection, conversation_ids: set[int | None]) -> set[int]:
+        """Of these conversations, those a person handles or awaits: the console shows their replies'
+        delivery state (the bot's other chats would only make every console page reload)."""
+        known = {c for c in conversation_ids if c is not None}
+        if self.bus is None or not known:
+            return set()
+        rows = await conn.execute(select(conversations.c.id).where(conversations.c.id.in_(known), conversations.c.mode != Mode.BOT))
+        return {conversation_id for (conversation_id,) in rows}
+
+    def _tell(self, conversation_ids: set[int]) -> None:
+        if self.bus is not None and conversation_ids:
+            self.bus.changed(conversation_ids)
 
     async def _write(self, *statements: Any) -> None:
         """Run `statements` in one transaction; through a store outage, retry with back-off
@@ -537,6 +570,7 @@ class OutboxSender:
             update(outbox).where(outbox.c.id.in_([r.id for r in rows]))
             .values(status=status, error=error, lease_until=None)
         )
+        self._tell({r.conversation_id for r in rows if r.conversation_id is not None})  # rare: no need to filter
 
     async def _unreachable(self, key: tuple[str, str], queue: list[_Row], reason: str) -> None:
         channel, chat_id = key

@@ -205,3 +205,30 @@ async def test_confirmations_survive_a_failed_transaction(engine: AsyncEngine) -
     assert (await statuses(engine))["a"] == "sending"  # rolled back ...
     await sender.flush()
     assert (await statuses(engine))["a"] == "sent"  # ... and written by the next transaction
+
+
+class HeardChanges:
+    """A bus that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.heard: list[set[int]] = []
+
+    def changed(self, conversation_ids: set[int]) -> None:
+        self.heard.append(set(conversation_ids))
+
+
+async def test_the_console_hears_when_replies_of_a_persons_conversation_are_sent(
+    engine: AsyncEngine, new_chat: Any,
+) -> None:
+    bot_only, waiting = new_chat("bot-only"), new_chat("waiting")
+    await bot_only.say("/start")
+    await waiting.say("/start")
+    await waiting.press("menu:person")
+    async with engine.begin() as conn:  # the chats read their replies; here a sender delivers them
+        await conn.execute(update(OutboxRow).values(status="pending"))
+        conversation = dict((await conn.execute(select(OutboxRow.chat_id, OutboxRow.conversation_id).distinct())).all())
+    sender = OutboxSender(engine, [ScriptedTransport()])
+    sender.bus = bus = HeardChanges()
+    await drain(sender)
+    assert set((await statuses(engine)).values()) == {"sent"}
+    assert bus.heard == [{conversation["waiting"]}]  # the bot's own chat would only reload every console page

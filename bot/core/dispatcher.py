@@ -83,6 +83,7 @@ class Queued:
     chat_id: str
     payload: dict[str, Any]
     claimed: bool
+    conversation_id: int | None = None
 
 
 class Outbox(Protocol):
@@ -277,7 +278,7 @@ class Dispatcher:
                     "next_attempt_at": now, "created_at": now, **writes.claim(channel),
                 }
                 row_id: int = await conn.scalar(self._st.outbox_row, values)
-                queued.append(Queued(row_id, channel, chat_id, values["payload"], values["status"] == "sending"))
+                queued.append(Queued(row_id, channel, chat_id, values["payload"], values["status"] == "sending", row.id))
                 return row_id
 
             before = row.mode
@@ -502,6 +503,6 @@ class _Writes:
             return []
         result = await conn.execute(st.outbox, self.outbox)
         return [
-            Queued(id, row["channel"], row["chat_id"], row["payload"], row["status"] == "sending")
+            Queued(id, row["channel"], row["chat_id"], row["payload"], row["status"] == "sending", row["conversation_id"])
             for (id,), row in zip(result, self.outbox)
         ]
