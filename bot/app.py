@@ -68,7 +68,7 @@ class Service:
         self.engine = create_engine(settings.database_url, background_checkpoints=True)
         self.company = load_company(settings)
         survey_jobs.configure(self.company.surveys)
-        report_jobs.configure(settings.early_warning_thresholds())
+        report_jobs.configure(settings)
         self.core = Dispatcher(
             self.engine, self.company, route,
             max_batch=settings.commit_max_batch, window=settings.commit_window, clock=clock,

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
+from services.handoff import Role
 from storage.db import Store, StoreConnection
 from storage.models import Agent, GroupMessage, GroupTopic, TelegramLinkCode, table_of
 from storage.turns import messages, outbox
@@ -99,10 +100,25 @@ async def enqueue(engine: Store, channel: str, chat_id: str, conversation_id: in
                   now: datetime) -> int:
     """A post outside an action (an answer to a refused command): through the outbox, in line with the rest."""
     async with engine.begin() as conn:
-        row_id: int = await conn.scalar(insert(outbox).values(
-            channel=channel, chat_id=chat_id, conversation_id=conversation_id, payload=payload, status="pending",
-            attempts=0, next_attempt_at=now, created_at=now).returning(outbox.c.id))
+        return await post(conn, channel, chat_id, conversation_id, payload, now)
+
+
+async def post(conn: StoreConnection, channel: str, chat_id: str, conversation_id: int | None, payload: dict[str, Any],
+               now: datetime) -> int:
+    """`enqueue` in the caller's transaction (a job's: the weekly report)."""
+    row_id: int = await conn.scalar(insert(outbox).values(
+        channel=channel, chat_id=chat_id, conversation_id=conversation_id, payload=payload, status="pending",
+        attempts=0, next_attempt_at=now, created_at=now).returning(outbox.c.id))
     return row_id
+
+
+async def supervisors_locale(conn: StoreConnection) -> str:
+    """The language most active supervisors and admins read the console in: the group's posts for them."""
+    rows = await conn.execute(
+        select(agents.c.locale, func.count()).where(agents.c.active, agents.c.role.in_((Role.SUPERVISOR, Role.ADMIN)))
+        .group_by(agents.c.locale).order_by(func.count().desc(), agents.c.locale).limit(1))
+    first = rows.first()
+    return str(first[0]) if first else "en"
 
 
 # --- linking an agent's Telegram account ------------------------------------------------

@@ -3,7 +3,6 @@ figures, CSV round trips, the report jobs, and the customer's maintenance summar
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,12 +10,11 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import handlers.report_jobs  # noqa: F401  (registers the report jobs)
-from bot.company import Company
-from bot.core.dispatcher import Dispatcher
+from bot.i18n import Translator
 from bot.jobs import JobRunner
+from handlers import report_jobs  # registers the report jobs
 from handlers.report_jobs import ReportJob, ensure_scheduled
-from handlers.router import route
+from services.handoff import Role
 from services.reports import (
     Span,
     SurveyFact,
@@ -29,7 +27,8 @@ from services.reports import (
     period,
 )
 from storage import jobs
-from storage.models import AuditEntry, Customer, Survey, Ticket
+from storage.agents import add_agent
+from storage.models import AuditEntry, Customer, OutboxRow, Survey, Ticket, utcnow
 from storage.reports import report
 from tests.clock import ManualClock
 
@@ -142,20 +141,12 @@ def clock() -> ManualClock:
     return ManualClock(END)
 
 
-@pytest.fixture
-async def core(engine: AsyncEngine, company: Company, clock: ManualClock) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(engine, company, route, clock=clock)
-    yield dispatcher
-    await dispatcher.close()
-
-
-async def test_weekly_report_and_early_warning_jobs_tell_supervisors(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> None:
+async def test_weekly_report_and_early_warning_jobs_tell_supervisors(engine: AsyncEngine, runner: JobRunner, clock: ManualClock) -> None:
     await seed(engine, 4)
     await ensure_scheduled(engine, clock.now)
     await ensure_scheduled(engine, clock.now)  # a second start-up schedules nothing more
     async with engine.connect() as conn:
         assert sorted(j.kind for j in await jobs.pending(conn)) == [ReportJob.WARNINGS, ReportJob.WEEKLY]
-    runner = JobRunner(engine, core, timezone="Asia/Shanghai", clock=clock, owner="test")
 
     async def notices() -> list[tuple[str, dict[str, Any]]]:
         async with engine.connect() as conn:
@@ -175,3 +166,29 @@ async def test_weekly_report_and_early_warning_jobs_tell_supervisors(engine: Asy
     assert weekly["tickets"] == 0 and weekly["warnings"] == 1  # none opened that week (all before it); the warning stands
     async with engine.connect() as conn:
         assert sorted(j.kind for j in await jobs.pending(conn)) == [ReportJob.WARNINGS, ReportJob.WEEKLY]  # the next ones
+    async with engine.connect() as conn:
+        assert not (await conn.execute(select(OutboxRow.id))).all()  # no agents' group: nothing posted
+
+
+async def test_with_the_agents_group_supervisors_read_the_report_and_the_warning_there_in_their_language(
+    engine: AsyncEngine, runner: JobRunner, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(report_jobs, "_config", report_jobs._Config(LIMITS, "-1001234567890", "Asia/Shanghai", loaded=True))
+    now = utcnow()
+    await add_agent(engine, login="olga", name="Olga", password_hash="x", role=Role.SUPERVISOR, now=now, locale="ru")
+    await add_agent(engine, login="ann", name="Ann", password_hash="x", role=Role.AGENT, now=now, locale="en")
+    await seed(engine, 4)
+    await ensure_scheduled(engine, clock.now)
+    for _ in range(7):
+        clock.advance(days=1)
+        await runner.run_due()
+    async with engine.connect() as conn:
+        posts = (await conn.execute(select(OutboxRow.channel, OutboxRow.chat_id, OutboxRow.payload).order_by(OutboxRow.id))).all()
+    assert {(channel, chat) for channel, chat, _ in posts} == {("telegram_group", "-1001234567890")}
+    assert [payload["group"] for *_, payload in posts] == [{"post": "general"}] * 2  # in General, once each
+    warning, weekly = (payload["text"] for *_, payload in posts)
+    t = Translator("ru", "Asia/Shanghai")  # Olga's language: most supervisors'
+    within = t._("Tickets within a month: %(count)d (threshold %(threshold)d)", count=4, threshold=3)
+    assert within != "Tickets within a month: 4 (threshold 3)" and warning.splitlines()[1] == within
+    assert "KFR-35GW" in warning and all(f"R-2026-90000{n}" in warning for n in range(4))
+    assert t._("Early warnings: %(count)d", count=1) in weekly and t._("Tickets: %(count)d", count=0) in weekly

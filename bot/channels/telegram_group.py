@@ -59,6 +59,7 @@ class Post(StrEnum):
     REFUSAL = "refusal"  # an answer to a member's message or command that changed nothing
     CLOSE = "close"  # resolved or back with the bot: say so and close the topic
     LINKED = "linked"  # the answer to /link, where it was sent (no conversation)
+    GENERAL = "general"  # for everyone, in General: the weekly report, an early warning
 
 
 _NOTICE_ACTS = {Act.CLAIM, Act.ASSIGN, Act.TRANSFER, Act.REQUEUE, Act.REOPEN}
@@ -173,7 +174,7 @@ class GroupTransport:
         if not payload or "group" not in payload:
             raise BadRequest(f"outbox row {row_id} is not a group post")
         post, group = Post(payload["group"]["post"]), payload["group"]
-        if post is Post.LINKED:
+        if post in (Post.LINKED, Post.GENERAL):
             return await self._linked(chat_id, payload["text"], group.get("thread"))
         conversation_id = int(group["conversation"])
         if post is Post.OPEN:
