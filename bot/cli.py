@@ -40,28 +40,15 @@ T = TypeVar("T")
 
 def _run(settings: Settings) -> int:
     """Migrate the store if it is behind, then serve until SIGTERM or SIGINT (a clean stop)."""
-    import signal
-
     from bot.app import ConfigError, serve
-    from bot.startup import StoreUnreachable, migrate
+    from bot.startup import migrated, until_signalled
 
-    try:
-        migrate(settings.database_url)
-    except StoreUnreachable as error:
-        print(f"Not started: {error}", file=sys.stderr)
+    if not migrated(settings.database_url):
         return 2
-
-    async def until_signalled() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
-
     with_telegram = "with Telegram" if settings.telegram_enabled() else "without Telegram (no TELEGRAM_BOT_TOKEN)"
     print(f"Service chat on http://{settings.host}:{settings.port}/ {with_telegram}. Ctrl+C stops it.", flush=True)
     try:
-        asyncio.run(until_signalled())
+        asyncio.run(until_signalled(lambda stop: serve(settings, stop)))
     except ConfigError as error:
         print(f"Not started: {error}", file=sys.stderr)
         return 2

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import sys
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from sqlalchemy import text
 
@@ -19,6 +23,7 @@ from bot.locales import SUPPORTED_LOCALES
 from storage.db import create_engine, upgrade
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _MIGRATION_LOCK = 0x61667465  # pg_advisory_lock key: "afte"
 
 
@@ -34,6 +39,25 @@ def migrate(url: str) -> None:
         raise
     except Exception as error:
         raise StoreUnreachable(f"cannot prepare the database ({type(error).__name__}: {error})") from error
+
+
+def migrated(url: str) -> bool:
+    """`migrate` for a command: False (the reason on stderr) when the store cannot be prepared."""
+    try:
+        migrate(url)
+    except StoreUnreachable as error:
+        print(f"Not started: {error}", file=sys.stderr)
+        return False
+    return True
+
+
+async def until_signalled(work: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run `work(stop)`; SIGTERM or SIGINT sets `stop` (a clean stop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return await work(stop)
 
 
 async def _migrate(url: str) -> None:

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from typing import Any
 
@@ -59,26 +58,15 @@ async def work(settings: Settings, stop: asyncio.Event | None = None, *, once: b
 
 
 def run_worker(settings: Settings, once: bool) -> int:
-    from bot.startup import StoreUnreachable, migrate
+    from bot.startup import migrated, until_signalled
 
-    try:
-        migrate(settings.database_url)
-    except StoreUnreachable as error:
-        print(f"Not started: {error}", file=sys.stderr)
+    if not migrated(settings.database_url):
         return 2
-
-    async def until_signalled() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        return await work(settings, stop, once=once)
-
+    if not once:
+        print("Job worker running. Ctrl+C stops it.", flush=True)
+    ran = asyncio.run(until_signalled(lambda stop: work(settings, stop, once=once)))
     if once:
-        print(f"{asyncio.run(until_signalled())} jobs run")
-        return 0
-    print("Job worker running. Ctrl+C stops it.", flush=True)
-    asyncio.run(until_signalled())
+        print(f"{ran} jobs run")
     return 0
 
 
