@@ -17,7 +17,7 @@ from bot.core.turn import TicketInfo, Turn
 from bot.i18n import Translator
 from handlers import handoff, menu
 from services.handoff import Step
-from services.intents import Intent, acts_in_form
+from services.intents import IN_FORM_MAX_WORDS, Intent
 from services.reports import ADVICE, TicketFact, maintenance_summary
 from services.survey_plans import NO, RATINGS, YES, AnswerType, Plan, SurveyConfig
 from services.surveys import (
@@ -187,7 +187,9 @@ def typed_stop(turn: Turn) -> Intent | None:
     if turn.event.kind is not Kind.TEXT:
         return None
     recognition = turn.company.intents.recognise(turn.event.text)
-    return recognition.intent if acts_in_form(recognition, SURVEY_INTENTS) else None
+    # As a command in a form (services.intents.acts_in_form), but "stop" beside it may count for cancel too.
+    plain = recognition.sure and not recognition.fault and recognition.words <= IN_FORM_MAX_WORDS
+    return recognition.intent if plain and recognition.intent in SURVEY_INTENTS else None
 
 
 def is_survey_choice(choice: str) -> bool:
