@@ -22,19 +22,6 @@ from services.engineers import VISIT_TYPE, JobKind
 
 SERIAL = "install_serial"  # slot: the serial of the registered product chosen for installation
 
-INSTALL = Form(
-    name="install",
-    title=N_("Installation and training"),
-    slots=(
-        replace(REPAIR.slot("product_line"), prompt=N_("Which product should we install?")),
-        REPAIR.slot("model"),
-        REPAIR.slot("place"),
-        REPAIR.slot("phone"),
-    ),
-    labels={name: REPAIR.labels[name] for name in ("product_line", "model", "place", "phone")},
-    submit=lambda turn, values: _submit(turn, values),
-)
-
 
 async def begin(turn: Turn, prefill: dict[str, Any] | None = None, serial: str | None = None) -> None:
     """The installation form; `prefill`: a registered product's line and model, the known phone."""
@@ -50,12 +37,11 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     await settle_time_zone(turn, promised.placement, phone)
     if not turn.customer.phone:
         await turn.update_customer(phone=phone)
-    details = promised.details()
     ticket = await turn.store.open_ticket(
         "visit", "open",
         product_line=values["product_line"], model=values.get("model"), serial=turn.slots.get(SERIAL),
         address=place.get("address"), latitude=place.get("lat"), longitude=place.get("lon"), phone=phone,
-        details={**details, VISIT_TYPE: JobKind.INSTALLATION.value},
+        details={**promised.details(), VISIT_TYPE: JobKind.INSTALLATION.value},
     )
     turn.message_ticket_id = ticket.id
     t = turn.t
@@ -69,3 +55,17 @@ async def _submit(turn: Turn, values: dict[str, Any]) -> None:
     turn.say(f"{told}\n{call}", menu_choices(turn))
     if not turn.customer.timezone:  # neither the place nor the phone told us
         timezone.ask(turn)
+
+
+INSTALL = Form(
+    name="install",
+    title=N_("Installation and training"),
+    slots=(
+        replace(REPAIR.slot("product_line"), prompt=N_("Which product should we install?")),
+        REPAIR.slot("model"),
+        REPAIR.slot("place"),
+        REPAIR.slot("phone"),
+    ),
+    labels={name: REPAIR.labels[name] for name in ("product_line", "model", "place", "phone")},
+    submit=_submit,
+)
