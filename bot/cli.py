@@ -128,12 +128,15 @@ def _report(settings: Settings, span: str, csv_dir: str | None) -> int:
     """Print the report's tables (and write them as CSV files when asked)."""
     from pathlib import Path
 
+    from services.engineers import load_roster
     from services.reports import Span, Window
     from storage.models import utcnow
     from storage.reports import report
 
     thresholds = {Window(k): v for k, v in settings.early_warning_thresholds().items()}
-    result = _on_store(settings, lambda engine: report(engine, Span(span), utcnow(), thresholds))
+    roster = settings.data_dir / "engineers.yaml"
+    names = load_roster(roster).names() if roster.exists() else None
+    result = _on_store(settings, lambda engine: report(engine, Span(span), utcnow(), thresholds, names))
     print(f"{span} report {result.start:%Y-%m-%d %H:%M} .. {result.end:%Y-%m-%d %H:%M} UTC")
     for table in result.tables:
         print(f"\n{table.title}")

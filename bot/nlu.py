@@ -23,7 +23,8 @@ PRODUCT_ALONE = 0.5  # a product or serial named with nothing else: probably a r
 DAY_NAMED = 1.0  # "tomorrow evening?", "мастера в пятницу?": about a visit (a fault makes it a repair)
 # A day named in other requests is when something happened, not a visit wanted ("nobody came on Tuesday").
 DAY_FOR = {Intent.REPAIR, Intent.VISIT, Intent.OTHER}
-NO_PRODUCT = {Intent.LANGUAGE, Intent.GREETING, Intent.THANKS, Intent.CANCEL, Intent.MY_DATA}
+NO_PRODUCT = {Intent.LANGUAGE, Intent.GREETING, Intent.THANKS, Intent.CANCEL, Intent.MY_DATA, Intent.STOP_SURVEYS,
+              Intent.RESUME_SURVEYS}
 TICKET_NUMBER = 1.0  # "R-2026-000042 where is it": the customer's tickets
 
 

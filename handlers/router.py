@@ -13,6 +13,7 @@ from handlers import (
     complaint,
     customer_file,
     handoff,
+    installation,
     language_offer,
     menu,
     my_file,
@@ -29,7 +30,7 @@ from services.intents import Intent
 from services.serials import find_serial
 from services.tickets import find_number
 
-FORMS = {form.name: form for form in (repair.REPAIR, complaint.COMPLAINT)}
+FORMS = {form.name: form for form in (repair.REPAIR, complaint.COMPLAINT, installation.INSTALL)}
 
 
 async def _timezone(turn: Turn) -> None:
@@ -70,6 +71,7 @@ def _form(turn: Turn) -> forms.Form | None:
 
 async def route(turn: Turn) -> None:
     locale = turn.customer.locale
+    await survey.window_reopened(turn)  # WeChat: they wrote, so a survey that could not be sent goes now
     await _route(turn)
     my_file.offer_join(turn)  # a proven phone that another file of theirs holds too
     if turn.mode != Mode.AGENT:  # with a person, the person answers (and may switch language)

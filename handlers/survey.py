@@ -17,6 +17,7 @@ from bot.core.turn import TicketInfo, Turn
 from bot.i18n import Translator
 from handlers import handoff, menu
 from services.handoff import Step
+from services.intents import IN_FORM_MAX_WORDS, Intent
 from services.reports import ADVICE, TicketFact, maintenance_summary
 from services.survey_plans import NO, RATINGS, YES, AnswerType, Plan, SurveyConfig
 from services.surveys import (
@@ -29,9 +30,10 @@ from services.surveys import (
     parse_button,
     problems,
 )
-from storage.surveys import SurveyRow
+from storage.surveys import WINDOW_CHANNELS, SurveyRow
 
 STATE = "survey"  # waiting for a typed answer; slot SURVEY: which survey
+SURVEY_INTENTS = frozenset({Intent.STOP_SURVEYS, Intent.RESUME_SURVEYS})
 SURVEY = "survey"
 
 
@@ -101,6 +103,9 @@ async def typed_answer(turn: Turn) -> None:
     if config is None or survey is None or survey.status is not SurveyStatus.ASKING or turn.event.kind is not Kind.TEXT:
         menu.show_menu(turn)
         return
+    if (intent := typed_stop(turn)) is not None:  # not an answer: "stop surveys" typed instead
+        await (stop(turn) if intent is Intent.STOP_SURVEYS else resume(turn))
+        return
     plan = config.plan(survey.plan)
     if config.questions[plan.questions[survey.question]].type is not AnswerType.TEXT:
         await ask_current(turn, survey, config)
@@ -167,6 +172,24 @@ async def resume(turn: Turn) -> None:
     await turn.store.surveys.opt_in()
     turn.chosen_label = turn.t._("🔔 Send me surveys again")
     menu.show_menu(turn, turn.t._("Thank you: we will ask you again how our service went."))
+
+
+async def window_reopened(turn: Turn) -> None:
+    """The customer wrote on a channel with a reply window (WeChat): a survey that could not be
+    sent in it is asked now, unless it has expired (handlers/survey_jobs.py asks it)."""
+    config = _config(turn)
+    if config is not None and turn.event.channel in WINDOW_CHANNELS:
+        await turn.store.surveys.window_reopened(config)
+
+
+def typed_stop(turn: Turn) -> Intent | None:
+    """"Stop surveys" / "resume surveys" typed plainly (in any of our languages), else None."""
+    if turn.event.kind is not Kind.TEXT:
+        return None
+    recognition = turn.company.intents.recognise(turn.event.text)
+    # As a command in a form (services.intents.acts_in_form), but "stop" beside it may count for cancel too.
+    plain = recognition.sure and not recognition.fault and recognition.words <= IN_FORM_MAX_WORDS
+    return recognition.intent if plain and recognition.intent in SURVEY_INTENTS else None
 
 
 def is_survey_choice(choice: str) -> bool:

@@ -17,7 +17,7 @@ from bot.core.events import Choice, Kind
 from bot.core.turn import Turn
 from bot.i18n import N_
 from bot.nlu import Understood, understand
-from handlers import complaint, menu, repair, tickets, warranty
+from handlers import complaint, menu, repair, survey, tickets, warranty
 from services.intents import Intent, acts_in_form
 from services.timezones import effective_zone
 
@@ -98,6 +98,10 @@ async def act(turn: Turn, understood: Understood, menu_entry: Callable[[Turn, st
         await warranty.check_serial(turn, details.serial)
     elif intent in ENTRY:
         await menu_entry(turn, ENTRY[intent])
+    elif intent is Intent.STOP_SURVEYS:
+        await survey.stop(turn)
+    elif intent is Intent.RESUME_SURVEYS:
+        await survey.resume(turn)
     elif intent is Intent.THANKS:
         menu.show_menu(turn, turn.t._("You are welcome! Is there anything else I can do for you?"))
     elif intent is Intent.CANCEL:

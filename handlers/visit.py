@@ -20,12 +20,15 @@ from handlers.menu import show_menu
 from services.engineers import JobKind, Roster
 from services.intents import PartOfDay
 from services.slots import LEAD_TIME, Window, asked_for, free_engineers, free_windows, page_of, page_start
+from services.warranty_check import ProductRecord
 from storage.visits import VisitInfo, VisitStatus
 
-STATE, MANAGE = "visit", "visit.manage"
+STATE, MANAGE, PURPOSE = "visit", "visit.manage", "visit.purpose"
 PICK, PAGE, LATER = "visit:pick:", "visit:page:", "visit:later"
 MOVE, CANCEL, KEEP = "visit:move:", "visit:cancel:", "visit:keep"
 MAINTAIN = "visit:maintain:"  # the periodic maintenance prompt's button (handlers/visit_jobs.py), any state
+FOR_REPAIR, FOR_INSTALL = "visit:for:repair", "visit:for:install"  # what the visit is for; + ":<product id>"
+REGISTERED_OFFERED = 3  # the customer's registered products offered for installation, at most
 REPAIR_KINDS = ("repair", "visit")
 OPEN = ("open", "queued", "assigned")
 
@@ -101,6 +104,9 @@ async def handle(turn: Turn) -> None:
     slots = turn.slots
     if turn.state == MANAGE:
         await _manage(turn, choice)
+        return
+    if turn.state == PURPOSE:
+        await _purpose(turn, choice)
         return
     if choice.startswith(PAGE) and choice[len(PAGE):].isdigit():
         turn.chosen_label = turn.t._("Later ▶") if int(choice[len(PAGE):]) > slots.get("page", 0) else turn.t._("◀ Earlier")
@@ -194,9 +200,8 @@ async def _pick(turn: Turn, key: str) -> None:
 
 
 async def begin(turn: Turn) -> None:
-    """The menu's "Book a visit": the booked visit to change, else windows for the open repair."""
-    from handlers import repair  # repair offers visits itself: import here, not at the top
-
+    """The menu's "Book a visit": the booked visit to change, else windows for the open repair or
+    installation, else what the engineer should come for."""
     open_repairs = [t for t in await turn.store.customer_tickets(0) if t.kind in REPAIR_KINDS and t.status in OPEN]
     book = turn.store.visits()
     for ticket in open_repairs:
@@ -206,11 +211,70 @@ async def begin(turn: Turn) -> None:
             return
     for ticket in open_repairs:
         facts = await book.ticket_facts(ticket.id)
-        if facts and facts[0] and facts[1] and await offer(turn, ticket.id, facts[0], facts[1], facts[2]):
+        if facts and facts[0] and facts[1] and await offer(turn, ticket.id, facts[0], facts[1], facts[2],
+                                                           kind=await book.job_kind(ticket.id)):
             turn.message_ticket_id = ticket.id
             return
+    if turn.slots.get("prefill", {}).get("description"):  # they told us of a fault: a repair
+        await _for_repair(turn)
+        return
+    await ask_purpose(turn)
+
+
+async def ask_purpose(turn: Turn) -> None:
+    """No open repair: what should the engineer come for? A repair, or installation and training
+    (of a product registered to them, or another)."""
+    t = turn.t
+    prefill = turn.slots.get("prefill")
+    turn.goto(PURPOSE, {"prefill": prefill} if prefill else {})
+    choices = [Choice(FOR_REPAIR, t._("🛠 A repair")), Choice(FOR_INSTALL, t._("📦 Installation and training"))]
+    for product in (await turn.store.customer_products())[:REGISTERED_OFFERED]:
+        choices.append(Choice(f"{FOR_INSTALL}:{product.id}", t._("📦 Install %(product)s", product=_product_name(turn, product))))
+    choices.append(Choice(LATER, t._("Not now")))
+    turn.say(t._("What should the engineer come for?"), choices)
+
+
+def _product_name(turn: Turn, product: ProductRecord) -> str:
+    line = turn.company.catalog.line(product.product_line)
+    model = line.model(product.model) if product.model else None
+    if model is not None and model.names:
+        return model.name_in(turn.customer.locale)
+    return " ".join(filter(None, [line.name_in(turn.customer.locale), product.model]))
+
+
+async def _for_repair(turn: Turn) -> None:
+    from handlers import repair  # repair offers visits itself: import here, not at the top
+
     turn.say(turn.t._("An engineer comes for a repair request. Tell me what needs repairing, and then choose a time."))
     await repair.begin(turn)
+
+
+async def _purpose(turn: Turn, choice: str) -> None:
+    from handlers import installation  # installation offers visits itself: import here, not at the top
+
+    t = turn.t
+    if choice == FOR_REPAIR:
+        turn.chosen_label = t._("🛠 A repair")
+        await _for_repair(turn)
+    elif choice == FOR_INSTALL:
+        turn.chosen_label = t._("📦 Installation and training")
+        await installation.begin(turn)
+    elif choice.startswith(f"{FOR_INSTALL}:") and (product := await _registered(turn, choice[len(FOR_INSTALL) + 1:])):
+        turn.chosen_label = t._("📦 Install %(product)s", product=_product_name(turn, product))
+        await installation.begin(turn, {"product_line": product.product_line, "model": product.model} if product.model
+                                 else {"product_line": product.product_line}, serial=product.serial)
+    elif choice == LATER:
+        turn.chosen_label = t._("Not now")
+        show_menu(turn)
+    else:
+        turn.say(t._("Please answer with the buttons."))
+        await ask_purpose(turn)
+
+
+async def _registered(turn: Turn, value: str) -> ProductRecord | None:
+    """The customer's own registered product of a button (its data may be forged)."""
+    products = await turn.store.customer_products()
+    return next((p for p in products if str(p.id) == value), None)
 
 
 def _show_booked(turn: Turn, number: str, visit: VisitInfo) -> None:
@@ -254,6 +318,9 @@ async def _manage(turn: Turn, choice: str) -> None:
 
 async def ask_again(turn: Turn) -> None:
     """The current question again (after /help, a language change)."""
+    if turn.state == PURPOSE:
+        await ask_purpose(turn)
+        return
     if turn.state == MANAGE:
         visit = await turn.store.visits().booked_for_ticket(turn.slots.get("ticket", 0))
         if visit is not None:

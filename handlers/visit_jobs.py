@@ -13,6 +13,7 @@ from bot.core.events import Choice, Reply
 from bot.i18n import N_, Translator
 from bot.jobs import JobTurn, job_handler
 from handlers.visit import MAINTAIN, window_label
+from services.engineers import JobKind
 from services.visit_reports import UPDATE_EVERY
 from storage import jobs
 from storage import visits as store
@@ -59,6 +60,7 @@ _RESULTS = {
     VisitResult.ANOTHER_VISIT: N_("Request %(number)s: the repair needs another visit. Please choose a time with “Book a visit” in the menu."),
     VisitResult.WORKSHOP: N_("Request %(number)s: your unit goes to our workshop for the repair. We will keep you informed."),
 }
+INSTALLED = N_("Request %(number)s: the engineer reports that the installation and training are done. Thank you!")
 
 
 @job_handler(VisitJob.NOTICE)
@@ -90,6 +92,8 @@ async def tell_the_customer(turn: JobTurn) -> None:
             "Please book a new time with “Book a visit” in the menu.",
             engineer=engineer, arrived=t.time(_local(turn, t, payload["arrived"])),
             left=t.time(_local(turn, t, payload["left"])))
+    elif visit.kind == JobKind.INSTALLATION and payload["result"] == VisitResult.FIXED:
+        text = t._(INSTALLED, number=number)
     else:
         text = t._(_RESULTS[VisitResult(payload["result"])], number=number)
     await turn.send(Reply(text))

@@ -10,6 +10,7 @@ start and two bookings of it collide in the store's unique constraint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, time, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -29,6 +30,21 @@ class JobKind(StrEnum):
 
     REPAIR = "repair"
     MAINTENANCE = "maintenance"  # the periodic visit in warranty (domain.md §4, 001 §2.4.1)
+    INSTALLATION = "installation"  # installation and training of a new product (domain.md §5, 000 §6.3)
+
+
+VISIT_TYPE = "visit_type"  # a visit ticket's details: what the engineer comes for (a JobKind value)
+
+
+def job_kind_of(details: Mapping[str, Any] | None) -> JobKind:
+    """What the engineer comes for on a visit ticket: installation (or training), the periodic
+    maintenance, else a repair."""
+    details = details or {}
+    if details.get(VISIT_TYPE) in (JobKind.INSTALLATION.value, "training"):
+        return JobKind.INSTALLATION
+    if details.get(VISIT_TYPE) == JobKind.MAINTENANCE.value or details.get("maintenance_of"):
+        return JobKind.MAINTENANCE
+    return JobKind.REPAIR
 
 
 class _Strict(BaseModel):
@@ -137,6 +153,10 @@ class Roster(_Strict):
 
     def engineer(self, engineer_id: str) -> Engineer | None:
         return next((e for e in self.engineers if e.id == engineer_id), None)
+
+    def names(self) -> dict[str, str]:
+        """Engineer id -> the name customers and reports show."""
+        return {e.id: e.name for e in self.engineers}
 
     def check_against(self, line_ids: set[str], centre_ids: set[str]) -> None:
         """ValueError naming the field when a skill or centre is not in the other data files."""

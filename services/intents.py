@@ -45,6 +45,8 @@ class Intent(StrEnum):
     GREETING = "greeting"
     THANKS = "thanks"
     CANCEL = "cancel"
+    STOP_SURVEYS = "stop_surveys"  # "no more surveys" (handlers/survey.py), typed instead of the button
+    RESUME_SURVEYS = "resume_surveys"  # undoes it
     OTHER = "other"
 
 
@@ -55,7 +57,7 @@ class PartOfDay(StrEnum):
 
 
 # Ties between intents go to the first of these: a request for a person must never be lost.
-PRIORITY = (Intent.PERSON, Intent.CANCEL, Intent.COMPLAINT, Intent.WARRANTY, Intent.VISIT, Intent.TICKETS,
+PRIORITY = (Intent.PERSON, Intent.STOP_SURVEYS, Intent.RESUME_SURVEYS, Intent.CANCEL, Intent.COMPLAINT, Intent.WARRANTY, Intent.VISIT, Intent.TICKETS,
             Intent.MY_DATA, Intent.LANGUAGE, Intent.REPAIR, Intent.THANKS, Intent.GREETING)
 # Small talk counts half: "hi, my fridge is broken" is a repair.
 SOCIAL = {Intent.GREETING: 0.5, Intent.THANKS: 0.5}

@@ -2,7 +2,7 @@
 
 A report covers a period [start, end): tickets by kind, product line, model and
 fault category; service-time promises kept per SLA class; survey answer rate and
-average rating per plan and per person; complaints open / awaiting verification /
+average rating per plan, per person and per engineer; complaints open / awaiting verification /
 verified; and the early warning: a fault that recurs on one model within a month,
 a quarter or a year beyond a threshold. Every table is a `Table` that renders as
 HTML, exports as CSV and reads back from it.
@@ -69,7 +69,8 @@ class SurveyFact:
     status: str
     due_at: datetime
     rating: int | None = None
-    served_by: str | None = None  # the person who served the customer (agent; engineer once visits record them)
+    served_by: str | None = None  # the agent (or team) who resolved the ticket
+    engineer: str | None = None  # the engineer of the visit the survey asks about (their name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,14 +155,24 @@ def promises(tickets: Sequence[TicketFact], now: datetime) -> list[tuple[str, in
     return [(cls, *values) for cls, values in sorted(out.items())]  # type: ignore[misc]
 
 
-def survey_stats(surveys: Sequence[SurveyFact], by: str) -> list[tuple[str, int, int, float | None]]:
-    """Per plan (or person): (name, asked, answered, average rating). Asked: the question
+class By(StrEnum):
+    """What survey figures are grouped by."""
+
+    PLAN = "plan"
+    PERSON = "person"  # the agent who resolved the ticket
+    ENGINEER = "engineer"  # the engineer of the visit; surveys of tickets without a visit are left out
+
+
+def survey_stats(surveys: Sequence[SurveyFact], by: By) -> list[tuple[str, int, int, float | None]]:
+    """Per plan, person or engineer: (name, asked, answered, average rating). Asked: the question
     went out (answered, problem, expired, asking); answered: all questions answered."""
     asked: Counter[str] = Counter()
     answered: Counter[str] = Counter()
     ratings: dict[str, list[int]] = defaultdict(list)
     for s in surveys:
-        name = (s.plan if by == "plan" else s.served_by) or NONE
+        if by is By.ENGINEER and not s.engineer:
+            continue
+        name = {By.PLAN: s.plan, By.PERSON: s.served_by, By.ENGINEER: s.engineer}[by] or NONE
         if s.status in ("asking", "answered", "problem", "expired"):
             asked[name] += 1
         if s.status in ("answered", "problem"):
@@ -215,8 +226,9 @@ def build(span: Span, end: datetime, tickets: Sequence[TicketFact], surveys: Seq
     inside = [t for t in tickets if start <= t.created_at < end]
     served = [s for s in surveys if start <= s.due_at < end]
     kept = promises(inside, end)
-    plans = survey_stats(served, "plan")
-    people = survey_stats(served, "person")
+    plans = survey_stats(served, By.PLAN)
+    people = survey_stats(served, By.PERSON)
+    engineers = survey_stats(served, By.ENGINEER)
     open_, awaiting, verified = complaints(tickets)
     tables: tuple[Table, ...] = (
         _count_table("by_kind", N_("Tickets by kind"), N_("kind"), (t.kind for t in inside)),
@@ -230,6 +242,8 @@ def build(span: Span, end: datetime, tickets: Sequence[TicketFact], surveys: Seq
               tuple((n, str(a), str(b), _share(b, a), _rating(r)) for n, a, b, r in plans)),
         Table("surveys_by_person", N_("Surveys per person who served"), (N_("served by"), N_("asked"), N_("answered"), N_("answer rate"), N_("average rating")),
               tuple((n, str(a), str(b), _share(b, a), _rating(r)) for n, a, b, r in people)),
+        Table("surveys_by_engineer", N_("Surveys per engineer"), (N_("engineer"), N_("asked"), N_("answered"), N_("answer rate"), N_("average rating")),
+              tuple((n, str(a), str(b), _share(b, a), _rating(r)) for n, a, b, r in engineers)),
         Table("complaints", N_("Complaints"), (N_("open"), N_("awaiting verification"), N_("verified")), ((str(open_), str(awaiting), str(verified)),)),
     )
     warnings = early_warnings(tickets, end, thresholds)

@@ -502,9 +502,10 @@ class Survey(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     question: Mapped[int] = mapped_column(Integer, default=0)  # index of the question being asked
     answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # question id -> answer
-    # Who served the customer: the agent who resolved the ticket (engineers once visits record them).
+    # Who served the customer: the agent who resolved the ticket, and the engineer of its last done visit.
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     team: Mapped[str | None] = mapped_column(String(32))
+    engineer: Mapped[str | None] = mapped_column(String(32))  # data/engineers.yaml id
     follow_up_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     note: Mapped[str | None] = mapped_column(String(64))  # why it was not asked (opted out, window closed)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -45,22 +46,27 @@ async def ticket_facts(conn: StoreConnection, since: datetime, customer_id: int 
             for r in await conn.execute(query)]
 
 
-async def survey_facts(conn: StoreConnection, start: datetime, end: datetime) -> list[SurveyFact]:
-    query = (select(surveys.c.plan, surveys.c.status, surveys.c.due_at, surveys.c.answers, surveys.c.team, agents.c.name)
+async def survey_facts(conn: StoreConnection, start: datetime, end: datetime,
+                       engineers: Mapping[str, str] | None = None) -> list[SurveyFact]:
+    """The surveys due in [start, end); `engineers`: id -> name (data/engineers.yaml), else the ids."""
+    names = engineers or {}
+    query = (select(surveys.c.plan, surveys.c.status, surveys.c.due_at, surveys.c.answers, surveys.c.team, agents.c.name,
+                    surveys.c.engineer)
              .select_from(surveys.outerjoin(agents, agents.c.id == surveys.c.agent_id))
              .where(surveys.c.due_at >= start, surveys.c.due_at < end))
     out = []
     for r in await conn.execute(query):
         rating = str((r.answers or {}).get("rating") or "")
         out.append(SurveyFact(r.plan, r.status, r.due_at, int(rating) if rating.isdigit() else None,
-                              r.name or r.team))
+                              r.name or r.team, names.get(r.engineer, r.engineer) if r.engineer else None))
     return out
 
 
-async def report(engine: Store, span: Span, end: datetime, thresholds: dict[Window, int]) -> Report:
+async def report(engine: Store, span: Span, end: datetime, thresholds: dict[Window, int],
+                 engineers: Mapping[str, str] | None = None) -> Report:
     async with engine.connect() as conn:
         facts = await ticket_facts(conn, end - HISTORY)
-        served = await survey_facts(conn, end - timedelta(days=32), end)
+        served = await survey_facts(conn, end - timedelta(days=32), end, engineers)
     return build(span, end, facts, served, thresholds)
 
 

@@ -12,15 +12,17 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from services.handoff import TicketKind, TicketStatus
-from services.survey_plans import Level, SurveyConfig, due_at, in_sample, trigger_for
+from services.survey_plans import Level, SurveyConfig, after, due_at, in_sample, trigger_for
 from services.surveys import OPEN_SURVEYS, SurveyStatus
 from services.wechat_window import window
 from storage.db import StoreConnection, insert_ignore
-from storage.models import Survey, SurveyOptOut, table_of
+from storage.models import Survey, SurveyOptOut, Visit, table_of
 from storage.turns import messages, outbox, tickets
+from storage.visits import VisitStatus
 
 surveys = table_of(Survey)
 opt_outs = table_of(SurveyOptOut)
+visits = table_of(Visit)
 
 PROBLEM_DETAIL = "survey_problem"  # ticket detail: the survey that sent it back to a person
 VERIFIED = "verified"  # the resolution of a complaint its return visit confirmed
@@ -52,6 +54,7 @@ class SurveyRow:
     answers: dict[str, Any]
     agent_id: int | None
     team: str | None
+    engineer: str | None
     follow_up_ticket_id: int | None
     note: str | None
 
@@ -101,18 +104,27 @@ async def schedule_after_resolve(conn: StoreConnection, config: SurveyConfig, ti
             if plan.level is Level.SECOND and not in_sample(f"ticket:{ticket_id}:{plan.id}", plan.sample):
                 continue
             rows.append((plan.id, plan.level.value, 0))
+    engineer = await last_engineer(conn, ticket_id)
     out = []
     for plan_id, level, round_ in rows:
         due = due_at(now, config.plan(plan_id))
         inserted = await conn.execute(insert_ignore(conn.dialect.name, surveys).values(
             ticket_id=ticket_id, customer_id=ticket.customer_id, conversation_id=ticket.conversation_id, plan=plan_id,
             level=level, round=round_, status=SurveyStatus.SCHEDULED.value, due_at=due, question=0, answers={},
-            agent_id=ticket.assigned_agent_id, team=ticket.team, created_at=now,
+            agent_id=ticket.assigned_agent_id, team=ticket.team, engineer=engineer, created_at=now,
         ).returning(surveys.c.id))
         survey_id = inserted.scalar()
         if survey_id is not None:  # None: this event was surveyed already
             out.append(Scheduled(survey_id, ticket.conversation_id, ticket_id, due))
     return out
+
+
+async def last_engineer(conn: StoreConnection, ticket_id: int) -> str | None:
+    """The engineer of the ticket's last completed visit (the one the survey asks about), if any."""
+    query = (select(visits.c.engineer).where(visits.c.ticket_id == ticket_id, visits.c.status == VisitStatus.DONE.value)
+             .order_by(visits.c.updated_at.desc(), visits.c.id.desc()).limit(1))
+    engineer: str | None = await conn.scalar(query)
+    return engineer
 
 
 async def get(conn: StoreConnection, survey_id: int) -> SurveyRow | None:
@@ -161,10 +173,13 @@ async def opt_in(conn: StoreConnection, customer_id: int) -> bool:
     return bool(result.rowcount)
 
 
+WINDOW_CHANNELS = frozenset({"wechat"})  # channels where we may write first only for a while after the customer
+
+
 async def window_open(conn: StoreConnection, conversation_id: int, channel: str, now: datetime) -> bool:
     """Whether the channel lets us write first now: WeChat only within 48 hours of the
     customer's last message (services/wechat_window.py); the other channels always."""
-    if channel != "wechat":
+    if channel not in WINDOW_CHANNELS:
         return True
     last = await conn.scalar(select(func.max(messages.c.created_at)).where(
         messages.c.conversation_id == conversation_id, messages.c.direction == "in"))
@@ -196,6 +211,29 @@ async def verify_complaint(conn: StoreConnection, ticket_id: int, now: datetime)
     return bool(result.rowcount)
 
 
+async def reopen_undeliverable(conn: StoreConnection, config: SurveyConfig, conversation_id: int,
+                               now: datetime) -> list[int]:
+    """The customer wrote in this conversation, so its reply window is open again: their surveys
+    here that could not be sent and have not expired are asked now (an ASK job due now replaces
+    the daily retry). The ids rescheduled."""
+    from storage import jobs  # the shared durable-jobs queue
+
+    query = select(surveys.c.id, surveys.c.ticket_id, surveys.c.due_at).where(
+        surveys.c.conversation_id == conversation_id, surveys.c.status == SurveyStatus.UNDELIVERABLE.value)
+    out = []
+    for row in (await conn.execute(query)).all():
+        if now >= after(row.due_at, config.expires_after):
+            continue  # expired: it stays marked, counted as not sent
+        await conn.execute(update(surveys).where(surveys.c.id == row.id).values(
+            status=SurveyStatus.SCHEDULED.value, due_at=now, note=None))
+        cause = f"survey:{row.id}"
+        await jobs.cancel(conn, cause, now)
+        await jobs.schedule(conn, SurveyJob.ASK, now, {"survey": row.id}, conversation_id=conversation_id,
+                            ticket_id=row.ticket_id, cause=cause, now=now)
+        out.append(row.id)
+    return out
+
+
 async def undeliverable(conn: StoreConnection) -> list[SurveyRow]:
     query = select(surveys).where(surveys.c.status == SurveyStatus.UNDELIVERABLE.value).order_by(surveys.c.due_at)
     return [_row(r) for r in await conn.execute(query)]
@@ -204,8 +242,8 @@ async def undeliverable(conn: StoreConnection) -> list[SurveyRow]:
 class TurnSurveys:
     """What a customer's turn may do with their surveys, in the turn's transaction."""
 
-    def __init__(self, conn: StoreConnection, customer_id: int, now: datetime) -> None:
-        self._conn, self._customer, self._now = conn, customer_id, now
+    def __init__(self, conn: StoreConnection, customer_id: int, now: datetime, conversation_id: int | None = None) -> None:
+        self._conn, self._customer, self._now, self._conversation = conn, customer_id, now, conversation_id
 
     async def get(self, survey_id: int) -> SurveyRow | None:
         survey = await get(self._conn, survey_id)
@@ -234,6 +272,12 @@ class TurnSurveys:
 
     async def verify_complaint(self, ticket_id: int) -> bool:
         return await verify_complaint(self._conn, ticket_id, self._now)
+
+    async def window_reopened(self, config: SurveyConfig) -> list[int]:
+        """The customer wrote in this conversation: its undeliverable surveys are asked now."""
+        if self._conversation is None:
+            return []
+        return await reopen_undeliverable(self._conn, config, self._conversation, self._now)
 
 
 async def plan_surveys(conn: StoreConnection, config: SurveyConfig, ticket_id: int, now: datetime) -> list[int]:

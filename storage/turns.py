@@ -427,7 +427,7 @@ class ConversationStore:
     def surveys(self) -> TurnSurveys:
         from storage.surveys import TurnSurveys  # storage.surveys reads this module's tables
 
-        return TurnSurveys(self._conn, self._row.customer_id, self._now)
+        return TurnSurveys(self._conn, self._row.customer_id, self._now, self._row.id)
 
     async def product_downtime(self, product_id: int) -> list[DowntimeRecord]:
         query = select(tickets.c.out_of_use_from, tickets.c.working_again_on, tickets.c.own_fault).where(

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from services.engineers import JobKind
+from services.engineers import JobKind, job_kind_of
 from services.slots import Window
 from storage import jobs
 from storage.db import StoreConnection, insert_ignore
@@ -216,6 +216,12 @@ class VisitBook:
         if row is None:
             return None
         return row.product_line, (row.details or {}).get("visit_centre"), row.onsite_due
+
+    async def job_kind(self, ticket_id: int) -> JobKind:
+        """What the engineer comes for on the customer's ticket (installation, maintenance, repair)."""
+        details = await self.conn.scalar(select(tickets.c.details).where(
+            tickets.c.id == ticket_id, tickets.c.customer_id == self.customer_id))
+        return job_kind_of(details)
 
 
 class Notice(StrEnum):

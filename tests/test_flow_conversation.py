@@ -252,7 +252,9 @@ async def test_stale_navigation_buttons_are_refused(chat: Chat) -> None:
 async def test_book_a_visit_leaves_start_and_the_bot_working(chat: Chat, engine: AsyncEngine) -> None:
     await chat.say("/start")
     await chat.tap("Book a visit")
-    assert "Which product" in chat.text  # a visit is for a repair: its form starts
+    assert "What should the engineer come for?" in chat.text
+    await chat.tap("A repair")
+    assert "Which product" in chat.text  # a visit for a repair: its form starts
     await chat.say("/start")
     assert "service assistant" in chat.text
     await chat.say("hello?")

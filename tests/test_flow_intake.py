@@ -108,6 +108,8 @@ async def test_talk_to_a_person_opens_once_and_collects_messages(chat: Chat, eng
 async def test_booking_a_visit_without_a_repair_asks_what_needs_repairing(chat: Chat, engine: AsyncEngine) -> None:
     await chat.say("/start")
     await chat.tap("Book a visit")
+    assert "What should the engineer come for?" in chat.text
+    await chat.tap("A repair")
     assert "Tell me what needs repairing" in chat.text and "Which product" in chat.text
     assert await tickets_of(engine) == []
 

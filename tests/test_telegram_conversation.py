@@ -37,8 +37,9 @@ async def test_start_after_book_a_visit_is_not_stuck(service: Service, api: Fake
     t = Translator("en", "Asia/Shanghai")
     customer = Customer(api, engine)
     await customer.say("/start")
-    # No repair yet: a visit starts with what needs repairing (issue 12).
-    assert t._(REPAIR.slot("product_line").prompt) in await customer.tap(t._(ENTRIES["visit"]))
+    # No repair yet: what the engineer should come for, then what needs repairing (issues 12, 13).
+    assert t._("What should the engineer come for?") in await customer.tap(t._(ENTRIES["visit"]))
+    assert t._(REPAIR.slot("product_line").prompt) in await customer.tap(t._("🛠 A repair"))
     greeting = await customer.say("/start")
     assert t._(GREETING) in greeting
     assert "Added to your request" not in await customer.say("hello?")

@@ -4,6 +4,7 @@ Every view asks `allowed(role, Permission.REPORTS)` through the console's `_requ
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -45,17 +46,20 @@ class ReportCache:
     def __init__(self) -> None:
         self._kept: dict[tuple[Span, datetime], store.Report] = {}
 
-    async def get(self, engine: Store, span: Span, now: datetime, thresholds: dict[Window, int]) -> store.Report:
+    async def get(self, engine: Store, span: Span, now: datetime, thresholds: dict[Window, int],
+                  engineers: Mapping[str, str] | None = None) -> store.Report:
         end = now.replace(second=0, microsecond=0)
         key = (span, end)
         if key not in self._kept:
             self._kept = {k: v for k, v in self._kept.items() if k[1] == end}  # older minutes go
-            self._kept[key] = await store.report(engine, span, end, thresholds)
+            self._kept[key] = await store.report(engine, span, end, thresholds, engineers)
         return self._kept[key]
 
 
 async def _report(console: Console, request: web.Request) -> store.Report:
-    return await console.report_cache.get(console.engine, _span(request), console.clock(), console.report_thresholds)
+    roster = console.company.roster
+    return await console.report_cache.get(console.engine, _span(request), console.clock(), console.report_thresholds,
+                                          roster.names() if roster else None)
 
 
 async def page(console: Console, request: web.Request) -> web.Response:
