@@ -104,7 +104,7 @@ async def test_an_agent_moves_a_visit_and_the_customer_is_told_in_their_language
     chat, old = await booked(service, "c1", language="ru")
     conversation = old.conversation_id
     _status, page = await desk.get(f"/console/c/{conversation}")
-    assert "Move the visit" in page and "Cancel the visit" in page and "Arrived" in page
+    assert "Move the visit" in page and "Cancel the visit" in page and "Engineer arrived" in page
     offered = OPTION.findall(MOVE_FORM.search(page).group(0))
     key = offered[-1]  # the latest window offered to move to: a later day
     assert Window.from_key(key).start != old.starts_at
