@@ -93,7 +93,7 @@ async def snapshot(engine: AsyncEngine) -> tuple[Any, ...]:
             (await conn.execute(select(Visit.id, Visit.status, Visit.starts_at, Visit.log).order_by(Visit.id))).all(),
             (await conn.execute(select(VisitSlot.engineer, VisitSlot.starts_at, VisitSlot.visit_id)
                                 .order_by(VisitSlot.starts_at))).all(),
-            [(j.id, j.kind, j.due_at) for j in await jobs.pending(conn)],
+            [(j.id, j.kind, j.run_at) for j in await jobs.pending(conn)],
             (await conn.execute(select(Ticket.id, Ticket.details).order_by(Ticket.id))).all(),
             (await conn.execute(select(AuditEntry.action).where(AuditEntry.action.like("visit.%")))).all(),
         )
