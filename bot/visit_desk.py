@@ -11,6 +11,7 @@ so it is serialised with their own messages and told in their language. A refusa
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -86,12 +87,18 @@ def problem_text(t: Translator, problem: Problem) -> str:
     return t._(PROBLEMS[problem], minutes=int(ABSENT_WAIT.total_seconds() // 60), most=MAX_LATE_MINUTES)
 
 
+_CLOCK = re.compile(r"(\d{1,2})[:.](\d{2})")
+
+
 def local_time(text: str, zone: tzinfo, now: datetime) -> datetime:
-    """"14:05" today (in `zone`), as the engineer reads their watch."""
+    """"14:05" (or "9:05", "9.05") today in `zone`, as the engineer reads their watch."""
+    found = _CLOCK.fullmatch(text.strip())
     try:
-        clock = time.fromisoformat(text.strip())
-    except ValueError:
-        raise BadReport(Problem.GARBLED, f"not a time: {text!r}") from None
+        clock = time(int(found[1]), int(found[2])) if found else None
+    except ValueError:  # 25:00
+        clock = None
+    if clock is None:
+        raise BadReport(Problem.GARBLED, f"not a time: {text!r}")
     return datetime.combine(now.astimezone(zone).date(), clock, tzinfo=zone)
 
 

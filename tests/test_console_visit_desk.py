@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -16,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import Service
 from bot.config import Settings
 from bot.i18n import Translator
+from bot.visit_desk import local_time
 from handlers.visit import window_label
 from services.handoff import Role
 from services.reports import promises
 from services.slots import Window
+from services.visit_reports import BadReport, Problem
 from storage import jobs
 from storage import visits as store
 from storage.models import AuditEntry, ChannelIdentity, Conversation, Ticket, Visit, VisitSlot
@@ -265,3 +268,17 @@ async def test_a_customer_absent_records_the_arrival_for_the_promise(
         fact = next(f for f in await ticket_facts(conn, START - timedelta(days=1)) if f.id == visit.ticket_id)
     assert fact.onsite_at == ON_SITE_DUE - timedelta(hours=1)
     assert [row[3:] for row in promises([fact], clock.now)] == [(1, 1)]
+
+
+@pytest.mark.parametrize(("text", "expected"), [("14:05", (14, 5)), ("9:05", (9, 5)), (" 09.30 ", (9, 30))])
+def test_a_local_time_as_the_engineer_reads_the_watch(text: str, expected: tuple[int, int]) -> None:
+    zone = ZoneInfo(SHANGHAI)
+    at = local_time(text, zone, START)
+    assert (at.date(), at.hour, at.minute, at.tzinfo) == (START.astimezone(zone).date(), *expected, zone)
+
+
+@pytest.mark.parametrize("text", ["", "soon", "25:00", "12:60", "1405", "12:05:07"])
+def test_a_garbled_time_is_refused(text: str) -> None:
+    with pytest.raises(BadReport) as refused:
+        local_time(text, ZoneInfo(SHANGHAI), START)
+    assert refused.value.problem is Problem.GARBLED
