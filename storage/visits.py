@@ -127,9 +127,15 @@ async def book(
             await jobs.schedule(conn, reminder, window.start - before, payload, conversation_id=conversation_id,
                                 ticket_id=ticket_id, cause=cause(visit_id), now=now)
     values: dict[str, Any] = {"visit_date": window.start.date(), "visit_window": label, "updated_at": now}
-    if chose_later:  # the SLA report must not count the customer's own choice as our breach
-        details = (await conn.execute(select(tickets.c.details).where(tickets.c.id == ticket_id))).scalar_one() or {}
-        values["details"] = {**details, "onsite_chosen_by_customer": window.start.isoformat()}
+    # The SLA report must not count the customer's own choice as our breach: on site within
+    # their window keeps the promise (services/reports.py). A move back within it forgets the choice.
+    details = (await conn.execute(select(tickets.c.details).where(tickets.c.id == ticket_id))).scalar_one() or {}
+    kept = {k: v for k, v in details.items() if k not in ("onsite_chosen_by_customer", "onsite_chosen_until")}
+    if chose_later:
+        values["details"] = {**kept, "onsite_chosen_by_customer": window.start.isoformat(),
+                             "onsite_chosen_until": window.end.isoformat()}
+    elif kept != details:
+        values["details"] = kept
     await conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
     return visit_id
 

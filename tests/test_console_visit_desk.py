@@ -238,7 +238,8 @@ async def test_the_engineers_arrival_keeps_or_misses_the_on_site_promise(
     assert status == 200
     status, body = await desk.post(f"/console/c/{early.conversation_id}/visit/arrived", {"visit": early.id})
     assert status == 409 and "recorded already" in body  # the first arrival stands
-    clock.now = dues[later.ticket_id] + timedelta(minutes=45)  # after the second ticket's promise
+    missed = max(dues[later.ticket_id], later.ends_at) + timedelta(minutes=45)  # after the promise and the window
+    clock.now = missed
     status, _ = await desk.post(f"/console/c/{later.conversation_id}/visit/arrived", {"visit": later.id})
     assert status == 200
 
@@ -247,14 +248,40 @@ async def test_the_engineers_arrival_keeps_or_misses_the_on_site_promise(
         logged = await store.get(conn, early.id)
         audit = (await conn.execute(select(AuditEntry.action).where(AuditEntry.action == "visit.arrived"))).all()
     assert facts[early.ticket_id].onsite_at == ON_SITE_DUE - timedelta(minutes=30)
-    assert facts[later.ticket_id].onsite_at == dues[later.ticket_id] + timedelta(minutes=45)
+    assert facts[later.ticket_id].onsite_at == missed
     assert logged is not None and [e["notice"] for e in logged.log] == ["arrived"] and len(audit) == 2
     # Per SLA class: (class, responses due, kept, on-site visits due, kept): one kept, one missed.
     counted = promises(list(facts.values()), clock.now)
     assert sum(row[3] for row in counted) == 2 and sum(row[4] for row in counted) == 1
     kept = promises([facts[early.ticket_id]], clock.now)
-    missed = promises([facts[later.ticket_id]], clock.now)
-    assert [row[3:] for row in kept] == [(1, 1)] and [row[3:] for row in missed] == [(1, 0)]
+    late = promises([facts[later.ticket_id]], clock.now)
+    assert [row[3:] for row in kept] == [(1, 1)] and [row[3:] for row in late] == [(1, 0)]
+
+
+async def test_a_later_window_the_customer_chose_is_their_promise(
+        service: Service, engine: AsyncEngine, desk: Browser, clock: ManualClock) -> None:
+    _chat, visit = await booked(service, "c1", choice=3)  # Tue 09:00-12:00: after our promise (Mon 11:00)
+    assert visit.customer_chose_later
+    clock.now = visit.starts_at + timedelta(hours=2)  # Tue 11:00: late for ours, within theirs
+    assert await desk.log_in("sue") == 303  # (a day on: a new session)
+    status, _ = await desk.post(f"/console/c/{visit.conversation_id}/visit/arrived", {"visit": visit.id})
+    assert status == 200
+    async with engine.connect() as conn:
+        fact = next(f for f in await ticket_facts(conn, START - timedelta(days=1)) if f.id == visit.ticket_id)
+    assert (fact.onsite_due, fact.onsite_chosen_until) == (ON_SITE_DUE, visit.ends_at)
+    assert [row[3:] for row in promises([fact], clock.now)] == [(1, 1)]
+
+    # Moved by an agent into our promise, the customer's choice is forgotten: ours counts again.
+    _chat2, other = await booked(service, "c2", choice=3)
+    clock.now = START  # Monday 08:00
+    assert await desk.log_in("sue") == 303
+    _status, page = await desk.get(f"/console/c/{other.conversation_id}")
+    first = OPTION.findall(MOVE_FORM.search(page).group(0))[0]  # Mon 09:00-12:00
+    status, _ = await desk.post(f"/console/c/{other.conversation_id}/visit/reschedule", {"visit": other.id, "window": first})
+    assert status == 200
+    async with engine.connect() as conn:
+        details = await conn.scalar(select(Ticket.details).where(Ticket.id == other.ticket_id))
+    assert "onsite_chosen_until" not in details and "onsite_chosen_by_customer" not in details
 
 
 async def test_a_customer_absent_records_the_arrival_for_the_promise(
