@@ -108,7 +108,11 @@ async def test_the_engineers_word_from_the_group_reaches_the_customer(
     async with engine.connect() as conn:
         assert (await conn.execute(select(Visit.log))).scalar_one() == []
 
-    # "/late 20": the customer hears at once, with an apology and the new time.
+    # "/onway", then "/late 20": the customer hears each at once, the second with an apology and the new time.
+    assert await topic.command(ANN, "/onway") == en._("🚗 Recorded: %(engineer)s is on the way. The customer is told.",
+                                                      engineer="Zhang Wei 张伟")
+    await service.jobs.run_due()
+    assert "Zhang Wei 张伟 is on the way to you for request R-2026-" in await heard(customer)
     answer = await topic.command(ANN, "/late 20")
     assert answer == en.n(
         "⏱ Recorded: late by %(count)d minute, at the door at about %(time)s. The customer is told, with an apology.",
@@ -136,9 +140,9 @@ async def test_the_engineers_word_from_the_group_reaches_the_customer(
         details = (await conn.execute(select(Ticket.details).where(Ticket.kind == "repair"))).scalar_one()
         audit = (await conn.execute(select(AuditEntry.action, AuditEntry.agent_id)
                                     .where(AuditEntry.action.like("visit.%")).order_by(AuditEntry.id))).all()
-    assert visit.status == "absent" and [e["notice"] for e in visit.log] == ["late", "absent"]
+    assert visit.status == "absent" and [e["notice"] for e in visit.log] == ["on_my_way", "late", "absent"]
     assert details["onsite_at"] == (START + timedelta(hours=1, minutes=5)).isoformat()
-    assert [tuple(a) for a in audit] == [("visit.late", ann), ("visit.absent", ann)]
+    assert [tuple(a) for a in audit] == [("visit.on_my_way", ann), ("visit.late", ann), ("visit.absent", ann)]
 
     # No booked visit left for this topic's request.
     assert await topic.command(ANN, "/onway") == en._("Not recorded: no visit is booked for this topic's request.")
