@@ -102,7 +102,8 @@ class Service:
             group_router = None
             if settings.agent_group_id:  # the agents' group: posts through the outbox, members' actions to the core
                 self.group = GroupTransport(api, self.engine, self.company, self.media)
-                group_router = GroupRouter(self.core, api, self.engine, self.company, settings.agent_group_id, self.media)
+                group_router = GroupRouter(self.core, api, self.engine, self.company, settings.agent_group_id, self.media,
+                                           clock=clock)
                 self.core.mirror = GroupMirror(settings.agent_group_id)
                 transports.append(self.group)
                 limits[self.group.channel] = Limits(settings.telegram_rate_global, settings.telegram_rate_per_chat,

@@ -65,7 +65,8 @@ INSTALLED = N_("Request %(number)s: the engineer reports that the installation a
 
 @job_handler(VisitJob.NOTICE)
 async def tell_the_customer(turn: JobTurn) -> None:
-    """The engineer's word: on my way, late (with an apology), absent (a new booking offered), the result."""
+    """The engineer's word: on my way, late (with an apology), absent (a new booking offered), the result;
+    an agent's booking, move or cancellation for the customer."""
     found = await _visit(turn)
     if found is None:
         return
@@ -78,6 +79,16 @@ async def tell_the_customer(turn: JobTurn) -> None:
                 number=number, engineer=engineer, window=window_label(t, visit.window)),
             t._("I will remind you the day before and an hour before. To change or cancel it, choose “Book a visit” in the menu."),
         ])
+    elif notice is Notice.MOVED:
+        text = "\n".join([
+            t._("Your visit for request %(number)s is moved: %(engineer)s will come on %(window)s.",
+                number=number, engineer=engineer, window=window_label(t, visit.window)),
+            t._("I will remind you the day before and an hour before. To change or cancel it, choose “Book a visit” in the menu."),
+        ])
+    elif notice is Notice.CANCELLED:
+        text = t._("The visit for your request %(number)s on %(window)s is cancelled. "
+                   "To book a new time, choose “Book a visit” in the menu.",
+                   number=number, window=window_label(t, visit.window))
     elif notice is Notice.ON_MY_WAY:
         text = t._("%(engineer)s is on the way to you for request %(number)s.", engineer=engineer, number=number)
     elif notice is Notice.LATE:

@@ -59,8 +59,16 @@ class TicketFact:
     first_response_due: datetime | None = None
     first_response_at: datetime | None = None
     onsite_due: datetime | None = None
-    onsite_at: datetime | None = None  # when the engineer arrived, once visits record it
+    onsite_at: datetime | None = None  # when an engineer first stood at the door (the visit desk records it)
     resolution: str | None = None
+    onsite_chosen_until: datetime | None = None  # the end of a later window the customer chose: their own promise
+
+    @property
+    def onsite_promised(self) -> datetime | None:
+        """When the engineer must be there: our promise, or the later window the customer chose."""
+        if self.onsite_due is None or self.onsite_chosen_until is None:
+            return self.onsite_due
+        return max(self.onsite_due, self.onsite_chosen_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +150,12 @@ def _share(kept: int, total: int) -> str:
 
 def promises(tickets: Sequence[TicketFact], now: datetime) -> list[tuple[str, int, int, int, int]]:
     """Per SLA class: (class, first responses due, kept, on-site visits due, kept). A promise
-    counts once it is due or met; one not yet due and not yet met is left out."""
+    counts once it is due or met; one not yet due and not yet met is left out. On site: the
+    engineer's first arrival, by our promise or within the later window the customer chose."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for t in tickets:
         cls = t.sla_class or NONE
-        for due, done, i in ((t.first_response_due, t.first_response_at, 0), (t.onsite_due, t.onsite_at, 2)):
+        for due, done, i in ((t.first_response_due, t.first_response_at, 0), (t.onsite_promised, t.onsite_at, 2)):
             if due is None or (done is None and due > now):
                 continue
             out[cls][i] += 1

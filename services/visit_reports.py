@@ -28,6 +28,11 @@ class Problem(StrEnum):
     NO_REPAIR = "no_repair"
     ALREADY_BOOKED = "already_booked"
     TAKEN = "taken"
+    NO_VISIT = "no_visit"  # no such visit in this conversation (a forged id), or none booked
+    NOT_BOOKED = "not_booked"  # cancelled, done or the customer was absent meanwhile
+    GARBLED = "garbled"  # a field that does not parse (a time, a date, a window, a result)
+    NO_REASON = "no_reason"  # a cancellation without its reason
+    ARRIVED_ALREADY = "arrived_already"
 
 
 class BadReport(ValueError):

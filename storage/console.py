@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 
-from services.handoff import OPEN_STATUSES, TicketStatus
+from services.handoff import OPEN_STATUSES, Role, TicketStatus
+from services.permissions import may_open
 from storage.agents import agents
 from storage.db import Store
 from storage.products import Claim, customer_pending_claims
@@ -169,6 +170,14 @@ async def handled_by(engine: Store, conversation_id: int, agent_id: int) -> bool
             tickets.c.conversation_id == conversation_id, tickets.c.assigned_agent_id == agent_id,
             tickets.c.status.in_((TicketStatus.RESOLVED.value, TicketStatus.CLOSED.value))).limit(1))
     return found is not None
+
+
+async def may_open_conversation(engine: Store, info: ConversationInfo, agent_id: int, role: Role) -> bool:
+    """Whether this agent's role lets them see and act on the conversation (services/permissions.py)."""
+    status = TicketStatus(info.ticket_status) if info.ticket_status else None
+    handled = (role is Role.AGENT and status not in (TicketStatus.QUEUED, TicketStatus.ASSIGNED)
+               and await handled_by(engine, info.id, agent_id))
+    return may_open(role, agent_id, status, info.owner_id, handled)
 
 
 async def conversation_of_message(engine: Store, message_id: int) -> int | None:

@@ -35,15 +35,16 @@ async def ticket_facts(conn: StoreConnection, since: datetime, customer_id: int 
     # parsing every ticket's JSON in Python was most of the report's time (bench/reports.py).
     sla_class = tickets.c.details["sla"]["class"].as_string()
     onsite_at = tickets.c.details["onsite_at"].as_string()
+    chosen_until = tickets.c.details["onsite_chosen_until"].as_string()
     query = select(
         tickets.c.id, tickets.c.number, tickets.c.kind, tickets.c.status, tickets.c.created_at, tickets.c.product_line,
         tickets.c.model, tickets.c.category, sla_class, tickets.c.first_response_due, tickets.c.first_response_at,
-        tickets.c.onsite_due, onsite_at, tickets.c.resolution,
+        tickets.c.onsite_due, onsite_at, tickets.c.resolution, chosen_until,
     ).where(tickets.c.created_at >= since).order_by(tickets.c.created_at, tickets.c.id)
     if customer_id is not None:
         query = query.where(tickets.c.customer_id == customer_id)
-    return [TicketFact(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], _when(r[12]), r[13])
-            for r in await conn.execute(query)]
+    return [TicketFact(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], _when(r[12]), r[13],
+                       _when(r[14])) for r in await conn.execute(query)]
 
 
 async def survey_facts(conn: StoreConnection, start: datetime, end: datetime,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -127,9 +127,15 @@ async def book(
             await jobs.schedule(conn, reminder, window.start - before, payload, conversation_id=conversation_id,
                                 ticket_id=ticket_id, cause=cause(visit_id), now=now)
     values: dict[str, Any] = {"visit_date": window.start.date(), "visit_window": label, "updated_at": now}
-    if chose_later:  # the SLA report must not count the customer's own choice as our breach
-        details = (await conn.execute(select(tickets.c.details).where(tickets.c.id == ticket_id))).scalar_one() or {}
-        values["details"] = {**details, "onsite_chosen_by_customer": window.start.isoformat()}
+    # The SLA report must not count the customer's own choice as our breach: on site within
+    # their window keeps the promise (services/reports.py). A move back within it forgets the choice.
+    details = (await conn.execute(select(tickets.c.details).where(tickets.c.id == ticket_id))).scalar_one() or {}
+    kept = {k: v for k, v in details.items() if k not in ("onsite_chosen_by_customer", "onsite_chosen_until")}
+    if chose_later:
+        values["details"] = {**kept, "onsite_chosen_by_customer": window.start.isoformat(),
+                             "onsite_chosen_until": window.end.isoformat()}
+    elif kept != details:
+        values["details"] = kept
     await conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
     return visit_id
 
@@ -232,6 +238,9 @@ class Notice(StrEnum):
     LATE = "late"
     ABSENT = "absent"
     RESULT = "result"
+    MOVED = "moved"  # an agent moved it to another window (the notice is the new visit's)
+    CANCELLED = "cancelled"  # an agent cancelled it for the customer
+    ARRIVED = "arrived"  # on the visit's log and the ticket only: the customer is there to see it
 
 
 async def engineer_says(conn: StoreConnection, visit: VisitInfo, notice: Notice, now: datetime,
@@ -244,6 +253,22 @@ async def engineer_says(conn: StoreConnection, visit: VisitInfo, notice: Notice,
         await release(conn, visit.id, VisitStatus.ABSENT, now)
     return await jobs.schedule(conn, VisitJob.NOTICE, now, {"visit": visit.id, "notice": notice.value, **details},
                                conversation_id=visit.conversation_id, ticket_id=visit.ticket_id, now=now)
+
+
+async def record_arrival(conn: StoreConnection, visit: VisitInfo, at: datetime, now: datetime, **details: Any) -> None:
+    """The engineer is at the customer's door: on the visit's log, and on its ticket (`mark_onsite`)."""
+    await note(conn, visit.id, {"notice": Notice.ARRIVED.value, "arrived": at.isoformat(), **details}, now)
+    await mark_onsite(conn, visit.ticket_id, at, now)
+
+
+async def mark_onsite(conn: StoreConnection, ticket_id: int, at: datetime, now: datetime) -> None:
+    """When an engineer first stood at the customer's door (`details["onsite_at"]`, UTC): what the
+    reports hold against the on-site promise (services/reports.py `promises`). A later visit of the
+    same ticket does not move it."""
+    details = (await conn.execute(select(tickets.c.details).where(tickets.c.id == ticket_id))).scalar_one() or {}
+    if "onsite_at" not in details:
+        await conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(
+            details={**details, "onsite_at": at.astimezone(UTC).isoformat()}, updated_at=now))
 
 
 async def record_result(conn: StoreConnection, visit: VisitInfo, result: VisitResult, report: str,

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
+from bot.channels import group_visits
 from bot.channels.telegram import MAX_TEXT, BadRequest, BotAPI
 from bot.company import Company
 from bot.core.actions import Act, Action, ActionResult
@@ -31,9 +34,10 @@ from bot.core.events import Attachment, Event, Reply
 from bot.i18n import Translator
 from bot.media import MediaStore
 from bot.outbox import RetryLater
+from bot.visit_desk import VisitDesk
 from services.handoff import Actor, Mode, Resolution, Role
 from storage import agent_group as store
-from storage.console import conversation, transcript
+from storage.console import conversation, may_open_conversation, transcript
 from storage.db import Store
 from storage.models import utcnow
 from storage.products import customer_file
@@ -444,9 +448,9 @@ class GroupRouter:
     """Members' messages, commands and button presses in the group."""
 
     def __init__(self, core: Dispatcher, api: BotAPI, engine: Store, company: Company, group_id: str,
-                 media: MediaStore | None = None) -> None:
+                 media: MediaStore | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self.core, self.api, self.engine, self.company = core, api, engine, company
-        self.group_id, self.media = group_id, media
+        self.group_id, self.media, self.clock = group_id, media, clock
 
     def router(self) -> Router:
         router = Router(name="agent_group")
@@ -553,9 +557,13 @@ class GroupRouter:
         elif command == "/canned":
             await self.canned(conversation_id, actor, t, rest)
             return None
+        elif command in group_visits.COMMANDS:
+            await self.visit_word(conversation_id, actor, t, command, rest)
+            return None
         else:
             await self.answer(conversation_id, t._(
-                "Unknown command. In a topic: /claim, /transfer <agent|team>, /note <text>, /canned, /resolve <code>, /release."))
+                "Unknown command. In a topic: /claim, /transfer <agent|team>, /note <text>, /canned, /resolve <code>, /release; "
+                "for the visit: /onway, /late <minutes>, /arrived, /absent <HH:MM> <HH:MM>, /result <result> <report>."))
             return None
         result = await self.core.act(action)
         if not result.ok:
@@ -563,6 +571,22 @@ class GroupRouter:
         elif action.act is Act.NOTE:
             await self.answer(conversation_id, t._("📝 Note saved (not sent to the customer)."))
         return result
+
+    async def visit_word(self, conversation_id: int, actor: Actor, t: Translator, command: str, rest: str) -> None:
+        """The engineer's word on the visit booked for the topic's conversation (bot/channels/group_visits.py),
+        by an agent who may act on that conversation, as in the console."""
+        info = await conversation(self.engine, conversation_id)
+        if info is None or actor.agent_id is None or actor.role is None:
+            return
+        if not await may_open_conversation(self.engine, info, actor.agent_id, actor.role):
+            text = (t._("Not done: %(name)s has this conversation.", name=info.owner) if info.owner
+                    else t._("Not done: claim the conversation first (/claim)."))
+        else:
+            topic = await store.topic_of(self.engine, conversation_id)
+            text = await group_visits.visit_command(VisitDesk(self.engine, self.company), conversation_id,
+                                                    topic.ticket_id if topic else None, actor.agent_id, t, command,
+                                                    rest.strip(), self.clock())
+        await self.answer(conversation_id, text)
 
     async def _transfer(self, conversation_id: int, actor: Actor, t: Translator, target: str) -> Action | None:
         teams = {team.id for team in self.company.teams.teams} if self.company.teams else set()

@@ -37,9 +37,9 @@ from bot.core.dispatcher import Dispatcher
 from bot.core.events import Attachment
 from bot.i18n import N_, Translator, locale_names
 from bot.media import PREFIX, MediaStore
-from services.handoff import Actor, Resolution, Role, TicketStatus
+from services.handoff import Actor, Resolution, Role
 from services.media import Rejected, check_upload
-from services.permissions import Permission, allowed, may_open
+from services.permissions import Permission, allowed
 from services.routing import Candidate, rank
 from storage import agents as agent_store
 from storage import console as views
@@ -357,10 +357,7 @@ class Console:
         if not check:
             return info
         agent = request[AGENT]
-        status = TicketStatus(info.ticket_status) if info.ticket_status else None
-        handled = (agent.role is Role.AGENT and status not in (TicketStatus.QUEUED, TicketStatus.ASSIGNED)
-                   and await views.handled_by(self.engine, info.id, agent.id))
-        if not may_open(agent.role, agent.id, status, info.owner_id, handled):
+        if not await views.may_open_conversation(self.engine, info, agent.id, agent.role):
             raise web.HTTPForbidden(text="not your conversation")
         return info
 
@@ -393,12 +390,12 @@ class Console:
         ))
 
     async def visit_action(self, request: web.Request) -> web.StreamResponse:
-        """Book for the customer, or the engineer's word on a visit (bot/console/visits.py)."""
+        """Book, move or cancel for the customer, or the engineer's word on a visit (bot/console/visits.py)."""
         agent = self._require(request, Permission.HANDLE)
         info = await self._conversation(request)
         t = Translator(agent.locale, agent.timezone)
         problem = await visit_desk.act(self.engine, self.company, info.id, request.match_info["what"],
-                                       await request.post(), t, self.clock())
+                                       await request.post(), t, self.clock(), by=agent.id)
         return self._answer(request, info.id, problem is None, problem or "")
 
     async def _wechat(self, agent: AgentInfo, info: views.ConversationInfo) -> wechat_notes.WindowNotice | None:
