@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from bot.company import Company
 from bot.i18n import N_, Translator
-from services.engineers import JobKind, Roster
+from services.engineers import VISIT_TICKETS, JobKind, Roster, job_kind_of
 from services.slots import LEAD_TIME, Window, free_engineers, free_windows
 from services.visit_reports import (
     ABSENT_WAIT,
@@ -63,7 +63,7 @@ class VisitAction(StrEnum):
 
 
 RESULTS = {
-    VisitResult.FIXED: N_("Fixed"), VisitResult.NEEDS_PARTS: N_("Needs parts"),
+    VisitResult.FIXED: N_("Done: fixed or installed"), VisitResult.NEEDS_PARTS: N_("Needs parts"),
     VisitResult.ANOTHER_VISIT: N_("Another visit needed"), VisitResult.WORKSHOP: N_("Taken to the workshop"),
 }
 PROBLEMS = {
@@ -72,7 +72,7 @@ PROBLEMS = {
     Problem.SHORT_WAIT: N_("Not recorded: the engineer waits at least %(minutes)d minutes before reporting the customer absent."),
     Problem.FUTURE_DAY: N_("Not recorded: the day the product went out of use is in the future."),
     Problem.NO_REPORT: N_("Not recorded: write the engineer's report."),
-    Problem.NO_REPAIR: N_("Not booked: no open repair at a place we serve."),
+    Problem.NO_REPAIR: N_("Not booked: no open repair or visit request at a place we serve."),
     Problem.ALREADY_BOOKED: N_("Not booked: a visit is booked already."),
     Problem.TAKEN: N_("Not booked: that window is no longer free."),
     Problem.NO_VISIT: N_("No such visit."),
@@ -124,15 +124,15 @@ class VisitDesk:
     # --- what may be booked ------------------------------------------------------------------
 
     async def bookable(self, conversation_id: int, now: datetime) -> tuple[str | None, list[Window]]:
-        """The open repair's number and free windows an agent may book for it (none while one is booked)."""
+        """The open request's number and free windows an agent may book for it (none while one is booked)."""
         async with self.engine.connect() as conn:
-            ticket = await _open_repair(conn, conversation_id)
+            ticket = await _open_request(conn, conversation_id)
             roster, centre = self.company.roster, _centre(ticket)
             if roster is None or ticket is None or centre not in roster.centres or not ticket.product_line:
                 return None, []
             if await store.booked_for_ticket(conn, ticket.id):
                 return ticket.number, []
-            found = await _free(conn, roster, centre, ticket.product_line, JobKind.REPAIR, now)
+            found = await _free(conn, roster, centre, ticket.product_line, job_kind_of(ticket.details), now)
         return ticket.number, found
 
     async def movable(self, visit: VisitInfo, now: datetime) -> list[Window]:
@@ -160,10 +160,11 @@ class VisitDesk:
     # --- booking, moving, cancelling -----------------------------------------------------------
 
     async def book(self, by: int | None, conversation_id: int, key: str, now: datetime) -> VisitInfo:
-        """Book the window (`Window.key`) for the conversation's open repair; the customer is told."""
+        """Book the window (`Window.key`) for the conversation's open repair or visit request (an
+        installation, a maintenance visit); the customer is told."""
         window = _window(key)
         async with self.engine.begin() as conn:
-            ticket = await _open_repair(conn, conversation_id)
+            ticket = await _open_request(conn, conversation_id)
             roster, centre = self.company.roster, _centre(ticket)
             if roster is None or ticket is None or centre not in roster.centres or not ticket.product_line:
                 raise BadReport(Problem.NO_REPAIR, "no open repair with a place we serve")
@@ -171,7 +172,7 @@ class VisitDesk:
                 raise BadReport(Problem.ALREADY_BOOKED, "a visit is booked already")
             visit = await self._hold(conn, roster, window, ticket_id=ticket.id, customer_id=ticket.customer_id,
                                      conversation_id=conversation_id, centre=centre, line=ticket.product_line,
-                                     kind=JobKind.REPAIR, onsite_due=ticket.onsite_due, now=now)
+                                     kind=job_kind_of(ticket.details), onsite_due=ticket.onsite_due, now=now)
             await store.engineer_says(conn, visit, Notice.BOOKED, now, engineer=self.engineer_name(visit.engineer))
             await _audit(conn, by, VisitAction.BOOK, visit, now, window=visit.starts_at.isoformat())
         return visit
@@ -317,11 +318,12 @@ def _window(key: str) -> Window:
         raise BadReport(Problem.GARBLED, f"not a window: {key!r}") from None
 
 
-async def _open_repair(conn: StoreConnection, conversation_id: int) -> Any:
+async def _open_request(conn: StoreConnection, conversation_id: int) -> Any:
+    """The conversation's latest open ticket an engineer comes for: a repair, or a visit request."""
     return (await conn.execute(
         select(tickets.c.id, tickets.c.number, tickets.c.customer_id, tickets.c.product_line, tickets.c.details,
                tickets.c.onsite_due)
-        .where(tickets.c.conversation_id == conversation_id, tickets.c.kind == "repair", tickets.c.status.in_(OPEN))
+        .where(tickets.c.conversation_id == conversation_id, tickets.c.kind.in_(VISIT_TICKETS), tickets.c.status.in_(OPEN))
         .order_by(tickets.c.id.desc())
     )).first()
 

@@ -17,7 +17,7 @@ from bot.core.events import Choice, Kind
 from bot.core.turn import Turn
 from bot.i18n import Translator
 from handlers.menu import show_menu
-from services.engineers import JobKind, Roster
+from services.engineers import VISIT_TICKETS, JobKind, Roster
 from services.intents import PartOfDay
 from services.slots import LEAD_TIME, Window, asked_for, free_engineers, free_windows, page_of, page_start
 from services.warranty_check import ProductRecord
@@ -29,7 +29,6 @@ MOVE, CANCEL, KEEP = "visit:move:", "visit:cancel:", "visit:keep"
 MAINTAIN = "visit:maintain:"  # the periodic maintenance prompt's button (handlers/visit_jobs.py), any state
 FOR_REPAIR, FOR_INSTALL = "visit:for:repair", "visit:for:install"  # what the visit is for; + ":<product id>"
 REGISTERED_OFFERED = 3  # the customer's registered products offered for installation, at most
-REPAIR_KINDS = ("repair", "visit")
 OPEN = ("open", "queued", "assigned")
 
 
@@ -202,7 +201,7 @@ async def _pick(turn: Turn, key: str) -> None:
 async def begin(turn: Turn) -> None:
     """The menu's "Book a visit": the booked visit to change, else windows for the open repair or
     installation, else what the engineer should come for."""
-    open_repairs = [t for t in await turn.store.customer_tickets(0) if t.kind in REPAIR_KINDS and t.status in OPEN]
+    open_repairs = [t for t in await turn.store.customer_tickets(0) if t.kind in VISIT_TICKETS and t.status in OPEN]
     book = turn.store.visits()
     for ticket in open_repairs:
         visit = await book.booked_for_ticket(ticket.id)

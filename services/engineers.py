@@ -36,6 +36,9 @@ class JobKind(StrEnum):
 VISIT_TYPE = "visit_type"  # a visit ticket's details: what the engineer comes for (a JobKind value)
 
 
+VISIT_TICKETS = ("repair", "visit")  # the ticket kinds an engineer comes for (a visit: installation, maintenance)
+
+
 def job_kind_of(details: Mapping[str, Any] | None) -> JobKind:
     """What the engineer comes for on a visit ticket: installation (or training), the periodic
     maintenance, else a repair."""

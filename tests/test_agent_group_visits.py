@@ -22,8 +22,8 @@ from storage.agents import add_agent
 from storage.models import AuditEntry, Ticket, Visit, utcnow
 from tests.clock import ManualClock
 from tests.telegram_server import FakeBotAPI
+from tests.telegram_support import Customer
 from tests.test_agent_group import GROUP, group_settings, in_topic, link
-from tests.test_telegram_e2e import Customer
 
 # Monday 30 Nov 2026, 08:00 in Shanghai: the first window is 09:00-12:00.
 START = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)

@@ -30,8 +30,8 @@ from storage.reports import ticket_facts
 from storage.visits import VisitInfo, VisitJob
 from tests.clock import ManualClock
 from tests.memory_channel import Chat
+from tests.telegram_support import eventually
 from tests.test_console import Browser, agent
-from tests.test_telegram_e2e import eventually
 
 # Monday 30 Nov 2026, 08:00 in Shanghai: the first window is 09:00-12:00, promised on site by 11:00.
 START = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)

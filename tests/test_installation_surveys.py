@@ -1,12 +1,11 @@
 """Installation and training visits (domain.md §5, issue 13): "Book a visit" asks what for, an
 installation is booked in windows of its own length, the engineer's "done" resolves it and
 schedules the two installation surveys (3 days and 3 months later, questions a-d), each
-recording the engineer, whose ratings the report groups. Real core, store and job runner on
+recording the engineer, whose ratings the report groups. Real dispatcher, store and job runner on
 both databases, with a hand-moved clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -21,8 +20,8 @@ from bot.console import visits as desk
 from bot.core.dispatcher import Dispatcher
 from bot.i18n import Translator
 from bot.jobs import JobRunner
-from handlers.router import route
 from services.reports import Span
+from services.slots import Window
 from services.surveys import SurveyStatus
 from storage.models import Conversation, Product, Survey, Ticket, Visit, utcnow
 from storage.reports import report
@@ -37,18 +36,6 @@ QUESTION_A = "Is the equipment installed and commissioned"
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
-
-
-@pytest.fixture
-async def core(engine: AsyncEngine, company: Company, clock: ManualClock) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(engine, company, route, clock=clock)
-    yield dispatcher
-    await dispatcher.close()
-
-
-@pytest.fixture
-def runner(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> JobRunner:
-    return JobRunner(engine, core, timezone="Asia/Shanghai", clock=clock, owner="test")
 
 
 def form(**values: object) -> MultiDictProxy[object]:
@@ -80,9 +67,9 @@ async def book_installation(chat: Chat) -> None:
 
 
 async def test_an_installation_done_is_surveyed_after_3_days_and_3_months(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock, company: Company,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, company: Company,
 ) -> None:
-    chat = Chat(core, engine, user_id="i1")
+    chat = Chat(dispatcher, engine, user_id="i1")
     await book_installation(chat)
     async with engine.connect() as conn:
         ticket = (await conn.execute(select(Ticket.id, Ticket.kind, Ticket.status, Ticket.details))).one()
@@ -143,8 +130,8 @@ async def test_an_installation_done_is_surveyed_after_3_days_and_3_months(
     assert len(again) == 1 and "Question 1 of 6" in again[0].text and QUESTION_A in again[0].text
 
 
-async def test_a_registered_product_is_offered_for_installation(engine: AsyncEngine, core: Dispatcher) -> None:
-    chat = Chat(core, engine, user_id="i2")
+async def test_a_registered_product_is_offered_for_installation(engine: AsyncEngine, dispatcher: Dispatcher) -> None:
+    chat = Chat(dispatcher, engine, user_id="i2")
     await chat.say("/start")
     async with engine.begin() as conn:
         customer = await conn.scalar(select(Conversation.customer_id))
@@ -163,8 +150,8 @@ async def test_a_registered_product_is_offered_for_installation(engine: AsyncEng
     assert tuple(ticket) == ("visit", "household_ac", "KFR-35GW", "HA2403000123")
 
 
-async def test_a_forged_or_typed_answer_to_what_for_changes_nothing(engine: AsyncEngine, core: Dispatcher) -> None:
-    chat = Chat(core, engine, user_id="i3")
+async def test_a_forged_or_typed_answer_to_what_for_changes_nothing(engine: AsyncEngine, dispatcher: Dispatcher) -> None:
+    chat = Chat(dispatcher, engine, user_id="i3")
     await chat.say("/start")
     await chat.tap("Book a visit")
     await chat.press("visit:for:install:999999")  # not a product of theirs
@@ -175,3 +162,25 @@ async def test_a_forged_or_typed_answer_to_what_for_changes_nothing(engine: Asyn
     assert "Tell me what needs repairing" in chat.text and "Which product needs a repair?" in chat.text
     async with engine.connect() as conn:
         assert (await conn.execute(select(Ticket.id))).all() == []
+
+
+async def test_an_agent_books_the_installation_from_the_console(
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock, company: Company,
+) -> None:
+    chat = Chat(dispatcher, engine, user_id="i4")
+    await book_installation(chat)
+    await chat.tap("Book a visit")
+    await chat.tap("Cancel the visit")  # the request stays open, without a time
+    async with engine.connect() as conn:
+        conversation = await conn.scalar(select(Conversation.id))
+    shown = await desk.desk(engine, company, conversation, AGENT, clock.now)
+    assert shown["booking_ticket"].startswith("V-") and shown["bookable"]
+    assert "Done: fixed or installed" in shown["results"].values()
+    window = Window.from_key(shown["bookable"][0][0])
+    assert window.end - window.start == timedelta(hours=4)  # an installation's windows, not a repair's
+    assert await desk.act(engine, company, conversation, "book", form(window=window.key), AGENT, clock.now) is None
+    async with engine.connect() as conn:
+        kinds = (await conn.execute(select(Visit.kind, Visit.status).order_by(Visit.id))).all()
+    assert [tuple(k) for k in kinds] == [("installation", "cancelled"), ("installation", "booked")]
+    await runner.run_due()
+    assert "booked" in (await chat.collect())[-1].text.lower()

@@ -2,12 +2,11 @@
 writes again (issue 13): their message reopens the window, and the survey is asked by the next
 run of the jobs, not a day later. One that has expired stays marked. The in-memory channel on
 the "wechat" channel name: the window rule is the store's (storage/surveys.py window_open), the
-same for the real WeChat transport, and the test moves the clock by hand through the real core,
+same for the real WeChat transport, and the test moves the clock by hand through the real dispatcher,
 store and job runner on both databases."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,11 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers.survey_jobs  # noqa: F401  (registers the survey jobs)
-from bot.company import Company
 from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
 from bot.jobs import JobRunner
-from handlers.router import route
 from services.handoff import Actor, Role
 from services.surveys import SurveyStatus
 from storage import jobs
@@ -36,19 +33,7 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
-@pytest.fixture
-async def core(engine: AsyncEngine, company: Company, clock: ManualClock) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(engine, company, route, clock=clock)
-    yield dispatcher
-    await dispatcher.close()
-
-
-@pytest.fixture
-def runner(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> JobRunner:
-    return JobRunner(engine, core, timezone="Asia/Shanghai", clock=clock, owner="test")
-
-
-async def _repair_resolved(chat: Chat, core: Dispatcher, engine: AsyncEngine) -> None:
+async def _repair_resolved(chat: Chat, dispatcher: Dispatcher, engine: AsyncEngine) -> None:
     agent = Actor(await add_agent(engine, login="ann", name="Ann", password_hash="x", role=Role.AGENT, now=utcnow()),
                   Role.AGENT)
     await chat.report_repair()
@@ -57,8 +42,8 @@ async def _repair_resolved(chat: Chat, core: Dispatcher, engine: AsyncEngine) ->
         ticket = await conn.scalar(select(Ticket.id))
     await chat.say("/agent")
     await chat.press(f"handoff.about:{ticket}")
-    assert (await core.act(Action(conversation, Act.CLAIM, agent))).ok
-    assert (await core.act(Action(conversation, Act.RESOLVE, agent, resolution="repair_booked"))).ok
+    assert (await dispatcher.act(Action(conversation, Act.CLAIM, agent))).ok
+    assert (await dispatcher.act(Action(conversation, Act.RESOLVE, agent, resolution="repair_booked"))).ok
     await chat.collect()
 
 
@@ -68,10 +53,10 @@ async def _repair_survey(engine: AsyncEngine) -> Survey:
 
 
 async def test_the_customers_next_message_sends_the_undeliverable_survey_at_once(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock,
 ) -> None:
-    chat = Chat(core, engine, user_id="w10", channel="wechat")
-    await _repair_resolved(chat, core, engine)
+    chat = Chat(dispatcher, engine, user_id="w10", channel="wechat")
+    await _repair_resolved(chat, dispatcher, engine)
     clock.advance(days=3)  # they last wrote 3 days ago: the window is closed
     await runner.run_due()
     assert await chat.collect() == []
@@ -92,10 +77,10 @@ async def test_the_customers_next_message_sends_the_undeliverable_survey_at_once
 
 
 async def test_an_expired_undeliverable_survey_stays_marked(
-    engine: AsyncEngine, core: Dispatcher, runner: JobRunner, clock: ManualClock,
+    engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock,
 ) -> None:
-    chat = Chat(core, engine, user_id="w11", channel="wechat")
-    await _repair_resolved(chat, core, engine)
+    chat = Chat(dispatcher, engine, user_id="w11", channel="wechat")
+    await _repair_resolved(chat, dispatcher, engine)
     clock.advance(days=3)
     await runner.run_due()
     clock.advance(days=15)  # past the 14 days a survey may be answered in
@@ -109,11 +94,11 @@ async def test_an_expired_undeliverable_survey_stays_marked(
     assert not any("Question" in r.text for r in await chat.collect())
 
 
-async def test_other_channels_are_left_alone(engine: AsyncEngine, core: Dispatcher, runner: JobRunner,
+async def test_other_channels_are_left_alone(engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner,
                                              clock: ManualClock) -> None:
     """A survey scheduled for later is not pulled forward by a message on a channel without a window."""
-    chat = Chat(core, engine, user_id="t10")
-    await _repair_resolved(chat, core, engine)
+    chat = Chat(dispatcher, engine, user_id="t10")
+    await _repair_resolved(chat, dispatcher, engine)
     due = (await _repair_survey(engine)).due_at
     clock.advance(days=1)
     await chat.say("hello")

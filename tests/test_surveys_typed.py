@@ -4,7 +4,6 @@ test server), and typed in place of a survey's free-text answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,12 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers.survey_jobs  # noqa: F401  (registers the survey jobs)
 from bot.app import Service
-from bot.company import Company
 from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
 from bot.i18n import Translator
 from bot.jobs import JobRunner
-from handlers.router import route
 from services.handoff import Actor, Role
 from services.surveys import SurveyStatus
 from storage.agents import add_agent
@@ -27,8 +24,8 @@ from storage.models import Conversation, Survey, SurveyOptOut, Ticket, utcnow
 from tests.clock import ManualClock
 from tests.memory_channel import Chat
 from tests.telegram_server import FakeBotAPI
+from tests.telegram_support import Customer
 from tests.test_flow_typed import LANGUAGES
-from tests.test_telegram_e2e import Customer, api, service  # noqa: F401  (fixtures)
 
 STOPPED = "Understood: we will not send you any more surveys. You can change your mind at any time."
 RESUMED = "Thank you: we will ask you again how our service went."
@@ -67,16 +64,9 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
-@pytest.fixture
-async def core(engine: AsyncEngine, company: Company, clock: ManualClock) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(engine, company, route, clock=clock)
-    yield dispatcher
-    await dispatcher.close()
-
-
-async def test_stop_typed_at_the_comment_question_is_no_comment(engine: AsyncEngine, core: Dispatcher,
+async def test_stop_typed_at_the_comment_question_is_no_comment(engine: AsyncEngine, dispatcher: Dispatcher,
                                                                  clock: ManualClock) -> None:
-    chat = Chat(core, engine, user_id="st1")
+    chat = Chat(dispatcher, engine, user_id="st1")
     agent = Actor(await add_agent(engine, login="ann", name="Ann", password_hash="x", role=Role.AGENT, now=utcnow()),
                   Role.AGENT)
     await chat.report_repair()
@@ -85,10 +75,10 @@ async def test_stop_typed_at_the_comment_question_is_no_comment(engine: AsyncEng
         ticket = await conn.scalar(select(Ticket.id))
     await chat.say("/agent")
     await chat.press(f"handoff.about:{ticket}")
-    assert (await core.act(Action(conversation, Act.CLAIM, agent))).ok
-    assert (await core.act(Action(conversation, Act.RESOLVE, agent, resolution="repair_booked"))).ok
+    assert (await dispatcher.act(Action(conversation, Act.CLAIM, agent))).ok
+    assert (await dispatcher.act(Action(conversation, Act.RESOLVE, agent, resolution="repair_booked"))).ok
     clock.advance(days=3)
-    await JobRunner(engine, core, timezone="Asia/Shanghai", clock=clock, owner="test").run_due()
+    await JobRunner(engine, dispatcher, timezone="Asia/Shanghai", clock=clock, owner="test").run_due()
     assert "Question 1 of 3" in (await chat.collect())[-1].text
     await chat.press(next(c.id for c in chat.last[-1].choices if c.id.endswith(":5")))
     await chat.press(next(c.id for c in chat.last[0].choices if c.id.endswith(":yes")))
