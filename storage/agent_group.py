@@ -114,8 +114,20 @@ async def post(conn: StoreConnection, channel: str, chat_id: str, conversation_i
 
 async def supervisors_locale(conn: StoreConnection) -> str:
     """The language most active supervisors and admins read the console in: the group's posts for them."""
+    return await _most_read(conn, agents.c.role.in_((Role.SUPERVISOR, Role.ADMIN)))
+
+
+async def group_locale(engine: Store) -> str:
+    """The group's language, for posts that are no one agent's (a topic's first post, the claim
+    button): the console language most agents linked to the group read."""
+    async with engine.connect() as conn:
+        return await _most_read(conn, agents.c.telegram_user_id.is_not(None))
+
+
+async def _most_read(conn: StoreConnection, who: Any) -> str:
+    """The console language most active agents of `who` use (English when there are none)."""
     rows = await conn.execute(
-        select(agents.c.locale, func.count()).where(agents.c.active, agents.c.role.in_((Role.SUPERVISOR, Role.ADMIN)))
+        select(agents.c.locale, func.count()).where(agents.c.active, who)
         .group_by(agents.c.locale).order_by(func.count().desc(), agents.c.locale).limit(1))
     first = rows.first()
     return str(first[0]) if first else "en"

@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from bot.app import Service
 from bot.config import Settings
+from bot.i18n import Translator
 from services.handoff import Role
-from storage.agent_group import new_link_code
+from storage.agent_group import new_link_code, redeem_link_code
 from storage.agents import add_agent
 from storage.models import Agent, Conversation, GroupMessage, GroupTopic, Message, OutboxRow, Ticket, utcnow
 from tests.telegram_server import FakeBotAPI
@@ -476,3 +477,23 @@ async def test_commands_buttons_and_a_wechat_customer(service: Service, api: Fak
     await api.wait_until(lambda: api.forums.topics[(GROUP, thread)]["closed"], timeout=10)
     assert all(s["params"].get("message_thread_id") == thread for s in in_group(api) if "Готово" not in (s["text"] or "")
                and "Linked" not in (s["text"] or ""))
+
+
+async def test_posts_that_are_no_agents_speak_the_language_most_linked_agents_read(
+    service: Service, api: FakeBotAPI, engine: Any,
+) -> None:
+    for login, user, locale in (("olga", ANN, "ru"), ("igor", BOB, "ru")):
+        agent_id = await add_agent(engine, login=login, name=login.title(), password_hash="x", role=Role.AGENT,
+                                   now=utcnow(), locale=locale)
+        assert await redeem_link_code(engine, await new_link_code(engine, agent_id, utcnow()), user, utcnow())
+    await add_agent(engine, login="ann", name="Ann", password_hash="x", role=Role.AGENT, now=utcnow())  # English, not linked
+    customer = Customer(api, engine, 4243)
+    await customer.say("/start")
+    await customer.say("/agent")
+    (thread, _topic), = (await api.wait_until(lambda: api.forums.open_topics(GROUP), timeout=10)).items()
+    first = (await api.wait_until(lambda: in_topic(api, thread), timeout=10))[0]
+    t = Translator("ru", "Asia/Shanghai")
+    assert t._("The conversation so far:") in first["text"] and "The conversation so far:" not in first["text"]
+    await customer.say("Is anyone there?")
+    copied = await api.wait_for_sent(lambda s: s["chat_id"] == GROUP and "Is anyone there?" in (s["text"] or ""))
+    assert copied[-1]["reply_markup"]["inline_keyboard"][0][0]["text"] == t._("✋ Claim")

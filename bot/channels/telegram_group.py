@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "telegram_group"
 CUSTOMER_CHANNEL = "telegram"
-GROUP_LOCALE = "en"  # agent-facing text in the group when no agent's console language applies
+GROUP_LOCALE = "en"  # a member's language when Telegram does not say (storage.agent_group.group_locale: the group's)
 CLAIM_BUTTON = "grp:claim:"  # + conversation id
 CANNED_BUTTON = "grp:canned:"  # + conversation id + ":" + canned reply id
 _GONE = ("message thread not found", "TOPIC_DELETED", "TOPIC_ID_INVALID")  # not customer-facing
@@ -120,12 +120,13 @@ class GroupMirror:
 
 
 async def _agent_locale(engine: Store, agent_id: int | None) -> str:
+    """The agent's console language; the group's when the post is no agent's."""
     if agent_id is None:
-        return GROUP_LOCALE
+        return await store.group_locale(engine)
     from storage.agents import get_agent  # a leaf import: agents' records are read only here
 
     agent = await get_agent(engine, agent_id)
-    return agent.locale if agent else GROUP_LOCALE
+    return agent.locale if agent else await store.group_locale(engine)
 
 
 def notice_text(t: Translator, act: Act | None, agent: str | None, owner: str | None, team: str | None) -> str:
@@ -314,7 +315,7 @@ class GroupTransport:
         group = payload["group"]
         markup = None
         if group.get("claim"):
-            t = Translator(GROUP_LOCALE, self.company.timezone)
+            t = Translator(await store.group_locale(self.engine), self.company.timezone)
             markup = {"inline_keyboard": [[{"text": t._("✋ Claim"), "callback_data": f"{CLAIM_BUTTON}{conversation_id}"}]]}
         extra: dict[str, Any] = {"reply_markup": markup} if markup else {}
         if group.get("channel") == CUSTOMER_CHANNEL and group.get("message"):
@@ -343,7 +344,7 @@ class GroupTransport:
 
     async def _file(self, conversation_id: int) -> str:
         """The first post of a topic (see `file_text`), in the group's language."""
-        t = Translator(GROUP_LOCALE, self.company.timezone)
+        t = Translator(await store.group_locale(self.engine), self.company.timezone)
         info = await conversation(self.engine, conversation_id)
         if info is None:
             return t._("Conversation %(id)s", id=conversation_id)
