@@ -71,6 +71,11 @@ class StoreConnection(Protocol):
 
     async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
 
+    def begin_nested(self) -> AbstractAsyncContextManager[Any]:
+        """A SAVEPOINT inside the open transaction: an error raised inside rolls back only
+        what was done since (and is raised on); otherwise it is released."""
+        ...
+
     async def commit(self) -> None: ...
 
     async def rollback(self) -> None: ...
@@ -168,6 +173,12 @@ class LoopConnection:
     async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         await self.ready(True)  # what `fn` does is unknown: take the write lock
         return fn(self.sync_connection, *args, **kwargs)
+
+    @asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[None]:
+        await self.ready(True)  # a savepoint is for writes: inside a write transaction
+        with self.sync_connection.begin_nested():
+            yield
 
     async def commit(self) -> None:
         self.sync_connection.commit()
