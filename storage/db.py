@@ -144,6 +144,7 @@ class LoopConnection:
         self._engine = engine
         self._write = write  # a write transaction whatever the statement (engine.begin())
         self._writing = False  # the open transaction is a write transaction
+        self._savepoints = 0  # savepoints begun: their names
 
     async def ready(self, write: bool) -> None:
         write = write or self._write
@@ -176,9 +177,20 @@ class LoopConnection:
 
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[None]:
+        # Our own SQL: SQLAlchemy's begin_nested() compiles a new SAVEPOINT statement each time,
+        # which costs five times more than sending these (a due job's run takes one each).
         await self.ready(True)  # a savepoint is for writes: inside a write transaction
-        with self.sync_connection.begin_nested():
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self.sync_connection.exec_driver_sql(f"SAVEPOINT {name}")
+        try:
             yield
+        except BaseException:
+            # Raises (a store failure) if SQLite itself rolled the whole transaction back.
+            self.sync_connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+            self.sync_connection.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.sync_connection.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
 
     async def commit(self) -> None:
         self.sync_connection.commit()
