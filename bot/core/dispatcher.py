@@ -45,7 +45,7 @@ from bot.logs import event as log_event
 from bot.media import MediaStore
 from services.handoff import Mode, Refused
 from services.timezones import known_zone
-from storage.db import Store, StoreConnection
+from storage.db import Store, StoreConnection, savepoint
 from storage.models import utcnow
 from storage.surveys import plan_surveys
 from storage.turns import (
@@ -261,7 +261,7 @@ class Dispatcher:
                     queued: list[Queued] = []
                     outcome: ActionResult | Exception
                     try:
-                        async with conn.begin_nested():
+                        async with savepoint(conn):
                             outcome = await self._action(conn, action, writes, queued)
                     except Refused as refusal:
                         outcome, queued = ActionResult(False, refusal.reason, refusal.owner), []
