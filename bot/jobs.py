@@ -8,9 +8,9 @@
   `Dispatcher.act`): serialised with that customer's own turns, in the transaction
   that holds the conversation; its replies go through the outbox (`JobTurn.send`).
   A job without one runs in a transaction of its own.
-- The job's `done` commits with its effects. A handler that raises rolls them back;
-  the job is retried with back-off, and is `dead` after its last try (`aftersales
-  jobs --dead`, the console's jobs page).
+- The job's `done` commits with its effects. A handler that raises, or runs longer than
+  the runner's `timeout`, rolls them back; the job is retried with back-off, and is
+  `dead` after its last try (`aftersales jobs --dead`, the console's jobs page).
 """
 
 from __future__ import annotations
@@ -96,6 +96,22 @@ class UnknownJob(Exception):
     """No handler is registered for the job's kind."""
 
 
+class JobTimedOut(Exception):
+    """The handler ran longer than the runner's `timeout`: a failed try (not a store failure)."""
+
+
+async def _within(timeout: float | None, handler: JobHandler, turn: JobTurn) -> None:
+    """Run `handler`; a try that outlasts `timeout` seconds is cancelled and fails with `JobTimedOut`.
+    A conversation job runs inside the core's transaction: a hanging one would hold up every turn."""
+    try:
+        async with asyncio.timeout(timeout) as deadline:
+            await handler(turn)
+    except TimeoutError:
+        if deadline.expired():  # ours, not the store's (a store failure gives the job back)
+            raise JobTimedOut(f"the handler ran longer than {timeout:g} s") from None
+        raise
+
+
 def backoff(attempts: int) -> timedelta:
     """How long after its `attempts`-th failed try a job is tried again: 30 s, 1 min,
     2 min, ... doubling, at most an hour."""
@@ -106,7 +122,7 @@ class JobRunner:
     def __init__(
         self, engine: Store, core: Dispatcher, *, timezone: str, handlers: Mapping[str, JobHandler] | None = None,
         clock: Clock = utcnow, owner: str | None = None, lease: float = 60.0, poll: float = 1.0, batch: int = 100,
-        retry_after: Callable[[int], timedelta] = backoff,
+        retry_after: Callable[[int], timedelta] = backoff, timeout: float | None = 30.0,
     ) -> None:
         self._engine = engine
         self._core = core
@@ -118,6 +134,7 @@ class JobRunner:
         self._poll = poll
         self._batch = batch
         self._retry_after = retry_after
+        self.timeout = timeout  # seconds a handler may run (None: no limit)
         self._wake = asyncio.Event()
         self._closing = False
         self._busy = asyncio.Lock()  # one claim-and-run at a time (the loop, or a test's run_due)
@@ -212,7 +229,7 @@ class JobRunner:
             if not await store.finish(conn, job.id, self.owner, now):
                 log.info("job %s (%s) was cancelled or taken over before it finished", job.id, job.kind)
                 return
-            await handler(JobTurn(conn, job, now))
+            await _within(self.timeout, handler, JobTurn(conn, job, now))
 
     async def _failed(self, job: JobRecord, error: Exception) -> None:
         now = self._clock()
@@ -250,7 +267,7 @@ class _ConversationJob:
         if not await store.finish(conn, self.job.id, self.runner.owner, now):
             raise Refused(LOST)
         t = Translator(row.locale, effective_zone(row.timezone, row.timezone_hint, row.phone, timezone))
-        await self.handler(JobTurn(conn, self.job, now, row, t, emit))
+        await _within(self.runner.timeout, self.handler, JobTurn(conn, self.job, now, row, t, emit))
         return ActionResult(True, ticket_id=self.job.ticket_id)
 
 

@@ -83,26 +83,30 @@ async def address(conn: StoreConnection, identity_id: int) -> Address:
     return Address(row.channel, row.chat_id)
 
 
+# The chat of the conversation the customer `b_customer` last wrote in.
+_LATEST_CHAT = (
+    select(identities.c.channel, identities.c.chat_id)
+    .join(conversations, conversations.c.identity_id == identities.c.id)
+    .where(conversations.c.id == (
+        select(messages.c.conversation_id)
+        .join(conversations, conversations.c.id == messages.c.conversation_id)
+        .where(conversations.c.customer_id == bindparam("b_customer"), messages.c.direction == "in")
+        .order_by(messages.c.id.desc()).limit(1)
+        .scalar_subquery()
+    ))
+)
+_LINKED_CHAT = select(identities.c.channel, identities.c.chat_id).where(
+    identities.c.id == bindparam("b_id"), identities.c.customer_id == bindparam("b_customer"))
+
+
 async def reply_address(conn: StoreConnection, customer_id: int, identity_id: int, chosen: int | None = None) -> Address:
     """Where a person's message reaches the customer (issue 18): the linked chat an agent
     `chosen`, else the chat the customer last wrote from, else the conversation's own."""
     if chosen is not None:
-        row = (await conn.execute(select(identities.c.channel, identities.c.chat_id).where(
-            identities.c.id == chosen, identities.c.customer_id == customer_id))).first()
+        row = (await conn.execute(_LINKED_CHAT, {"b_id": chosen, "b_customer": customer_id})).first()
         if row is not None:
             return Address(row.channel, row.chat_id)
-    latest = (
-        select(messages.c.conversation_id)
-        .join(conversations, conversations.c.id == messages.c.conversation_id)
-        .where(conversations.c.customer_id == customer_id, messages.c.direction == "in")
-        .order_by(messages.c.id.desc()).limit(1)
-        .scalar_subquery()
-    )
-    row = (await conn.execute(
-        select(identities.c.channel, identities.c.chat_id)
-        .join(conversations, conversations.c.identity_id == identities.c.id)
-        .where(conversations.c.id == latest)
-    )).first()
+    row = (await conn.execute(_LATEST_CHAT, {"b_customer": customer_id})).first()
     return Address(row.channel, row.chat_id) if row else await address(conn, identity_id)
 
 

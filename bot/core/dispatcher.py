@@ -11,9 +11,11 @@ the committer runs batches one after another and a batch's turns in order;
 across processes the transaction holds the conversation (SQLite: the write
 lock taken by BEGIN IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE).
 
-Agents' actions (`await dispatcher.act(action)`, bot/core/actions.py) join the
-same queue and are applied in arrival order between the customers' batches,
-each in a transaction of its own that holds its conversation the same way.
+Agents' actions and due jobs (`await dispatcher.act(action)`, bot/core/actions.py)
+join the same queue and are applied in arrival order between the customers'
+batches: a run of consecutive actions is one transaction that holds their
+conversations the same way, each action in a savepoint of its own, so a refused or
+failing action leaves no effects and the others commit; a store failure fails them all.
 After each commit the bus (if any) hears which conversations changed.
 """
 
@@ -43,7 +45,7 @@ from bot.logs import event as log_event
 from bot.media import MediaStore
 from services.handoff import Mode, Refused
 from services.timezones import known_zone
-from storage.db import Store, StoreConnection
+from storage.db import Store, StoreConnection, savepoint
 from storage.models import utcnow
 from storage.surveys import plan_surveys
 from storage.turns import (
@@ -221,18 +223,15 @@ class Dispatcher:
             while self._pending:
                 batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
                 try:
-                    # In arrival order: runs of customer events as one batch, each action on its own.
+                    # In arrival order: a run of customer events as one batch, a run of actions as another.
                     run: list[_Item] = []
                     for item in batch:
-                        if isinstance(item.event, Event):
-                            run.append(item)
-                            continue
-                        if run:
-                            await self._commit(run)
+                        if run and isinstance(item.event, Event) is not isinstance(run[0].event, Event):
+                            await self._commit_run(run)
                             run = []
-                        await self._apply(item)
+                        run.append(item)
                     if run:
-                        await self._commit(run)
+                        await self._commit_run(run)
 
                 except Exception as error:  # never expected; the loop must go on regardless
                     log.exception("committing a batch failed")
@@ -241,58 +240,92 @@ class Dispatcher:
                             item.done.set_exception(error)
             self._idle.set()
 
-    async def _apply(self, item: _Item) -> None:
-        action = item.event
-        assert isinstance(action, Action)
-        queued: list[Queued] = []
+    async def _commit_run(self, run: list[_Item]) -> None:
+        if isinstance(run[0].event, Event):
+            await self._commit(run)
+        else:
+            await self._apply(run)
+
+    async def _apply(self, run: list[_Item]) -> None:
+        """Consecutive actions in one transaction, each in a savepoint of its own: a refused or
+        failing action rolls back only its own effects. A store failure fails them all (nothing
+        committed). Results, outbox rows and the bus hear of it only after the commit."""
+        done: list[tuple[_Item, ActionResult | Exception, list[Queued]]] = []
         try:
-            result, queued = await self._action_transaction(action)
-        except Refused as refusal:
-            result = ActionResult(False, refusal.reason, refusal.owner)
+            writes = _Writes(self._clock(), self.outbox)
+            async with self._engine.begin() as conn:
+                # PostgreSQL: every conversation of the run locked at once, in id order (as a
+                # customers' batch does), so two processes' runs never wait for each other in a circle.
+                await load_conversations(conn, self._st, [_action(item).conversation_id for item in run])
+                for item in run:
+                    action = _action(item)
+                    queued: list[Queued] = []
+                    outcome: ActionResult | Exception
+                    try:
+                        async with savepoint(conn):
+                            outcome = await self._action(conn, action, writes, queued)
+                    except Refused as refusal:
+                        outcome, queued = ActionResult(False, refusal.reason, refusal.owner), []
+                    except Exception as error:
+                        if is_store_failure(error):
+                            raise
+                        log.exception("action failed: %s", action)
+                        outcome, queued = error, []
+                    done.append((item, outcome, queued))
         except Exception as error:
-            log.exception("action failed: %s", action)
-            if not item.done.done():
-                item.done.set_exception(error)
+            if is_store_failure(error):
+                log.warning("store failure, %d actions not committed: %s: %s", len(run), type(error).__name__, error)
+            else:
+                log.exception("committing %d actions failed", len(run))
+            for item in run:
+                if not item.done.done():
+                    item.done.set_exception(error)
             return
-        if not item.done.done():
-            item.done.set_result(result)
-        if queued and self.outbox:
-            self.outbox.queued(queued)
-        if result.ok and self.bus:
-            self.bus.changed({action.conversation_id})
+        changed: set[int] = set()
+        for item, outcome, queued in done:
+            if item.done.done():
+                continue
+            if isinstance(outcome, Exception):
+                item.done.set_exception(outcome)
+                continue
+            item.done.set_result(outcome)
+            if queued and self.outbox:
+                self.outbox.queued(queued)
+            if outcome.ok:
+                changed.add(_action(item).conversation_id)
+        if changed and self.bus:
+            self.bus.changed(changed)
 
-    async def _action_transaction(self, action: Action) -> tuple[ActionResult, list[Queued]]:
+    async def _action(self, conn: StoreConnection, action: Action, writes: _Writes, queued: list[Queued]) -> ActionResult:
+        """One action, inside the run's transaction; its outbox rows are added to `queued`."""
         now = self._clock()
-        queued: list[Queued] = []
-        writes = _Writes(now, self.outbox)
-        async with self._engine.begin() as conn:
-            rows = await load_conversations(conn, self._st, [action.conversation_id])
-            row = rows.get(action.conversation_id)
-            if row is None:
-                raise Refused("no such conversation")
+        rows = await load_conversations(conn, self._st, [action.conversation_id])
+        row = rows.get(action.conversation_id)
+        if row is None:
+            raise Refused("no such conversation")
 
-            async def emit(channel: str, chat_id: str, reply: Reply | dict[str, Any]) -> int:
-                payload = reply if isinstance(reply, dict) else reply.to_payload()
-                values = {
-                    "channel": channel, "chat_id": chat_id, "conversation_id": row.id, "payload": payload,
-                    "next_attempt_at": now, "created_at": now, **writes.claim(channel),
-                }
-                row_id: int = await conn.scalar(self._st.outbox_row, values)
-                queued.append(Queued(row_id, channel, chat_id, values["payload"], values["status"] == "sending", row.id))
-                return row_id
+        async def emit(channel: str, chat_id: str, reply: Reply | dict[str, Any]) -> int:
+            payload = reply if isinstance(reply, dict) else reply.to_payload()
+            values = {
+                "channel": channel, "chat_id": chat_id, "conversation_id": row.id, "payload": payload,
+                "next_attempt_at": now, "created_at": now, **writes.claim(channel),
+            }
+            row_id: int = await conn.scalar(self._st.outbox_row, values)
+            queued.append(Queued(row_id, channel, chat_id, values["payload"], values["status"] == "sending", row.id))
+            return row_id
 
-            before = row.mode
-            result = await actions.apply(conn, row, action, now, self._company.timezone, emit)
-            if action.act is actions.Act.RESOLVE and result.ok and result.ticket_id and self._company.surveys:
-                await plan_surveys(conn, self._company.surveys, result.ticket_id, now)  # §5: every service gets its return visit
-            if self.mirror is not None:
-                for chat_id, payload in self.mirror.for_action(action, result, before, row):
-                    await emit(self.mirror.channel, chat_id, payload)
-            await conn.execute(self._st.save, [{
-                "b_id": row.id, "b_state": row.state, "b_slots": row.slots, "b_mode": row.mode,
-                "b_ticket_id": row.ticket_id, "b_now": now,
-            }])
-        return result, queued
+        before = row.mode
+        result = await actions.apply(conn, row, action, now, self._company.timezone, emit)
+        if action.act is actions.Act.RESOLVE and result.ok and result.ticket_id and self._company.surveys:
+            await plan_surveys(conn, self._company.surveys, result.ticket_id, now)  # §5: every service gets its return visit
+        if self.mirror is not None:
+            for chat_id, payload in self.mirror.for_action(action, result, before, row):
+                await emit(self.mirror.channel, chat_id, payload)
+        await conn.execute(self._st.save, [{
+            "b_id": row.id, "b_state": row.state, "b_slots": row.slots, "b_mode": row.mode,
+            "b_ticket_id": row.ticket_id, "b_now": now,
+        }])
+        return result
 
     async def _commit(self, batch: list[_Item], safe: bool = False) -> None:
         try:
@@ -425,6 +458,11 @@ class Dispatcher:
         if self.mirror is not None:
             for chat_id, payload in self.mirror.for_turn(before, row, event):
                 writes.post(self.mirror.channel, chat_id, row.id, payload)
+
+
+def _action(item: _Item) -> Action:
+    assert isinstance(item.event, Action)
+    return item.event
 
 
 def _new_identity(event: Event) -> NewIdentity:
