@@ -4,18 +4,15 @@ and retried with back-off like any failure; the jobs beside it are not held up."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.company import Company
 from bot.core.dispatcher import Dispatcher
 from bot.core.events import Reply
 from bot.jobs import JobRunner, JobTurn
-from handlers.router import route
 from storage import handoff, jobs
 from storage.jobs import JobStatus
 from storage.models import AuditEntry, Conversation, Message
@@ -31,18 +28,11 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
-@pytest.fixture
-async def core(engine: AsyncEngine, company: Company, clock: ManualClock) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(engine, company, route, clock=clock)
-    yield dispatcher
-    await dispatcher.close()
-
-
 @pytest.mark.parametrize("with_conversation", [True, False], ids=["conversation", "alone"])
 async def test_a_hanging_handler_fails_its_try_and_is_retried_with_back_off(
-    engine: AsyncEngine, core: Dispatcher, clock: ManualClock, with_conversation: bool,
+    engine: AsyncEngine, dispatcher: Dispatcher, clock: ManualClock, with_conversation: bool,
 ) -> None:
-    await Chat(core, engine, user_id="u1").say("/start")
+    await Chat(dispatcher, engine, user_id="u1").say("/start")
     async with engine.connect() as conn:
         conversation = await conn.scalar(select(Conversation.id)) if with_conversation else None
     hangs = [True]
@@ -57,7 +47,7 @@ async def test_a_hanging_handler_fails_its_try_and_is_retried_with_back_off(
     async with engine.begin() as conn:
         ids = [await jobs.schedule(conn, "test.remind", START, {"n": n}, conversation_id=conversation, now=START)
                for n in (1, 2, 3)]
-    runner = JobRunner(engine, core, timezone="Asia/Shanghai", handlers={"test.remind": remind}, clock=clock,
+    runner = JobRunner(engine, dispatcher, timezone="Asia/Shanghai", handlers={"test.remind": remind}, clock=clock,
                        owner="test", timeout=TIMEOUT)
     assert await runner.run_due() == 3
     async with engine.connect() as conn:
@@ -79,13 +69,13 @@ async def test_a_hanging_handler_fails_its_try_and_is_retried_with_back_off(
     assert (again.status, again.attempts) == (JobStatus.DONE, 2)
 
 
-async def test_no_timeout_lets_a_handler_take_its_time(engine: AsyncEngine, core: Dispatcher, clock: ManualClock) -> None:
+async def test_no_timeout_lets_a_handler_take_its_time(engine: AsyncEngine, dispatcher: Dispatcher, clock: ManualClock) -> None:
     async def slow(turn: JobTurn) -> None:
         await asyncio.sleep(TIMEOUT * 2)
 
     async with engine.begin() as conn:
         job_id = await jobs.schedule(conn, "test.slow", START, now=START)
-    runner = JobRunner(engine, core, timezone="Asia/Shanghai", handlers={"test.slow": slow}, clock=clock,
+    runner = JobRunner(engine, dispatcher, timezone="Asia/Shanghai", handlers={"test.slow": slow}, clock=clock,
                        owner="test", timeout=None)
     assert await runner.run_due() == 1
     async with engine.connect() as conn:
