@@ -36,7 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import bindparam, case, exists, func, select, update
 
-from bot.core.dispatcher import Queued
+from bot.core.dispatcher import Bus, Queued
 from bot.core.events import Reply
 from bot.logs import event as log_event
 from services.handoff import Mode
@@ -98,12 +98,6 @@ class SplitsReplies(Protocol):
     parts, buttons apart); each counts against the channel's limits."""
 
     def messages(self, reply: Reply) -> int: ...
-
-
-class Listeners(Protocol):
-    """Who hears that replies of some conversations changed state (the console's delivery ticks)."""
-
-    def changed(self, conversation_ids: set[int]) -> None: ...
 
 
 Clock = Callable[[], float]
@@ -214,7 +208,7 @@ class OutboxSender:
         self._claiming = asyncio.Lock()  # a claim's transaction: a stop waits for it to end
         self._cut: list[_Row] = []  # rows whose send was cut off by a stop: uncertain
         self.metrics: SendObserver | None = None
-        self.bus: Listeners | None = None  # told when replies are confirmed sent, or fail
+        self.bus: Bus | None = None  # told when replies are confirmed sent, or fail (the console's delivery ticks)
         self.store_error: str | None = None  # the last store failure of the run loop, until it recovers
         self._claim = {channel: self._claim_statement(channel, engine.dialect.name) for channel in self._transports}
         self._mark_sent = (
