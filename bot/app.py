@@ -131,7 +131,7 @@ class Service:
         self.core.bus = self.bus
         self.sender.bus = self.bus  # the console's delivery ticks
         self.jobs = JobRunner(self.engine, self.core, timezone=settings.company_timezone, lease=settings.jobs_lease,
-                              poll=settings.jobs_poll, clock=clock)
+                              poll=settings.jobs_poll, timeout=settings.jobs_timeout, clock=clock)
         self.console.on_typing = self.web.agent_typing
         self.supervisor = Supervisor()
         self.lag = LagMonitor(settings.loop_lag_warning)

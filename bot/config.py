@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # it looks for jobs due (scheduled by other processes) at least this often.
     jobs_lease: float = Field(default=60.0, gt=0)
     jobs_poll: float = Field(default=1.0, gt=0)
+    # Seconds a job's handler may run; past it the try fails and is retried (a conversation job
+    # runs in the core's transaction: a hung one would hold up the customers behind it).
+    jobs_timeout: float = Field(default=30.0, gt=0)
 
     company_timezone: str = "Asia/Shanghai"
     default_phone_region: str = "CN"

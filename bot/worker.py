@@ -37,7 +37,8 @@ async def work(settings: Settings, stop: asyncio.Event | None = None, *, once: b
     engine = create_engine(settings.database_url)
     company = load_company(settings)
     core = Dispatcher(engine, company, route, max_batch=settings.commit_max_batch)
-    runner = JobRunner(engine, core, timezone=settings.company_timezone, lease=settings.jobs_lease, poll=settings.jobs_poll)
+    runner = JobRunner(engine, core, timezone=settings.company_timezone, lease=settings.jobs_lease, poll=settings.jobs_poll,
+                       timeout=settings.jobs_timeout)
     supervisor = Supervisor()
     ran = 0
     try:
