@@ -33,7 +33,8 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
-async def _repair_resolved(chat: Chat, dispatcher: Dispatcher, engine: AsyncEngine) -> None:
+async def repair_resolved(chat: Chat, dispatcher: Dispatcher, engine: AsyncEngine) -> None:
+    """A repair reported, handed to Ann and resolved by her (its return visit is planned)."""
     agent = Actor(await add_agent(engine, login="ann", name="Ann", password_hash="x", role=Role.AGENT, now=utcnow()),
                   Role.AGENT)
     await chat.report_repair()
@@ -56,7 +57,7 @@ async def test_the_customers_next_message_sends_the_undeliverable_survey_at_once
     engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock,
 ) -> None:
     chat = Chat(dispatcher, engine, user_id="w10", channel="wechat")
-    await _repair_resolved(chat, dispatcher, engine)
+    await repair_resolved(chat, dispatcher, engine)
     clock.advance(days=3)  # they last wrote 3 days ago: the window is closed
     await runner.run_due()
     assert await chat.collect() == []
@@ -80,7 +81,7 @@ async def test_an_expired_undeliverable_survey_stays_marked(
     engine: AsyncEngine, dispatcher: Dispatcher, runner: JobRunner, clock: ManualClock,
 ) -> None:
     chat = Chat(dispatcher, engine, user_id="w11", channel="wechat")
-    await _repair_resolved(chat, dispatcher, engine)
+    await repair_resolved(chat, dispatcher, engine)
     clock.advance(days=3)
     await runner.run_due()
     clock.advance(days=15)  # past the 14 days a survey may be answered in
@@ -98,7 +99,7 @@ async def test_other_channels_are_left_alone(engine: AsyncEngine, dispatcher: Di
                                              clock: ManualClock) -> None:
     """A survey scheduled for later is not pulled forward by a message on a channel without a window."""
     chat = Chat(dispatcher, engine, user_id="t10")
-    await _repair_resolved(chat, dispatcher, engine)
+    await repair_resolved(chat, dispatcher, engine)
     due = (await _repair_survey(engine)).due_at
     clock.advance(days=1)
     await chat.say("hello")

@@ -13,19 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import handlers.survey_jobs  # noqa: F401  (registers the survey jobs)
 from bot.app import Service
-from bot.core.actions import Act, Action
 from bot.core.dispatcher import Dispatcher
 from bot.i18n import Translator
 from bot.jobs import JobRunner
-from services.handoff import Actor, Role
 from services.surveys import SurveyStatus
-from storage.agents import add_agent
-from storage.models import Conversation, Survey, SurveyOptOut, Ticket, utcnow
+from storage.models import Survey, SurveyOptOut
 from tests.clock import ManualClock
 from tests.memory_channel import Chat
 from tests.telegram_server import FakeBotAPI
 from tests.telegram_support import Customer
 from tests.test_flow_typed import LANGUAGES
+from tests.test_survey_window_reopens import repair_resolved
 
 STOPPED = "Understood: we will not send you any more surveys. You can change your mind at any time."
 RESUMED = "Thank you: we will ask you again how our service went."
@@ -65,20 +63,11 @@ def clock() -> ManualClock:
 
 
 async def test_stop_typed_at_the_comment_question_is_no_comment(engine: AsyncEngine, dispatcher: Dispatcher,
-                                                                 clock: ManualClock) -> None:
+                                                                 runner: JobRunner, clock: ManualClock) -> None:
     chat = Chat(dispatcher, engine, user_id="st1")
-    agent = Actor(await add_agent(engine, login="ann", name="Ann", password_hash="x", role=Role.AGENT, now=utcnow()),
-                  Role.AGENT)
-    await chat.report_repair()
-    async with engine.connect() as conn:
-        conversation = await conn.scalar(select(Conversation.id))
-        ticket = await conn.scalar(select(Ticket.id))
-    await chat.say("/agent")
-    await chat.press(f"handoff.about:{ticket}")
-    assert (await dispatcher.act(Action(conversation, Act.CLAIM, agent))).ok
-    assert (await dispatcher.act(Action(conversation, Act.RESOLVE, agent, resolution="repair_booked"))).ok
+    await repair_resolved(chat, dispatcher, engine)
     clock.advance(days=3)
-    await JobRunner(engine, dispatcher, timezone="Asia/Shanghai", clock=clock, owner="test").run_due()
+    await runner.run_due()
     assert "Question 1 of 3" in (await chat.collect())[-1].text
     await chat.press(next(c.id for c in chat.last[-1].choices if c.id.endswith(":5")))
     await chat.press(next(c.id for c in chat.last[0].choices if c.id.endswith(":yes")))
